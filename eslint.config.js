@@ -1,0 +1,46 @@
+// Flat config shared by the whole workspace.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/build/**', '**/node_modules/**', '**/generated/**', '**/coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2023, sourceType: 'module' },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    // packages/protocol is sans-IO: it must never reach the network or the file system.
+    files: ['packages/protocol/src/**/*.ts'],
+    ignores: ['packages/protocol/src/**/*.test.ts', 'packages/protocol/bench/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'node:dgram',
+            'node:net',
+            'node:fs',
+            'node:fs/promises',
+            'node:http',
+            'node:https',
+            'node:tls',
+            'node:child_process',
+            'dgram',
+            'net',
+            'fs',
+            'http',
+            'https',
+            'tls',
+            'child_process',
+          ],
+        },
+      ],
+    },
+  },
+);

@@ -1,0 +1,38 @@
+# Shared helpers for Corridor's setup scripts (sourced, not executed).
+set -euo pipefail
+
+say() { printf '\033[1m[corridor]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[corridor] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# ensure_pnpm: installs the pnpm version pinned in package.json when missing or different.
+ensure_pnpm() {
+  local want
+  want=$(node -p "require('./package.json').packageManager.split('@')[1]")
+  if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$want" ]; then
+    say "installing pnpm@$want"
+    npm install -g "pnpm@$want" >/dev/null 2>&1 || die "could not install pnpm@$want with npm (is the npm registry reachable?)"
+  fi
+}
+
+# ensure_deps: installs workspace dependencies (frozen lockfile) and generates code.
+ensure_deps() {
+  ensure_pnpm
+  say "installing workspace dependencies"
+  pnpm install --frozen-lockfile --reporter=append-only >/dev/null || die "pnpm install failed; rerun 'pnpm install' to see why"
+}
+
+# apt_install PKG...: installs Debian packages that are missing (root only).
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages (${missing[*]}); run as root or install them yourself"
+    return 1
+  fi
+  say "apt-get install ${missing[*]}"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  fi
+}
