@@ -1,1 +1,3 @@
 export * from './constants.js';
+export * from './result.js';
+export * from './keys.js';
