@@ -1,1 +1,1 @@
-export {};
+export { loadConfig, type AgentConfig, type ConfigResult } from './config.js';
