@@ -1,0 +1,13 @@
+/** UDP: one message per datagram. The only framing check is its length. */
+import { err, ok, type Result } from '../result.js';
+import { MAX_DATAGRAM_BYTES, type FramingError } from './constants.js';
+
+/**
+ * Checks a received datagram's length (1..MAX_DATAGRAM_BYTES) and returns it as a Buffer view over the
+ * same memory (no copy). Never throws. A datagram that fails should be dropped and counted.
+ */
+export function checkDatagram(datagram: Uint8Array): Result<Buffer, FramingError> {
+  if (!(datagram instanceof Uint8Array) || datagram.length === 0) return err('empty');
+  if (datagram.length > MAX_DATAGRAM_BYTES) return err('oversize');
+  return ok(Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength));
+}

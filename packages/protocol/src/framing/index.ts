@@ -1,0 +1,3 @@
+export * from './constants.js';
+export * from './datagram.js';
+export * from './stream.js';

@@ -1,0 +1,3 @@
+export * from './format.js';
+export * from './ticket.js';
+export { isUuid } from './uuid.js';
