@@ -7,4 +7,12 @@ eval "$(bash scripts/services.sh)"
 say "lint";      pnpm run -s lint
 say "typecheck"; pnpm run -s typecheck
 say "build";     pnpm run -s build
-say "tests";     pnpm run -s test
+say "tests"
+CORRIDOR_TEST_REPORT_DIR=$(mktemp -d)
+export CORRIDOR_TEST_REPORT_DIR
+trap 'rm -rf "$CORRIDOR_TEST_REPORT_DIR"' EXIT
+status=0
+pnpm run -s test || status=$?
+say "summary"
+node scripts/test-summary.mjs "$CORRIDOR_TEST_REPORT_DIR" || status=1
+exit "$status"
