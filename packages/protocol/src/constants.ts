@@ -1,2 +1,41 @@
 /** Version of the control-plane JSON messages shared by controller, node agent and CLI. */
 export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel protocol constants, named as in the WireGuard paper (section 6) with units in the name.
+// ---------------------------------------------------------------------------------------------
+
+/** The Noise suite of the Corridor handshake. */
+export const NOISE_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_BLAKE2b';
+/** Mixed into every handshake as the Noise prologue: binds the handshake to this wire version. */
+export const HANDSHAKE_PROLOGUE = 'corridor tunnel v1';
+
+/** The initiator starts a new handshake once its current keypair is this old. */
+export const REKEY_AFTER_TIME_MS = 120_000;
+/** No keypair is used to send or receive once it is this old. */
+export const REJECT_AFTER_TIME_MS = 180_000;
+/** A new handshake is started after this many messages were sent with one keypair. */
+export const REKEY_AFTER_MESSAGES = 2n ** 60n;
+/** No more messages are sent or accepted with a keypair after this many. */
+export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
+/** A handshake initiation that got no response is retransmitted after this long. */
+export const REKEY_TIMEOUT_MS = 5_000;
+/** Handshake retransmissions give up after this long. */
+export const REKEY_ATTEMPT_TIME_MS = 90_000;
+/** An empty (keepalive) data message is sent when data was received but nothing sent for this long. */
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
+/** Cookies are valid for this long; the node's cookie secret rotates at this period. */
+export const COOKIE_REFRESH_TIME_MS = 120_000;
+/** All state of a session is dropped when no handshake succeeded for this long. */
+export const SESSION_DEAD_AFTER_MS = REJECT_AFTER_TIME_MS * 3;
+
+/**
+ * The transport path counts messages with JS numbers (exact up to 2^53 - 1) to stay off bigint;
+ * REKEY_AFTER_MESSAGES and REJECT_AFTER_MESSAGES are larger than that, so the effective hot-path
+ * limits are these (stricter, hence safe). At 10^7 packets/s 2^53 packets take 28 years.
+ */
+export const REKEY_AFTER_MESSAGES_NUMBER = Math.min(
+  Number(REKEY_AFTER_MESSAGES),
+  Number.MAX_SAFE_INTEGER - 1,
+);
+export const REJECT_AFTER_MESSAGES_NUMBER = Math.min(Number(REJECT_AFTER_MESSAGES), Number.MAX_SAFE_INTEGER);

@@ -3,3 +3,8 @@ export * from './result.js';
 export * from './keys.js';
 export * from './ticket/index.js';
 export * from './framing/index.js';
+export * from './noise/index.js';
+export * from './handshake/index.js';
+export * from './session/index.js';
+export * from './timers.js';
+export * from './tunnel.js';

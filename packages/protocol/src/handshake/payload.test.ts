@@ -1,0 +1,157 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
+import {
+  decodeInitiationPayload,
+  decodeTunnelParams,
+  encodeInitiationPayload,
+  encodeTunnelParams,
+  type TunnelParams,
+} from './payload.js';
+import { MAX_DNS_SERVERS, MAX_TICKET_BYTES } from './wire.js';
+
+const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => formatIPv4(b));
+const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => formatIPv6(b));
+const u53 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+
+const params: fc.Arbitrary<TunnelParams> = fc.record({
+  clientIPv4: ipv4,
+  clientIPv4Prefix: fc.integer({ min: 0, max: 32 }),
+  gatewayIPv4: ipv4,
+  clientIPv6: fc.option(ipv6, { nil: null }),
+  clientIPv6Prefix: fc.integer({ min: 0, max: 128 }),
+  mtu: fc.integer({ min: 576, max: 65535 }),
+  dnsServers: fc.array(fc.oneof(ipv4, ipv6), { maxLength: MAX_DNS_SERVERS }),
+  keepaliveSeconds: fc.integer({ min: 0, max: 65535 }),
+  bandwidthBytesPerSecond: u53,
+  dataQuotaBytes: u53,
+});
+
+describe('IP text', () => {
+  it('round-trips IPv4 and IPv6 (canonical RFC 5952 text)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {
+        expect(parseIPv6(formatIPv6(b))).toEqual(new Uint8Array(b));
+        expect(parseIPv4(formatIPv4(b))).toEqual(new Uint8Array(b.subarray(0, 4)));
+      }),
+    );
+    expect(formatIPv6(parseIPv6('2001:db8:0:0:1:0:0:1')!)).toBe('2001:db8::1:0:0:1');
+    expect(formatIPv6(parseIPv6('::')!)).toBe('::');
+    for (const bad of [
+      '1.2.3',
+      '256.1.1.1',
+      '01.2.3.4',
+      '1:2:3',
+      ':::',
+      '1::2::3',
+      'g::1',
+      '1:2:3:4:5:6:7:8:9',
+    ]) {
+      expect(parseIPv4(bad) ?? parseIPv6(bad)).toBeNull();
+    }
+  });
+});
+
+describe('initiation payload', () => {
+  it('round-trips and rejects oversize tickets', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: MAX_TICKET_BYTES }),
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 65535 }),
+        (ticket, ts, v6, mtu) => {
+          const p = {
+            ticket: Buffer.from(ticket),
+            timestamp: Buffer.from(ts),
+            options: { requestIPv6: v6, requestedMtu: mtu },
+          };
+          const enc = encodeInitiationPayload(p);
+          expect(enc.ok).toBe(true);
+          if (!enc.ok) return;
+          expect(decodeInitiationPayload(enc.value)).toEqual({ ok: true, value: p });
+        },
+      ),
+      { numRuns: 100 },
+    );
+    const big = {
+      ticket: Buffer.alloc(MAX_TICKET_BYTES + 1),
+      timestamp: Buffer.alloc(12),
+      options: { requestIPv6: false, requestedMtu: 0 },
+    };
+    expect(encodeInitiationPayload(big)).toEqual({ ok: false, error: 'ticketTooLarge' });
+  });
+
+  it('decoders never throw on random bytes and never trust the length field', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), (b) => {
+        const r = decodeInitiationPayload(b);
+        if (r.ok) {
+          expect(r.value.ticket.length).toBeLessThanOrEqual(MAX_TICKET_BYTES);
+          expect(b.length).toBe(18 + r.value.ticket.length);
+        }
+        decodeTunnelParams(b);
+      }),
+      { numRuns: 1000 },
+    );
+    const claimsHuge = Buffer.alloc(18);
+    claimsHuge[0] = 1;
+    claimsHuge.writeUInt16LE(65535, 16);
+    expect(decodeInitiationPayload(claimsHuge)).toEqual({ ok: false, error: 'ticketTooLarge' });
+  });
+});
+
+describe('tunnel parameters (response payload)', () => {
+  it('round-trips', () => {
+    fc.assert(
+      fc.property(params, (p) => {
+        const enc = encodeTunnelParams(p);
+        expect(enc.ok).toBe(true);
+        if (!enc.ok) return;
+        const expected = { ...p, clientIPv6Prefix: p.clientIPv6 === null ? 0 : p.clientIPv6Prefix };
+        expect(decodeTunnelParams(enc.value)).toEqual({ ok: true, value: expected });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses invalid parameters and mutated encodings without throwing', () => {
+    const good: TunnelParams = {
+      clientIPv4: '10.8.0.2',
+      clientIPv4Prefix: 24,
+      gatewayIPv4: '10.8.0.1',
+      clientIPv6: null,
+      clientIPv6Prefix: 0,
+      mtu: 1420,
+      dnsServers: ['1.1.1.1'],
+      keepaliveSeconds: 25,
+      bandwidthBytesPerSecond: 0,
+      dataQuotaBytes: 0,
+    };
+    for (const bad of [
+      { clientIPv4: '10.8.0' },
+      { mtu: 100 },
+      { clientIPv4Prefix: 33 },
+      { dnsServers: ['1.1.1.1', '1.1.1.2', '1.1.1.3', '1.1.1.4', '1.1.1.5'] },
+      { dataQuotaBytes: 2 ** 60 },
+      { clientIPv6: 'nope' },
+    ]) {
+      expect(encodeTunnelParams({ ...good, ...bad }).ok).toBe(false);
+    }
+    const enc = encodeTunnelParams(good);
+    if (!enc.ok) throw new Error('encode failed');
+    fc.assert(
+      fc.property(
+        fc.nat(enc.value.length - 1),
+        fc.integer({ min: 0, max: 255 }),
+        fc.nat(enc.value.length + 3),
+        (i, v, cut) => {
+          const m = Buffer.concat([enc.value, Buffer.alloc(3)]).subarray(0, cut);
+          if (i < m.length) m[i] = v;
+          decodeTunnelParams(m);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

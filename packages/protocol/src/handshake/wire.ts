@@ -1,0 +1,97 @@
+/**
+ * Wire constants of every tunnel message: types, sizes and offsets, in one place. All integers in
+ * message headers are little-endian; bytes 1..3 of every message are reserved and must be zero.
+ *
+ *   initiation   type=1 | 0 0 0 | sender u32 | ephemeral 32 | enc(static) 48 | enc(payload) n+16 | mac1 16 | mac2 16
+ *   response     type=2 | 0 0 0 | sender u32 | receiver u32 | ephemeral 32 | enc(payload) n+16 | mac1 16 | mac2 16
+ *   cookie reply type=3 | 0 0 0 | receiver u32 | nonce 24 | enc(cookie) 16+16
+ *   data         type=4 | 0 0 0 | receiver u32 | counter u64 | enc(packet) n+16
+ */
+export const MESSAGE_INITIATION = 1;
+export const MESSAGE_RESPONSE = 2;
+export const MESSAGE_COOKIE_REPLY = 3;
+export const MESSAGE_DATA = 4;
+export type MessageType =
+  typeof MESSAGE_INITIATION | typeof MESSAGE_RESPONSE | typeof MESSAGE_COOKIE_REPLY | typeof MESSAGE_DATA;
+
+export const KEY_BYTES = 32;
+export const TAG_BYTES = 16;
+export const MAC_BYTES = 16;
+export const COOKIE_BYTES = 16;
+export const COOKIE_NONCE_BYTES = 24;
+export const TIMESTAMP_BYTES = 12;
+
+// Initiation.
+export const INITIATION_SENDER_OFFSET = 4;
+export const INITIATION_EPHEMERAL_OFFSET = 8;
+export const INITIATION_STATIC_OFFSET = 40;
+export const INITIATION_PAYLOAD_OFFSET = 88; // encrypted payload starts here
+/** Maximum ticket size carried in an initiation (bytes). */
+export const MAX_TICKET_BYTES = 512;
+/** version u8 | flags u8 | requested MTU u16 | TAI64N 12 | ticket length u16 | ticket. */
+export const INITIATION_PAYLOAD_FIXED_BYTES = 18;
+export const INITIATION_PAYLOAD_MAX_BYTES = INITIATION_PAYLOAD_FIXED_BYTES + MAX_TICKET_BYTES;
+/** Everything but the payload plaintext: header, e, enc(s), payload tag, mac1, mac2. */
+export const INITIATION_OVERHEAD_BYTES = INITIATION_PAYLOAD_OFFSET + TAG_BYTES + 2 * MAC_BYTES;
+export const INITIATION_MIN_BYTES = INITIATION_OVERHEAD_BYTES + INITIATION_PAYLOAD_FIXED_BYTES;
+export const INITIATION_MAX_BYTES = INITIATION_OVERHEAD_BYTES + INITIATION_PAYLOAD_MAX_BYTES;
+
+// Response.
+export const RESPONSE_SENDER_OFFSET = 4;
+export const RESPONSE_RECEIVER_OFFSET = 8;
+export const RESPONSE_EPHEMERAL_OFFSET = 12;
+export const RESPONSE_PAYLOAD_OFFSET = 44;
+export const MAX_DNS_SERVERS = 4;
+/** Fixed part of the response payload (see payload.ts), then up to MAX_DNS_SERVERS of 1+16 bytes. */
+export const RESPONSE_PAYLOAD_FIXED_BYTES = 49;
+export const RESPONSE_PAYLOAD_MAX_BYTES = RESPONSE_PAYLOAD_FIXED_BYTES + MAX_DNS_SERVERS * 17;
+export const RESPONSE_OVERHEAD_BYTES = RESPONSE_PAYLOAD_OFFSET + TAG_BYTES + 2 * MAC_BYTES;
+export const RESPONSE_MIN_BYTES = RESPONSE_OVERHEAD_BYTES + RESPONSE_PAYLOAD_FIXED_BYTES;
+export const RESPONSE_MAX_BYTES = RESPONSE_OVERHEAD_BYTES + RESPONSE_PAYLOAD_MAX_BYTES;
+
+// Cookie reply.
+export const COOKIE_REPLY_RECEIVER_OFFSET = 4;
+export const COOKIE_REPLY_NONCE_OFFSET = 8;
+export const COOKIE_REPLY_COOKIE_OFFSET = 32;
+export const COOKIE_REPLY_BYTES = COOKIE_REPLY_COOKIE_OFFSET + COOKIE_BYTES + TAG_BYTES;
+
+// Data.
+export const DATA_RECEIVER_OFFSET = 4;
+export const DATA_COUNTER_OFFSET = 8;
+/** Header room a caller reserves in front of a packet so it is encrypted in place. */
+export const DATA_HEADER_BYTES = 16;
+/** Tail room a caller reserves after a packet for the AEAD tag. */
+export const DATA_TRAILER_BYTES = TAG_BYTES;
+export const DATA_MIN_BYTES = DATA_HEADER_BYTES + TAG_BYTES;
+/** Largest inner packet accepted (IPv4/IPv6 maximum). */
+export const MAX_PACKET_BYTES = 65_535;
+export const DATA_MAX_BYTES = DATA_HEADER_BYTES + MAX_PACKET_BYTES + TAG_BYTES;
+
+/** Labels of the MAC and cookie keys: HASH(label || responder static public key). */
+export const LABEL_MAC1 = 'corridor-mac1---';
+export const LABEL_COOKIE = 'corridor-cookie-';
+
+export function readU32(buf: Uint8Array, off: number): number {
+  return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+}
+
+export function writeU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v & 0xff;
+  buf[off + 1] = (v >>> 8) & 0xff;
+  buf[off + 2] = (v >>> 16) & 0xff;
+  buf[off + 3] = (v >>> 24) & 0xff;
+}
+
+/** The type byte of a message with its reserved bytes checked; 0 when malformed or too short. */
+export function messageType(buf: Uint8Array): number {
+  if (buf.length < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) return 0;
+  return buf[0]!;
+}
+
+/** Writes type and zeroed reserved bytes. */
+export function writeHeader(buf: Uint8Array, type: MessageType): void {
+  buf[0] = type;
+  buf[1] = 0;
+  buf[2] = 0;
+  buf[3] = 0;
+}

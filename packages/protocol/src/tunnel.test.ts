@@ -1,0 +1,457 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  KEEPALIVE_TIMEOUT_MS,
+  REJECT_AFTER_TIME_MS,
+  REKEY_AFTER_TIME_MS,
+  REKEY_ATTEMPT_TIME_MS,
+  REKEY_TIMEOUT_MS,
+  SESSION_DEAD_AFTER_MS,
+} from './constants.js';
+import type { TunnelParams } from './handshake/payload.js';
+import { DATA_HEADER_BYTES, DATA_TRAILER_BYTES, MESSAGE_COOKIE_REPLY } from './handshake/wire.js';
+import { generateX25519KeyPair, type X25519PublicKey } from './keys.js';
+import {
+  InitiatorTunnel,
+  ResponderTunnel,
+  type Authorize,
+  type ResponderResult,
+  type TunnelResult,
+} from './tunnel.js';
+
+const PARAMS: TunnelParams = {
+  clientIPv4: '10.8.0.12',
+  clientIPv4Prefix: 24,
+  gatewayIPv4: '10.8.0.1',
+  clientIPv6: 'fd00::c',
+  clientIPv6Prefix: 64,
+  mtu: 1420,
+  dnsServers: ['10.8.0.1', '2001:db8::53'],
+  keepaliveSeconds: 0,
+  bandwidthBytesPerSecond: 12_500_000,
+  dataQuotaBytes: 10 * 2 ** 30,
+};
+const SOURCE = { ip: '192.0.2.7', port: 40000 };
+const TICKET = Buffer.from('opaque-ticket-bytes');
+
+interface Pair {
+  client: InitiatorTunnel;
+  node: ResponderTunnel;
+  clock: { now: number };
+  authorized: { ticket: Buffer; key: X25519PublicKey }[];
+}
+
+function makePair(
+  opts: {
+    params?: TunnelParams;
+    authorize?: Authorize;
+    rejectAfterMessages?: number;
+    rekeyAfterMessages?: number;
+  } = {},
+): Pair {
+  const clock = { now: 1_000_000 };
+  const clientKeys = generateX25519KeyPair();
+  const nodeKeys = generateX25519KeyPair();
+  const authorized: Pair['authorized'] = [];
+  const limits = {
+    ...(opts.rejectAfterMessages === undefined ? {} : { rejectAfterMessages: opts.rejectAfterMessages }),
+    ...(opts.rekeyAfterMessages === undefined ? {} : { rekeyAfterMessages: opts.rekeyAfterMessages }),
+  };
+  const client = new InitiatorTunnel({
+    staticKeys: clientKeys,
+    nodeStaticPublicKey: nodeKeys.publicKey,
+    ticket: TICKET,
+    clock: () => clock.now,
+    wallClock: () => 1_700_000_000_000 + clock.now,
+    limits,
+  });
+  const node = new ResponderTunnel({
+    staticKeys: nodeKeys,
+    clock: () => clock.now,
+    limits,
+    authorize:
+      opts.authorize ??
+      ((ticket, key) => {
+        authorized.push({ ticket, key });
+        return ticket.equals(TICKET)
+          ? { ok: true, params: opts.params ?? PARAMS }
+          : { ok: false, reason: 'bad' };
+      }),
+  });
+  return { client, node, clock, authorized };
+}
+
+function net(r: TunnelResult | ResponderResult): Buffer {
+  if (r.type !== 'writeToNetwork' && r.type !== 'handshakeComplete') {
+    throw new Error(`expected a datagram, got ${JSON.stringify(r)}`);
+  }
+  return Buffer.from(r.data);
+}
+
+const out = (): Buffer => Buffer.alloc(2048);
+
+/** Full handshake, including the client's confirming keepalive. */
+function handshake(p: Pair): void {
+  const init = net(p.client.connect());
+  const resp = p.node.decapsulate(init, SOURCE, out());
+  expect(resp.type).toBe('writeToNetwork');
+  const done = p.client.decapsulate(net(resp), out());
+  expect(done.type).toBe('handshakeComplete');
+  const confirm = p.node.decapsulate(net(done), SOURCE, out());
+  expect(confirm.type).toBe('done');
+}
+
+function sealFromClient(p: Pair, payload: Buffer): Buffer {
+  return net(p.client.encapsulate(payload, out()));
+}
+
+function nodePeer(p: Pair) {
+  const peer = [...p.node.allPeers()][0];
+  if (!peer) throw new Error('no peer');
+  return peer;
+}
+
+describe('tunnel handshake and transport', () => {
+  it('completes IK, hands the ticket to authorize and the parameters to the client', () => {
+    const p = makePair();
+    handshake(p);
+    expect(p.authorized).toHaveLength(1);
+    expect(p.authorized[0]!.ticket.equals(TICKET)).toBe(true);
+    expect(p.client.params).toEqual(PARAMS);
+    expect(p.node.peerCount).toBe(1);
+    expect(nodePeer(p).params).toEqual(PARAMS);
+  });
+
+  it('ping-pongs random packets both ways', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 1500 }), (bytes) => {
+        const pkt = Buffer.from(bytes);
+        const r = p.node.decapsulate(sealFromClient(p, pkt), SOURCE, out());
+        expect(r.type === 'writeToTun' && r.data.equals(pkt) && r.peer === peer).toBe(true);
+        const back = net(p.node.encapsulate(peer, pkt, out()));
+        const r2 = p.client.decapsulate(back, out());
+        expect(r2.type === 'writeToTun' && r2.data.equals(pkt)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('encrypts and decrypts in place with reserved header and tag room', () => {
+    const p = makePair();
+    handshake(p);
+    const buf = Buffer.alloc(DATA_HEADER_BYTES + 100 + DATA_TRAILER_BYTES);
+    const packet = buf.subarray(DATA_HEADER_BYTES, DATA_HEADER_BYTES + 100).fill(0xab);
+    const r = p.client.encapsulate(packet, buf);
+    expect(
+      r.type === 'writeToNetwork' && r.data.buffer === buf.buffer && r.data.byteOffset === buf.byteOffset,
+    ).toBe(true);
+    const opened = p.node.decapsulate(buf, SOURCE, buf.subarray(DATA_HEADER_BYTES));
+    expect(opened.type).toBe('writeToTun');
+    if (opened.type !== 'writeToTun') return;
+    expect(opened.data.byteOffset).toBe(buf.byteOffset + DATA_HEADER_BYTES);
+    expect(opened.data.equals(Buffer.alloc(100, 0xab))).toBe(true);
+  });
+
+  it('refuses a bad ticket, and a stranger not knowing the node key before any DH', () => {
+    const p = makePair({ authorize: () => ({ ok: false, reason: 'revoked' }) });
+    const r = p.node.decapsulate(net(p.client.connect()), SOURCE, out());
+    expect(r).toEqual({ type: 'error', reason: 'badTicket', detail: 'revoked' });
+    const other = makePair();
+    const stranger = net(other.client.connect());
+    expect(p.node.decapsulate(stranger, SOURCE, out())).toEqual({ type: 'error', reason: 'badMac1' });
+    expect(p.node.drops.badMac1).toBe(1);
+  });
+
+  it('rejects a replayed initiation (timestamp guard) and replayed data', () => {
+    const p = makePair();
+    const init = net(p.client.connect());
+    expect(p.node.decapsulate(init, SOURCE, out()).type).toBe('writeToNetwork');
+    expect(p.node.decapsulate(init, SOURCE, out())).toEqual({ type: 'error', reason: 'staleTimestamp' });
+    const p2 = makePair();
+    handshake(p2);
+    const d = sealFromClient(p2, Buffer.from('hello'));
+    expect(p2.node.decapsulate(d, SOURCE, out()).type).toBe('writeToTun');
+    expect(p2.node.decapsulate(d, SOURCE, out())).toEqual({ type: 'error', reason: 'replay' });
+  });
+
+  it('rejects every single-bit flip of initiation, response and data messages', () => {
+    // Initiation: flips go to fresh nodes (same keys) so earlier flips cannot affect later ones.
+    const p = makePair();
+    const init = net(p.client.connect());
+    // Flips first, so that the replay guard (which would refuse any copy of an accepted
+    // initiation) cannot mask a flip that got through.
+    for (let bit = 0; bit < init.length * 8; bit += 1) {
+      const m = Buffer.from(init);
+      m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
+      const r = p.node.decapsulate(m, SOURCE, out());
+      expect(
+        r.type === 'error' && ['badMac1', 'badMac2', 'unknownType', 'unexpectedMessage'].includes(r.reason),
+        `initiation bit ${bit}`,
+      ).toBe(true);
+    }
+    expect(p.node.peerCount).toBe(0);
+    const resp = net(p.node.decapsulate(init, SOURCE, out()));
+    for (let bit = 0; bit < resp.length * 8; bit += 1) {
+      const m = Buffer.from(resp);
+      m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
+      expect(p.client.decapsulate(m, out()).type, `response bit ${bit}`).toBe('error');
+    }
+    // The untouched response still completes the handshake (forgeries did not corrupt state).
+    const done = p.client.decapsulate(resp, out());
+    expect(done.type).toBe('handshakeComplete');
+    expect(p.node.decapsulate(net(done), SOURCE, out()).type).toBe('done');
+    const data = sealFromClient(p, Buffer.from('some inner packet'));
+    for (let bit = 0; bit < data.length * 8; bit += 1) {
+      const m = Buffer.from(data);
+      m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
+      expect(p.node.decapsulate(m, SOURCE, out()).type, `data bit ${bit}`).toBe('error');
+    }
+    expect(p.node.decapsulate(data, SOURCE, out()).type).toBe('writeToTun');
+  });
+
+  it('rejects every single-bit flip of a cookie reply', () => {
+    const p = makePair();
+    p.node.underLoadOverride = true;
+    const init = net(p.client.connect());
+    const reply = net(p.node.decapsulate(init, SOURCE, out()));
+    for (let bit = 0; bit < reply.length * 8; bit += 1) {
+      const m = Buffer.from(reply);
+      m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
+      expect(p.client.decapsulate(m, out()).type, `cookie reply bit ${bit}`).toBe('error');
+    }
+    expect(p.client.decapsulate(reply, out()).type).toBe('done');
+  });
+
+  it('accepts reordering inside the window and rejects far-too-old packets', () => {
+    const p = makePair();
+    handshake(p);
+    const msgs = Array.from({ length: 5000 }, (_, i) => sealFromClient(p, Buffer.from([i & 0xff, 1])));
+    // Deliver the newest first, then an old one within the window, then one outside.
+    expect(p.node.decapsulate(msgs[4999]!, SOURCE, out()).type).toBe('writeToTun');
+    expect(p.node.decapsulate(msgs[4999 - 2000]!, SOURCE, out()).type).toBe('writeToTun');
+    expect(p.node.decapsulate(msgs[10]!, SOURCE, out())).toEqual({ type: 'error', reason: 'replay' });
+    fc.assert(
+      fc.property(fc.shuffledSubarray(msgs.slice(4000, 4990), { minLength: 10, maxLength: 60 }), (sub) => {
+        for (const m of sub) {
+          const r = p.node.decapsulate(m, SOURCE, out());
+          expect(r.type === 'writeToTun' || (r.type === 'error' && r.reason === 'replay')).toBe(true);
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('never throws on random or mutated datagrams, on both sides', () => {
+    const p = makePair();
+    handshake(p);
+    const samples = [net(p.client.connect()), sealFromClient(p, Buffer.from('x'))];
+    const peer = nodePeer(p);
+    samples.push(net(p.node.encapsulate(peer, Buffer.from('y'), out())));
+    const mutated = fc
+      .tuple(
+        fc.constantFrom(...samples),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        fc.nat(700),
+      )
+      .map(([base, edits, cut]) => {
+        const b = Buffer.from(base);
+        for (const [i, v] of edits) b[i % b.length] = v;
+        return b.subarray(0, Math.min(b.length, cut));
+      });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 800 }), mutated), (bytes) => {
+        const r1 = p.node.decapsulate(bytes, SOURCE, out());
+        const r2 = p.client.decapsulate(bytes, out());
+        for (const r of [r1, r2]) expect(['writeToNetwork', 'writeToTun', 'done', 'error']).toContain(r.type);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('serves many clients with one responder (index table)', () => {
+    const nodeKeys = generateX25519KeyPair();
+    const clock = { now: 5000 };
+    const node = new ResponderTunnel({
+      staticKeys: nodeKeys,
+      clock: () => clock.now,
+      authorize: (t) => ({ ok: true, params: { ...PARAMS, clientIPv4: `10.8.0.${t[0]}` } }),
+    });
+    const clients = Array.from(
+      { length: 20 },
+      (_, i) =>
+        new InitiatorTunnel({
+          staticKeys: generateX25519KeyPair(),
+          nodeStaticPublicKey: nodeKeys.publicKey,
+          ticket: Buffer.from([i + 2]),
+          clock: () => clock.now,
+        }),
+    );
+    for (const [i, c] of clients.entries()) {
+      const resp = node.decapsulate(net(c.connect()), { ip: `198.51.100.${i}`, port: 1 }, out());
+      expect(node.decapsulate(net(c.decapsulate(net(resp), out())), SOURCE, out()).type).toBe('done');
+    }
+    expect(node.peerCount).toBe(20);
+    clients.forEach((c, i) => {
+      const r = node.decapsulate(net(c.encapsulate(Buffer.from([i]), out())), SOURCE, out());
+      expect(
+        r.type === 'writeToTun' && r.peer.params.clientIPv4 === `10.8.0.${i + 2}` && r.data[0] === i,
+      ).toBe(true);
+    });
+  });
+
+  it('after close, both sides refuse everything', () => {
+    const p = makePair();
+    handshake(p);
+    const d = sealFromClient(p, Buffer.from('a'));
+    p.node.close();
+    p.client.close();
+    expect(p.node.decapsulate(d, SOURCE, out())).toEqual({ type: 'error', reason: 'closed' });
+    expect(p.client.encapsulate(Buffer.from('a'), out())).toEqual({ type: 'error', reason: 'closed' });
+  });
+});
+
+describe('cookies under load', () => {
+  it('answers with a cookie reply, then accepts the retry carrying mac2', () => {
+    const p = makePair();
+    p.node.underLoadOverride = true;
+    const init = net(p.client.connect());
+    const reply = p.node.decapsulate(init, SOURCE, out());
+    expect(
+      reply.type === 'writeToNetwork' && reply.peer === null && reply.data[0] === MESSAGE_COOKIE_REPLY,
+    ).toBe(true);
+    expect(p.node.drops.needsCookie).toBe(1);
+    expect(p.client.decapsulate(net(reply), out()).type).toBe('done');
+    // The retransmission timer sends the next initiation, now with mac2.
+    p.clock.now += REKEY_TIMEOUT_MS;
+    const retry = net(p.client.updateTimers());
+    const resp = p.node.decapsulate(retry, SOURCE, out());
+    expect(resp.type === 'writeToNetwork' && resp.peer !== null).toBe(true);
+    expect(p.client.decapsulate(net(resp), out()).type).toBe('handshakeComplete');
+    // A cookie is bound to the source address: the same retry from elsewhere gets a new cookie reply.
+    const fromElsewhere = net(p.client.connect());
+    const r = p.node.decapsulate(fromElsewhere, { ip: '203.0.113.9', port: 1 }, out());
+    expect(r.type).toBe('error'); // mac2 present but invalid for this source
+  });
+
+  it('rate-limits initiations per source before any DH', () => {
+    const p = makePair();
+    const results = Array.from({ length: 10 }, () =>
+      p.node.decapsulate(net(p.client.connect()), SOURCE, out()),
+    );
+    expect(results.filter((r) => r.type === 'error' && r.reason === 'rateLimited').length).toBeGreaterThan(0);
+    expect(p.node.decapsulate(net(p.client.connect()), { ip: '192.0.2.99', port: 1 }, out()).type).toBe(
+      'writeToNetwork',
+    );
+  });
+});
+
+describe('timers', () => {
+  it('sends a keepalive when data was received and nothing sent for KEEPALIVE_TIMEOUT', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    expect(p.node.decapsulate(sealFromClient(p, Buffer.from('ping')), SOURCE, out()).type).toBe('writeToTun');
+    p.clock.now += KEEPALIVE_TIMEOUT_MS - 1;
+    expect(p.node.updateTimers()).toEqual([]);
+    p.clock.now += 1;
+    const actions = p.node.updateTimers();
+    expect(actions).toHaveLength(1);
+    expect(actions[0]!.peer).toBe(peer);
+    const ka = net(actions[0]!.result);
+    expect(p.client.decapsulate(ka, out()).type).toBe('done');
+    expect(p.node.updateTimers()).toEqual([]);
+  });
+
+  it('rekeys after REKEY_AFTER_TIME; the previous keypair stays accepted during the rekey', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    p.clock.now += REKEY_AFTER_TIME_MS - 1;
+    expect(p.client.updateTimers().type).toBe('done'); // idle sessions do not rekey
+    const oldData = sealFromClient(p, Buffer.from('old keys'));
+    const oldData2 = sealFromClient(p, Buffer.from('old keys, late'));
+    const oldFromNode = net(p.node.encapsulate(peer, Buffer.from('old node'), out()));
+    expect(p.client.updateTimers().type).toBe('done');
+    p.clock.now += 1;
+    const init = net(p.client.updateTimers());
+    const resp = p.node.decapsulate(init, SOURCE, out());
+    expect(resp.type).toBe('writeToNetwork');
+    // Responder keeps sending with the old keypair until the new one is confirmed.
+    const stillOld = net(p.node.encapsulate(peer, Buffer.from('before confirm'), out()));
+    const done = p.client.decapsulate(net(resp), out());
+    expect(done.type).toBe('handshakeComplete');
+    // Old-keypair packets still decrypt on both sides.
+    expect(p.node.decapsulate(oldData, SOURCE, out()).type).toBe('writeToTun');
+    expect(p.client.decapsulate(oldFromNode, out()).type).toBe('writeToTun');
+    expect(p.client.decapsulate(stillOld, out()).type).toBe('writeToTun');
+    // Confirmation promotes the new keypair on the node.
+    expect(p.node.decapsulate(net(done), SOURCE, out()).type).toBe('done');
+    // ... and the old one is still accepted as `previous` after the switch.
+    expect(p.node.decapsulate(oldData2, SOURCE, out()).type).toBe('writeToTun');
+    const fresh = net(p.node.encapsulate(peer, Buffer.from('new'), out()));
+    expect(fresh.readUInt32LE(4)).not.toBe(stillOld.readUInt32LE(4));
+    const r = p.client.decapsulate(fresh, out());
+    expect(r.type === 'writeToTun' && r.data.toString()).toBe('new');
+  });
+
+  it('rekeys after REKEY_AFTER_MESSAGES and refuses to send past REJECT_AFTER_MESSAGES', () => {
+    const p = makePair({ rekeyAfterMessages: 5, rejectAfterMessages: 8 });
+    handshake(p);
+    // One keepalive was sent already (counter 0). Send 4 more -> 5 messages.
+    for (let i = 0; i < 4; i++) sealFromClient(p, Buffer.from('m'));
+    const r = p.client.updateTimers();
+    expect(r.type).toBe('writeToNetwork');
+    for (let i = 0; i < 3; i++) sealFromClient(p, Buffer.from('m'));
+    expect(p.client.encapsulate(Buffer.from('m'), out())).toEqual({ type: 'error', reason: 'noSession' });
+  });
+
+  it('keypairs die after REJECT_AFTER_TIME and the session after REJECT_AFTER_TIME * 3', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    p.clock.now += REJECT_AFTER_TIME_MS;
+    expect(p.node.encapsulate(peer, Buffer.from('late'), out())).toEqual({
+      type: 'error',
+      reason: 'noSession',
+    });
+    expect(p.client.isEstablished()).toBe(false);
+    p.clock.now = p.clock.now - REJECT_AFTER_TIME_MS + SESSION_DEAD_AFTER_MS - 1;
+    expect(p.client.updateTimers().type).toBe('done');
+    expect(p.node.updateTimers()).toEqual([]);
+    p.clock.now += 1;
+    expect(p.client.updateTimers()).toEqual({ type: 'error', reason: 'expired' });
+    expect(p.client.updateTimers().type).toBe('done'); // reported once
+    const dead = p.node.updateTimers();
+    expect(dead.map((a) => a.result)).toEqual([{ type: 'error', reason: 'expired' }]);
+    expect(p.node.peerCount).toBe(0);
+    expect(peer.session.current).toBeNull();
+  });
+
+  it('retransmits the initiation every REKEY_TIMEOUT and gives up after REKEY_ATTEMPT_TIME', () => {
+    const p = makePair();
+    const first = net(p.client.connect());
+    let sent = 1;
+    let last: TunnelResult = { type: 'done' };
+    for (let t = 0; t < REKEY_ATTEMPT_TIME_MS; t += 1000) {
+      p.clock.now += 1000;
+      last = p.client.updateTimers();
+      if (last.type === 'writeToNetwork') {
+        sent++;
+        expect(last.data.equals(first)).toBe(false);
+      }
+    }
+    expect(last).toEqual({ type: 'error', reason: 'handshakeTimeout' });
+    expect(sent).toBe(REKEY_ATTEMPT_TIME_MS / REKEY_TIMEOUT_MS);
+  });
+
+  it('starts a handshake when data was sent but nothing came back', () => {
+    const p = makePair();
+    handshake(p);
+    sealFromClient(p, Buffer.from('unanswered'));
+    p.clock.now += KEEPALIVE_TIMEOUT_MS + REKEY_TIMEOUT_MS;
+    expect(p.client.updateTimers().type).toBe('writeToNetwork');
+  });
+});
