@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "corridor_tun",
+      "sources": ["native/tun_linux.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
+    },
+    {
+      # Benchmark-only kernel UDP sender (sendmmsg), used by bench/udp-flood-fast.mjs; not exported.
+      "target_name": "corridor_tun_bench",
+      "sources": ["native/bench_flood.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
+    }
+  ]
+}

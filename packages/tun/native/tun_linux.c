@@ -1,0 +1,677 @@
+// Corridor TUN addon (Linux): opens /dev/net/tun and moves packets between the kernel and JavaScript.
+//
+// Data path, read side:
+//   1. a uv_poll_t watches the non-blocking TUN fd on the JS thread's own event loop (no thread pool);
+//   2. on readable, on_poll() drains up to `batch` packets with read(2) into ONE slab that JavaScript
+//      allocated and handed over at attach time (no allocation per packet);
+//   3. offsets/lengths go into a Uint32Array shared with JavaScript, then ONE JS call `onRead(count)`.
+//      The slab is reused for the next batch as soon as that call returns: JavaScript must copy or
+//      fully consume the packets before returning (the contract documented in README.md).
+// Data path, write side:
+//   write() / writeSlab() are synchronous write(2) calls on the non-blocking fd from the JS thread.
+//   EAGAIN stops the batch, arms UV_WRITABLE and later calls `onWritable()`; other errno values drop the
+//   packet and are counted in the shared stats array (JS turns them into 'error' events).
+// Lifetime:
+//   close() stops the poll and uv_close()s the handle; the fd is closed and the state freed in
+//   on_handle_closed(), i.e. never while on_poll() may still be running. An async env cleanup hook
+//   closes handles that JavaScript left open when a worker thread or the process exits.
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+// Stats slots in the Float64Array shared with JavaScript (keep in sync with src/native.ts).
+enum {
+  ST_RX_PACKETS = 0,
+  ST_RX_BYTES,
+  ST_RX_BATCHES,
+  ST_TX_PACKETS,
+  ST_TX_BYTES,
+  ST_TX_EAGAIN,
+  ST_TX_ERRORS,
+  ST_TX_LAST_ERRNO,
+  ST_COUNT
+};
+
+// Per-wake-up limit on batches so one busy TUN cannot starve the rest of the event loop.
+#define MAX_BATCHES_PER_WAKE 8
+#define MAX_PACKET 65535
+
+typedef struct tun_handle {
+  uv_poll_t poll;  // first member: &poll == handle
+  napi_env env;
+  int fd;
+  int reading;
+  int want_write;
+  int closing;
+  int teardown;  // env is being torn down: never call into JavaScript again
+  int closed_done;  // uv_close() completed and the fd is closed
+  int finalized;    // the JS External was garbage collected; free once closed_done too
+  uint8_t* slab;
+  size_t slab_len;
+  uint32_t* meta;  // [offset0, length0, offset1, length1, ...]
+  uint32_t batch;
+  double* stats;
+  napi_ref slab_ref, meta_ref, stats_ref, on_read_ref, on_writable_ref, on_error_ref, on_close_ref;
+  napi_async_context async_ctx;
+  napi_async_cleanup_hook_handle cleanup_handle;
+} tun_handle;
+
+// ---- helpers ----------------------------------------------------------------------------------------
+
+#define NAPI_OK(call)                                  \
+  do {                                                 \
+    if ((call) != napi_ok) return throw_last(env);     \
+  } while (0)
+
+static napi_value throw_last(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    const napi_extended_error_info* info = NULL;
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, "CORRIDOR_ERR_TUN_NAPI",
+                     info && info->error_message ? info->error_message : "N-API call failed");
+  }
+  return NULL;
+}
+
+static const char* errno_name(int err) {
+  const char* name = uv_err_name(-err);  // libuv codes are -errno on Linux
+  return name ? name : "EUNKNOWN";
+}
+
+// Throws an Error carrying errno (positive), code ('EPERM') and syscall; src/errors.ts adds hints.
+static napi_value throw_errno(napi_env env, const char* syscall, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s failed: %s (%s)", syscall, strerror(err), errno_name(err));
+  napi_value m, e, v;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok) return NULL;
+  if (napi_create_error(env, NULL, m, &e) != napi_ok) return NULL;
+  napi_create_int32(env, err, &v);
+  napi_set_named_property(env, e, "errno", v);
+  napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, e, "code", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, e, "syscall", v);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char* msg) {
+  napi_throw_type_error(env, "CORRIDOR_ERR_TUN_INVALID_ARG", msg);
+  return NULL;
+}
+
+// Same rule as src/linux-tun.ts validateTunName(): 1..15 bytes of [A-Za-z0-9_.-], optionally one "%d"
+// (kernel picks the number), not "." or "..". An empty name lets the kernel choose "tun%d".
+static int valid_ifname(const char* s, size_t len) {
+  if (len == 0) return 1;
+  if (len >= IFNAMSIZ) return 0;
+  if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+  int percents = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+        c == '.')
+      continue;
+    if (c == '%' && i + 1 < len && s[i + 1] == 'd' && percents == 0) {
+      percents++;
+      i++;
+      continue;
+    }
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value get_ifname(napi_env env, napi_value v, char out[IFNAMSIZ]) {
+  size_t len = 0;
+  char buf[64];
+  if (napi_get_value_string_utf8(env, v, buf, sizeof buf, &len) != napi_ok)
+    return throw_type(env, "interface name must be a string");
+  if (len >= sizeof buf - 1 || !valid_ifname(buf, len))
+    return throw_type(env, "invalid interface name (1-15 characters of A-Z a-z 0-9 _ . -)");
+  memset(out, 0, IFNAMSIZ);
+  memcpy(out, buf, len);
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
+static tun_handle* get_handle(napi_env env, napi_value v) {
+  void* p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+    throw_type(env, "invalid TUN handle");
+    return NULL;
+  }
+  return (tun_handle*)p;
+}
+
+// ---- open / close fd ------------------------------------------------------------------------------
+
+// open(name: string, multiQueue: boolean, nonBlocking: boolean): [fd, actualName]
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return throw_type(env, "open(name, multiQueue, nonBlocking)");
+  char name[IFNAMSIZ];
+  if (get_ifname(env, argv[0], name) == NULL) return NULL;
+  bool mq = false, nb = true;
+  NAPI_OK(napi_get_value_bool(env, argv[1], &mq));
+  NAPI_OK(napi_get_value_bool(env, argv[2], &nb));
+
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (nb ? O_NONBLOCK : 0));
+  if (fd < 0) return throw_errno(env, "open(/dev/net/tun)", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0);
+  memcpy(ifr.ifr_name, name, IFNAMSIZ);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "ioctl(TUNSETIFF)", err);
+  }
+  ifr.ifr_name[IFNAMSIZ - 1] = 0;
+  napi_value result, vfd, vname;
+  NAPI_OK(napi_create_array_with_length(env, 2, &result));
+  NAPI_OK(napi_create_int32(env, fd, &vfd));
+  NAPI_OK(napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &vname));
+  NAPI_OK(napi_set_element(env, result, 0, vfd));
+  NAPI_OK(napi_set_element(env, result, 1, vname));
+  return result;
+}
+
+// closeFd(fd): for fds never attached (error paths, the naive benchmark). Attached fds use close(h).
+static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0)
+    return throw_type(env, "closeFd(fd)");
+  if (close(fd) < 0 && errno != EINTR) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
+// ---- interface ioctls (MTU, up/down) in the calling thread's network namespace -------------------
+
+static int ifreq_ioctl(const char* name, unsigned long req, struct ifreq* ifr) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  memcpy(ifr->ifr_name, name, IFNAMSIZ);
+  int rc = ioctl(s, req, ifr) < 0 ? -errno : 0;
+  close(s);
+  return rc;
+}
+
+// getMtu(name): number
+static napi_value js_get_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  char name[IFNAMSIZ];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_ifname(env, argv[0], name) == NULL) return NULL;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  int rc = ifreq_ioctl(name, SIOCGIFMTU, &ifr);
+  if (rc < 0) return throw_errno(env, "ioctl(SIOCGIFMTU)", -rc);
+  NAPI_OK(napi_create_int32(env, ifr.ifr_mtu, &out));
+  return out;
+}
+
+// setMtu(name, mtu)
+static napi_value js_set_mtu(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char name[IFNAMSIZ];
+  int32_t mtu = 0;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_ifname(env, argv[0], name) == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[1], &mtu) != napi_ok || mtu < 68 || mtu > MAX_PACKET)
+    return throw_type(env, "mtu must be an integer in 68..65535");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_mtu = mtu;
+  int rc = ifreq_ioctl(name, SIOCSIFMTU, &ifr);
+  if (rc < 0) return throw_errno(env, "ioctl(SIOCSIFMTU)", -rc);
+  return NULL;
+}
+
+// setTxQueueLen(name, len): the kernel queue of packets waiting for the reader (default 500); packets
+// beyond it are dropped (tx_dropped), so a larger queue absorbs longer reader stalls.
+static napi_value js_set_txqlen(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char name[IFNAMSIZ];
+  int32_t qlen = 0;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_ifname(env, argv[0], name) == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[1], &qlen) != napi_ok || qlen < 1)
+    return throw_type(env, "txQueueLen must be a positive integer");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_qlen = qlen;
+  int rc = ifreq_ioctl(name, SIOCSIFTXQLEN, &ifr);
+  if (rc < 0) return throw_errno(env, "ioctl(SIOCSIFTXQLEN)", -rc);
+  return NULL;
+}
+
+// setUp(name, up: boolean)
+static napi_value js_set_up(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char name[IFNAMSIZ];
+  bool up = true;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_ifname(env, argv[0], name) == NULL) return NULL;
+  NAPI_OK(napi_get_value_bool(env, argv[1], &up));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  int rc = ifreq_ioctl(name, SIOCGIFFLAGS, &ifr);
+  if (rc < 0) return throw_errno(env, "ioctl(SIOCGIFFLAGS)", -rc);
+  if (up)
+    ifr.ifr_flags |= IFF_UP;
+  else
+    ifr.ifr_flags &= ~IFF_UP;
+  rc = ifreq_ioctl(name, SIOCSIFFLAGS, &ifr);
+  if (rc < 0) return throw_errno(env, "ioctl(SIOCSIFFLAGS)", -rc);
+  return NULL;
+}
+
+// ---- attached handle: event-driven reads, synchronous writes ----------------------------------------
+
+static void update_poll(tun_handle* h);
+
+static napi_value ref_value(napi_env env, napi_ref ref) {
+  napi_value v = NULL;
+  if (ref) napi_get_reference_value(env, ref, &v);
+  return v;
+}
+
+// Calls a JS callback from a libuv callback. A throwing callback is routed to process
+// 'uncaughtException' (same as a throwing event listener), never left pending in N-API.
+static void call_js(tun_handle* h, napi_ref fn_ref, size_t argc, napi_value* argv) {
+  napi_env env = h->env;
+  napi_value fn = ref_value(env, fn_ref), recv, ret;
+  if (fn == NULL) return;
+  napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
+  napi_status st = napi_make_callback(env, h->async_ctx, recv, fn, argc, argv, &ret);
+  if (st != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+  }
+}
+
+static void emit_error(tun_handle* h, const char* syscall, int err) {
+  napi_value argv[2];
+  napi_create_int32(h->env, err, &argv[0]);
+  napi_create_string_utf8(h->env, syscall, NAPI_AUTO_LENGTH, &argv[1]);
+  call_js(h, h->on_error_ref, 2, argv);
+}
+
+static void on_poll(uv_poll_t* poll, int status, int events) {
+  tun_handle* h = (tun_handle*)poll;
+  if (h->closing || h->teardown) return;
+  napi_env env = h->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+
+  if (status < 0) {
+    h->reading = 0;
+    h->want_write = 0;
+    update_poll(h);
+    emit_error(h, "uv_poll", -status);
+    goto out;
+  }
+
+  if ((events & UV_WRITABLE) && h->want_write) {
+    h->want_write = 0;
+    update_poll(h);
+    call_js(h, h->on_writable_ref, 0, NULL);
+    if (h->closing) goto out;
+  }
+
+  if (events & UV_READABLE) {
+    for (int b = 0; b < MAX_BATCHES_PER_WAKE && h->reading && !h->closing; b++) {
+      uint32_t n = 0;
+      size_t off = 0;
+      int drained = 0, err = 0;
+      double bytes = 0;
+      while (n < h->batch && h->slab_len - off >= MAX_PACKET) {
+        ssize_t r = read(h->fd, h->slab + off, MAX_PACKET);
+        if (r < 0) {
+          if (errno == EINTR) continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            drained = 1;
+          else
+            err = errno;
+          break;
+        }
+        h->meta[2 * n] = (uint32_t)off;
+        h->meta[2 * n + 1] = (uint32_t)r;
+        n++;
+        bytes += (double)r;
+        off += ((size_t)r + 15) & ~(size_t)15;  // keep every packet 16-byte aligned in the slab
+      }
+      if (n > 0) {
+        h->stats[ST_RX_PACKETS] += n;
+        h->stats[ST_RX_BYTES] += bytes;
+        h->stats[ST_RX_BATCHES] += 1;
+        napi_value argv[1];
+        napi_create_uint32(env, n, &argv[0]);
+        call_js(h, h->on_read_ref, 1, argv);
+      }
+      if (err && !h->closing) {
+        // Fatal for this queue (e.g. EBADFD after the interface was deleted): stop reading, report.
+        h->reading = 0;
+        update_poll(h);
+        emit_error(h, "read", err);
+      }
+      if (drained || err) break;
+    }
+  }
+out:
+  napi_close_handle_scope(env, scope);
+}
+
+static void update_poll(tun_handle* h) {
+  if (h->closing) return;
+  int events = (h->reading ? UV_READABLE : 0) | (h->want_write ? UV_WRITABLE : 0);
+  if (events == 0)
+    uv_poll_stop(&h->poll);
+  else
+    uv_poll_start(&h->poll, events, on_poll);
+}
+
+static void on_handle_closed(uv_handle_t* handle) {
+  tun_handle* h = (tun_handle*)handle;
+  napi_env env = h->env;
+  close(h->fd);
+  h->fd = -1;
+  if (!h->teardown) {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) == napi_ok) {
+      call_js(h, h->on_close_ref, 0, NULL);
+      napi_close_handle_scope(env, scope);
+    }
+    napi_ref refs[] = {h->slab_ref,     h->meta_ref,        h->stats_ref,   h->on_read_ref,
+                       h->on_writable_ref, h->on_error_ref, h->on_close_ref};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
+      if (refs[i]) napi_delete_reference(env, refs[i]);
+    napi_async_destroy(env, h->async_ctx);
+  }
+  napi_remove_async_cleanup_hook(h->cleanup_handle);
+  h->closed_done = 1;
+  // The JS External may still be referenced: keep the (closed) state alive so later calls see
+  // `closing` and return -EBADF / no-op instead of touching freed memory. Freed by the finalizer.
+  if (h->finalized) free(h);
+}
+
+static void start_close(tun_handle* h) {
+  if (h->closing) return;
+  h->closing = 1;
+  h->reading = 0;
+  h->want_write = 0;
+  uv_poll_stop(&h->poll);
+  uv_close((uv_handle_t*)&h->poll, on_handle_closed);
+}
+
+// The External was collected. While open, the strong callback references keep it reachable, so this
+// only happens for closed handles or at env teardown.
+static void on_external_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  tun_handle* h = (tun_handle*)data;
+  h->finalized = 1;
+  if (h->closed_done) {
+    free(h);
+    return;
+  }
+  h->teardown = 1;
+  start_close(h);
+}
+
+// The env (worker thread or main isolate) is going away while the handle is still open.
+static void on_env_cleanup(napi_async_cleanup_hook_handle hook, void* arg) {
+  (void)hook;
+  tun_handle* h = (tun_handle*)arg;
+  h->teardown = 1;
+  start_close(h);  // no-op when a close() is already in flight; on_handle_closed removes the hook
+}
+
+static napi_status typed_array_data(napi_env env, napi_value v, napi_typedarray_type want, void** data,
+                                    size_t* bytes) {
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  napi_value ab;
+  napi_status st = napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset);
+  if (st != napi_ok) return st;
+  if (type != want) return napi_invalid_arg;
+  size_t el = type == napi_float64_array ? 8 : type == napi_uint32_array ? 4 : 1;
+  *bytes = length * el;
+  return napi_ok;
+}
+
+// attach(fd, slab: Uint8Array, meta: Uint32Array, stats: Float64Array, batch,
+//        onRead(count), onWritable(), onError(errno, syscall), onClose()): External
+// The three arrays are referenced (kept alive) until the handle is closed; their memory must not be
+// detached/transferred by JavaScript meanwhile.
+static napi_value js_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9], result;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 9) return throw_type(env, "attach: expected 9 arguments");
+  int32_t fd = -1;
+  uint32_t batch = 0;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_type(env, "attach: bad fd");
+  void *slab, *meta, *stats;
+  size_t slab_len, meta_len, stats_len;
+  if (typed_array_data(env, argv[1], napi_uint8_array, &slab, &slab_len) != napi_ok)
+    return throw_type(env, "attach: slab must be a Uint8Array");
+  if (typed_array_data(env, argv[2], napi_uint32_array, &meta, &meta_len) != napi_ok)
+    return throw_type(env, "attach: meta must be a Uint32Array");
+  if (typed_array_data(env, argv[3], napi_float64_array, &stats, &stats_len) != napi_ok ||
+      stats_len < ST_COUNT * sizeof(double))
+    return throw_type(env, "attach: stats must be a Float64Array(8)");
+  if (napi_get_value_uint32(env, argv[4], &batch) != napi_ok || batch == 0 || meta_len < batch * 8 ||
+      slab_len < MAX_PACKET)
+    return throw_type(env, "attach: batch must be >= 1, meta >= 2*batch, slab >= 65535 bytes");
+  for (int i = 5; i < 9; i++) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[i], &t));
+    if (t != napi_function) return throw_type(env, "attach: callbacks must be functions");
+  }
+
+  tun_handle* h = calloc(1, sizeof *h);
+  if (h == NULL) return throw_errno(env, "calloc", ENOMEM);
+  h->env = env;
+  h->fd = fd;
+  h->slab = slab;
+  h->slab_len = slab_len;
+  h->meta = meta;
+  h->batch = batch;
+  h->stats = stats;
+  uv_loop_t* loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(h);
+    return throw_last(env);
+  }
+  int rc = uv_poll_init(loop, &h->poll, fd);  // also sets O_NONBLOCK
+  if (rc < 0) {
+    free(h);
+    return throw_errno(env, "uv_poll_init", -rc);
+  }
+  napi_create_reference(env, argv[1], 1, &h->slab_ref);
+  napi_create_reference(env, argv[2], 1, &h->meta_ref);
+  napi_create_reference(env, argv[3], 1, &h->stats_ref);
+  napi_create_reference(env, argv[5], 1, &h->on_read_ref);
+  napi_create_reference(env, argv[6], 1, &h->on_writable_ref);
+  napi_create_reference(env, argv[7], 1, &h->on_error_ref);
+  napi_create_reference(env, argv[8], 1, &h->on_close_ref);
+  napi_value resource, resource_name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "CorridorTun", NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, resource, resource_name, &h->async_ctx);
+  napi_add_async_cleanup_hook(env, on_env_cleanup, h, &h->cleanup_handle);
+  NAPI_OK(napi_create_external(env, h, on_external_finalize, NULL, &result));
+  return result;
+}
+
+// readStart(h) / readStop(h): toggles UV_READABLE. No-ops after close.
+static napi_value js_read_toggle(napi_env env, napi_callback_info info, int on) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  if (h->closing) return NULL;
+  h->reading = on;
+  update_poll(h);
+  return NULL;
+}
+static napi_value js_read_start(napi_env env, napi_callback_info info) { return js_read_toggle(env, info, 1); }
+static napi_value js_read_stop(napi_env env, napi_callback_info info) { return js_read_toggle(env, info, 0); }
+
+// ref(h, on): keep (or not) the event loop alive while the poll is active.
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  bool on = true;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  NAPI_OK(napi_get_value_bool(env, argv[1], &on));
+  if (h->closing) return NULL;
+  if (on)
+    uv_ref((uv_handle_t*)&h->poll);
+  else
+    uv_unref((uv_handle_t*)&h->poll);
+  return NULL;
+}
+
+// Writes one packet. Returns 1 when written, 0 on EAGAIN (counted, 'writable' armed), -errno otherwise.
+static int write_one(tun_handle* h, const uint8_t* p, size_t len) {
+  for (;;) {
+    ssize_t w = write(h->fd, p, len);
+    if (w >= 0) {
+      h->stats[ST_TX_PACKETS] += 1;
+      h->stats[ST_TX_BYTES] += (double)len;
+      return 1;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      h->stats[ST_TX_EAGAIN] += 1;
+      if (!h->want_write) {
+        h->want_write = 1;
+        update_poll(h);
+      }
+      return 0;
+    }
+    int err = errno;
+    h->stats[ST_TX_ERRORS] += 1;
+    h->stats[ST_TX_LAST_ERRNO] = err;
+    return -err;
+  }
+}
+
+// write(h, packet: Uint8Array): 1 | 0 | -errno. After close: -EBADF (never touches a closed fd).
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  void* data;
+  size_t len;
+  if (typed_array_data(env, argv[1], napi_uint8_array, &data, &len) != napi_ok)
+    return throw_type(env, "write: packet must be a Uint8Array");
+  int rc = h->closing ? -EBADF : write_one(h, data, len);
+  NAPI_OK(napi_create_int32(env, rc, &out));
+  return out;
+}
+
+// writeSlab(h, slab: Uint8Array, lengths: Uint32Array, count): number of packets consumed.
+// Packets are laid out back to back in `slab`. The loop stops at the first EAGAIN (the rest is the
+// caller's to drop or retry on 'writable'); packets failing with other errno values are dropped,
+// counted in stats (ST_TX_ERRORS / ST_TX_LAST_ERRNO) and the loop continues.
+static napi_value js_write_slab(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], out;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc >= 4 ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  void *slab, *lens;
+  size_t slab_len, lens_len;
+  uint32_t count;
+  if (typed_array_data(env, argv[1], napi_uint8_array, &slab, &slab_len) != napi_ok)
+    return throw_type(env, "writeSlab: slab must be a Uint8Array");
+  if (typed_array_data(env, argv[2], napi_uint32_array, &lens, &lens_len) != napi_ok)
+    return throw_type(env, "writeSlab: lengths must be a Uint32Array");
+  if (napi_get_value_uint32(env, argv[3], &count) != napi_ok || (size_t)count * 4 > lens_len)
+    return throw_type(env, "writeSlab: count exceeds lengths");
+  const uint32_t* l = lens;
+  size_t off = 0;
+  uint32_t i = 0;
+  if (!h->closing) {
+    for (; i < count; i++) {
+      if (l[i] > slab_len - off) break;  // lengths overrun the slab: stop, report what was consumed
+      if (write_one(h, (const uint8_t*)slab + off, l[i]) == 0) break;
+      off += l[i];
+    }
+  }
+  NAPI_OK(napi_create_uint32(env, i, &out));
+  return out;
+}
+
+// close(h): idempotent; the onClose callback passed to attach() fires once the fd is closed.
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  start_close(h);
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"closeFd", NULL, js_close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setMtu", NULL, js_set_mtu, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setTxQueueLen", NULL, js_set_txqlen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setUp", NULL, js_set_up, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"attach", NULL, js_attach, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readStart", NULL, js_read_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readStop", NULL, js_read_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeSlab", NULL, js_write_slab, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  napi_value v;
+  napi_create_uint32(env, MAX_PACKET, &v);
+  napi_set_named_property(env, exports, "MAX_PACKET", v);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
