@@ -31,10 +31,11 @@ import {
   type PendingInitiation,
   type TransportKeys,
 } from './handshake/messages.js';
+import { formatIPv4, formatIPv6, parseIPv6 } from './handshake/ip.js';
 import type { InitiationOptions, TunnelParams } from './handshake/payload.js';
 import { RateLimiter, type RateLimiterOptions } from './handshake/rate-limiter.js';
 import { ReplayTimestampGuard } from './handshake/replay-timestamp-guard.js';
-import { Tai64nClock } from './handshake/tai64n.js';
+import { encodeTai64n, Tai64nClock } from './handshake/tai64n.js';
 import {
   DATA_MIN_BYTES,
   MESSAGE_COOKIE_REPLY,
@@ -42,6 +43,7 @@ import {
   MESSAGE_INITIATION,
   MESSAGE_RESPONSE,
   messageType,
+  TIMESTAMP_BYTES,
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
@@ -426,7 +428,23 @@ export type Authorize = (
   options: InitiationOptions,
 ) => AuthorizeResult;
 
-/** Where a datagram came from: the rate limiter keys on `ip`, cookies bind to `ip` and `port`. */
+/**
+ * The rate limiter's bucket for a source address: the address itself for IPv4 (also v4-mapped),
+ * the /64 prefix for IPv6, since one host usually owns a whole /64 and could otherwise rotate
+ * addresses to get a fresh bucket per initiation (wireguard-go keys IPv6 the same way).
+ */
+export function rateLimitKey(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const zone = ip.indexOf('%');
+  const bytes = parseIPv6(zone < 0 ? ip : ip.slice(0, zone));
+  if (bytes === null) return ip; // e.g. dotted v4-mapped text: one IPv4 address, keyed as-is
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  if (mapped) return formatIPv4(bytes, 12);
+  bytes.fill(0, 8);
+  return `${formatIPv6(bytes)}/64`;
+}
+
+/** Where a datagram came from: the rate limiter keys on `ip` (see rateLimitKey), cookies bind to `ip` and `port`. */
 export interface PacketSource {
   readonly ip: string;
   readonly port: number;
@@ -436,6 +454,8 @@ export interface ResponderTunnelOptions {
   readonly staticKeys: X25519KeyPair;
   readonly authorize: Authorize;
   readonly clock?: () => number;
+  /** Wall clock in ms since the epoch (default `Date.now`): bounds the initiation replay guard. */
+  readonly wallClock?: () => number;
   readonly rateLimiter?: Partial<RateLimiterOptions>;
   readonly replayGuardCapacity?: number;
   /** Initiations per second (after mac1) above which the node demands cookies. Default 1000. */
@@ -530,6 +550,16 @@ export class ResponderTunnel {
     this.loadCount++;
   }
 
+  /** The node's wall clock as TAI64N (fresh buffer); undefined (no cap) for a broken clock. */
+  private wallTimestamp(): Buffer | undefined {
+    const wall = (this.opts.wallClock ?? Date.now)();
+    if (!Number.isSafeInteger(Math.floor(wall)) || wall < 0) return undefined;
+    const out = Buffer.alloc(TIMESTAMP_BYTES);
+    const ms = Math.floor(wall);
+    encodeTai64n(out, BigInt(Math.floor(ms / 1000)), (ms % 1000) * 1_000_000);
+    return out;
+  }
+
   private fail(reason: DropReason, detail?: string): ResponderResult {
     this.drops[reason]++;
     return detail === undefined ? { type: 'error', reason } : { type: 'error', reason, detail };
@@ -585,9 +615,10 @@ export class ResponderTunnel {
     if (!this.checker.verifyMac1(msg)) return this.fail('badMac1');
     this.countInitiation(now);
     const sourceBytes = Buffer.from(`${source.ip}|${source.port}`, 'utf8');
-    const mac2 = this.checker.checkMac2(msg, sourceBytes, now);
-    if (mac2 === 'invalid') return this.fail('badMac2');
-    if (mac2 !== 'valid' && this.isUnderLoad(now)) {
+    // WireGuard's policy: mac2 only matters under load. Not under load it is ignored, so a client
+    // still holding a cookie from before a node restart or a roam is not locked out; under load a
+    // missing or stale mac2 gets a fresh cookie reply rather than a silent drop.
+    if (this.isUnderLoad(now) && this.checker.checkMac2(msg, sourceBytes, now) !== 'valid') {
       this.drops.needsCookie++;
       return {
         type: 'writeToNetwork',
@@ -595,7 +626,7 @@ export class ResponderTunnel {
         peer: null,
       };
     }
-    if (!this.rateLimiter.allow(source.ip, now)) return this.fail('rateLimited');
+    if (!this.rateLimiter.allow(rateLimitKey(source.ip), now)) return this.fail('rateLimited');
 
     const consumed = consumeInitiation(
       msg,
@@ -651,7 +682,7 @@ export class ResponderTunnel {
       return this.fail(handshakeReason(response.error));
     }
     // Only now, with the ticket accepted, does the client enter the replay guard.
-    this.replayGuard.accept(clientKey, payload.timestamp);
+    this.replayGuard.accept(clientKey, payload.timestamp, this.wallTimestamp());
     this.peers.set(id, peer);
     peer.params = auth.params;
     const kp = keypairFrom(response.value.keys, localIndex, senderIndex, now, false, this.limits);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_DATAGRAM_BYTES } from './constants.js';
+import { DATA_MAX_BYTES, INITIATION_MAX_BYTES, RESPONSE_MAX_BYTES } from '../handshake/wire.js';
+import { MAX_DATAGRAM_BYTES, MAX_FRAME_PAYLOAD_BYTES, MAX_WIRE_MESSAGE_BYTES } from './constants.js';
 import { checkDatagram } from './datagram.js';
 
 describe('checkDatagram', () => {
@@ -21,5 +22,14 @@ describe('checkDatagram', () => {
 
   it('fits the largest IPv4 UDP payload', () => {
     expect(MAX_DATAGRAM_BYTES).toBe(65_535 - 20 - 8);
+  });
+});
+
+describe('framing limits vs the largest protocol message', () => {
+  it('every data message the transport can seal fits one datagram and one frame', () => {
+    expect(DATA_MAX_BYTES).toBeLessThanOrEqual(MAX_DATAGRAM_BYTES);
+    expect(DATA_MAX_BYTES).toBeLessThanOrEqual(MAX_FRAME_PAYLOAD_BYTES);
+    expect(INITIATION_MAX_BYTES).toBeLessThanOrEqual(MAX_WIRE_MESSAGE_BYTES);
+    expect(RESPONSE_MAX_BYTES).toBeLessThanOrEqual(MAX_WIRE_MESSAGE_BYTES);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { x25519Base } from '../crypto/primitives.js';
 import { generateX25519KeyPair } from '../keys.js';
 import { CookieChecker, InitiatorCookieState, mac1Key, writeMac1 } from './cookie.js';
@@ -248,6 +248,15 @@ describe('ReplayTimestampGuard', () => {
     expect(g.accept(key(1), ts(101))).toBe(false);
     expect(g.accept(key(1), ts(1000))).toBe(true);
   });
+
+  it('never raises the floor above the node clock', () => {
+    const g = new ReplayTimestampGuard(1);
+    const now = ts(500);
+    expect(g.accept(Buffer.alloc(32, 1), Buffer.alloc(12, 0xff), now)).toBe(true);
+    expect(g.accept(Buffer.alloc(32, 2), ts(400), now)).toBe(true); // evicts key 1
+    expect(g.accept(Buffer.alloc(32, 3), ts(501), now)).toBe(true);
+    expect(g.accept(Buffer.alloc(32, 4), ts(450), now)).toBe(false); // floor = node clock
+  });
 });
 
 describe('RateLimiter', () => {
@@ -266,6 +275,15 @@ describe('RateLimiter', () => {
     expect(rl.size).toBeLessThanOrEqual(4);
     expect(rl.allow('new', 0)).toBe(false);
     expect(rl.allow('new', 5000)).toBe(true); // old buckets refilled and were collected
+  });
+
+  it('does not sweep the whole table for every new source while full', () => {
+    const rl = new RateLimiter({ packetsPerSecond: 1, burst: 1, maxEntries: 4 });
+    for (let i = 0; i < 4; i++) rl.allow(`s${i}`, 0);
+    const sweeps = vi.spyOn(rl, 'collect');
+    for (let i = 0; i < 100; i++) expect(rl.allow(`flood${i}`, 10 + i)).toBe(false);
+    expect(sweeps.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(rl.allow('later', 2000)).toBe(true);
   });
 });
 

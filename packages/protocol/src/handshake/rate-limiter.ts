@@ -2,8 +2,8 @@
  * Per-source token bucket for handshake initiations, checked before any Diffie-Hellman
  * (wireguard-go `ratelimiter/`). Sans-IO: the caller passes `now` (monotonic ms) and a source key
  * (e.g. the IP address as a string; ports are usually left out so one host cannot multiply its
- * budget). Memory is bounded by `maxEntries`: when full, idle (refilled) buckets are collected, and
- * if that frees nothing, new sources are refused until it does.
+ * budget). Memory is bounded by `maxEntries`: when full, idle (refilled) buckets are collected (at
+ * most once per refill period), and if that frees nothing, new sources are refused until it does.
  */
 export interface RateLimiterOptions {
   /** Sustained initiations per second per source. */
@@ -28,6 +28,8 @@ interface Bucket {
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly options: RateLimiterOptions;
+  /** Last full-table sweep: sweeps are O(entries), so at most one per refill period. */
+  private lastCollectAt = -Infinity;
 
   constructor(options: Partial<RateLimiterOptions> = {}) {
     this.options = { ...DEFAULT_RATE_LIMITER_OPTIONS, ...options };
@@ -39,7 +41,13 @@ export class RateLimiter {
     let b = this.buckets.get(source);
     if (b === undefined) {
       if (this.buckets.size >= maxEntries) {
-        this.collect(now);
+        // A bucket becomes collectable one refill period (burst / rate) after its last use, so
+        // sweeping more often frees nothing more and would let a flood of new sources cost a full
+        // sweep per packet.
+        if (now - this.lastCollectAt >= (burst * 1000) / packetsPerSecond) {
+          this.lastCollectAt = now;
+          this.collect(now);
+        }
         if (this.buckets.size >= maxEntries) return false;
       }
       b = { tokens: burst, at: now };

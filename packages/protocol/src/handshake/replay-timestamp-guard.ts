@@ -7,6 +7,10 @@
  * eviction can never re-open a replay window (at worst a client whose clock lags that floor is
  * refused until its clock passes it). Record only after the whole initiation was authorized, so
  * strangers (no valid ticket) cannot churn the table.
+ *
+ * The floor never rises above the node's own clock (`now` passed to `accept`): otherwise one client
+ * with a far-future timestamp (a wrong clock, or a ticket holder doing it on purpose) would, once
+ * evicted, lock every new client out until the node restarts.
  */
 import { compareTai64n } from './tai64n.js';
 import { TIMESTAMP_BYTES } from './wire.js';
@@ -29,8 +33,11 @@ export class ReplayTimestampGuard {
     return compareTai64n(timestamp, prev ?? this.floor) > 0;
   }
 
-  /** Records an accepted timestamp; returns false (and records nothing) when it is not fresh. */
-  accept(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array): boolean {
+  /**
+   * Records an accepted timestamp; returns false (and records nothing) when it is not fresh.
+   * `now`: the node's wall clock as a TAI64N timestamp; caps how far an eviction raises the floor.
+   */
+  accept(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array, now?: Uint8Array): boolean {
     if (!this.isFresh(clientStaticPublicKey, timestamp)) return false;
     const key = Buffer.from(clientStaticPublicKey).toString('base64');
     this.last.delete(key);
@@ -39,7 +46,11 @@ export class ReplayTimestampGuard {
       const oldest = this.last.entries().next().value;
       if (oldest === undefined) break;
       this.last.delete(oldest[0]);
-      if (compareTai64n(oldest[1], this.floor) > 0) this.floor = oldest[1];
+      const raised =
+        now !== undefined && now.length === TIMESTAMP_BYTES && compareTai64n(oldest[1], now) > 0
+          ? Buffer.from(now)
+          : oldest[1];
+      if (compareTai64n(raised, this.floor) > 0) this.floor = raised;
     }
     return true;
   }

@@ -63,8 +63,12 @@ export const DATA_HEADER_BYTES = 16;
 /** Tail room a caller reserves after a packet for the AEAD tag. */
 export const DATA_TRAILER_BYTES = TAG_BYTES;
 export const DATA_MIN_BYTES = DATA_HEADER_BYTES + TAG_BYTES;
-/** Largest inner packet accepted (IPv4/IPv6 maximum). */
-export const MAX_PACKET_BYTES = 65_535;
+/**
+ * Largest inner packet accepted: the largest whose data message (header + packet + tag) still fits
+ * one UDP datagram / one TCP frame (framing's MAX_WIRE_MESSAGE_BYTES = 65_507), so a sealed packet
+ * can always be sent and a received one was never refused by the framing layer.
+ */
+export const MAX_PACKET_BYTES = 65_507 - DATA_HEADER_BYTES - TAG_BYTES;
 export const DATA_MAX_BYTES = DATA_HEADER_BYTES + MAX_PACKET_BYTES + TAG_BYTES;
 
 /** Labels of the MAC and cookie keys: HASH(label || responder static public key). */
