@@ -23,6 +23,7 @@ const TUN_ADDR = '198.18.30.1';
 const PEER = '198.18.30.2';
 const FLOOD_DST = '198.51.100.9';
 const RX_PORT = 9999;
+const TXQLEN = Number(process.env.CORRIDOR_BENCH_TXQLEN ?? 4096);
 const BENCH = new URL('./', import.meta.url).pathname;
 
 function result(value: Record<string, unknown>): never {
@@ -32,8 +33,9 @@ function result(value: Record<string, unknown>): never {
 
 async function configure(name: string): Promise<void> {
   setMtu(name, 1500);
-  // Room for ~8 ms of packets at 500k/s while the reader is preempted (same for ours and naive).
-  setTxQueueLen(name, 4096);
+  // The kernel's queue for the reader (same for ours and naive): packets beyond it are dropped while the
+  // reader is preempted. 4096 = ~8 ms at 500k/s; CORRIDOR_BENCH_TXQLEN overrides it.
+  setTxQueueLen(name, TXQLEN);
   await addAddress(name, `${TUN_ADDR}/24`);
   setUp(name, true);
   await addRoute(name, '198.51.100.0/24');
@@ -92,13 +94,16 @@ function measure(
       const start = total();
       const extraStart = Object.fromEntries(Object.entries(extra).map(([k, f]) => [k, f()]));
       const t0 = process.hrtime.bigint();
+      const cpu0 = process.cpuUsage();
       setTimeout(() => {
         const packets = total() - start;
         const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        // CPU time of this (TUN-side) process in the window, user + kernel (syscalls, copies), all threads.
+        const cpu = process.cpuUsage(cpu0);
         const deltas = Object.fromEntries(
           Object.entries(extra).map(([k, f]) => [k, f() - (extraStart[k] as number)]),
         );
-        resolve({ packets, seconds, ...deltas });
+        resolve({ packets, seconds, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, ...deltas });
       }, DURATION_MS);
     }, WARMUP_MS);
   });

@@ -46,6 +46,15 @@ enum {
 // Per-wake-up limit on batches so one busy TUN cannot starve the rest of the event loop.
 #define MAX_BATCHES_PER_WAKE 8
 #define MAX_PACKET 65535
+// Room a read needs in the slab: MAX_PACKET rounded up to the 16-byte alignment kept between packets,
+// so `off` can never pass the end of the slab (slab_len - off must not wrap around).
+#define READ_ROOM 65536
+// Upper bound for attach()'s batch (keeps batch * 8 bytes of meta far from any overflow).
+#define MAX_BATCH 65536
+
+// Marks the Externals this addon hands out, so a foreign External (another addon's pointer) passed as a
+// handle is rejected instead of being used as a tun_handle.
+static const napi_type_tag TUN_HANDLE_TAG = {0x636f727269646f72ULL, 0x74756e2d68616e64ULL};
 
 typedef struct tun_handle {
   uv_poll_t poll;  // first member: &poll == handle
@@ -113,6 +122,11 @@ static napi_value throw_type(napi_env env, const char* msg) {
   return NULL;
 }
 
+static napi_value throw_range(napi_env env, const char* msg) {
+  napi_throw_range_error(env, "CORRIDOR_ERR_TUN_INVALID_ARG", msg);
+  return NULL;
+}
+
 // Same rule as src/linux-tun.ts validateTunName(): 1..15 bytes of [A-Za-z0-9_.-], optionally one "%d"
 // (kernel picks the number), not "." or "..". An empty name lets the kernel choose "tun%d".
 static int valid_ifname(const char* s, size_t len) {
@@ -151,7 +165,11 @@ static napi_value get_ifname(napi_env env, napi_value v, char out[IFNAMSIZ]) {
 
 static tun_handle* get_handle(napi_env env, napi_value v) {
   void* p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
+  bool tagged = false;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+      napi_check_object_type_tag(env, v, &TUN_HANDLE_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, v, &p) != napi_ok || p == NULL) {
     throw_type(env, "invalid TUN handle");
     return NULL;
   }
@@ -185,11 +203,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
   napi_value result, vfd, vname;
-  NAPI_OK(napi_create_array_with_length(env, 2, &result));
-  NAPI_OK(napi_create_int32(env, fd, &vfd));
-  NAPI_OK(napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &vname));
-  NAPI_OK(napi_set_element(env, result, 0, vfd));
-  NAPI_OK(napi_set_element(env, result, 1, vname));
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
+      napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &vname) != napi_ok ||
+      napi_set_element(env, result, 0, vfd) != napi_ok || napi_set_element(env, result, 1, vname) != napi_ok) {
+    close(fd);  // nobody else knows this fd yet
+    return throw_last(env);
+  }
   return result;
 }
 
@@ -300,23 +319,24 @@ static napi_value ref_value(napi_env env, napi_ref ref) {
   return v;
 }
 
-// Calls a JS callback from a libuv callback. A throwing callback is routed to process
-// 'uncaughtException' (same as a throwing event listener), never left pending in N-API.
+// A JS callback failed: route its exception to process 'uncaughtException' (same as a throwing event
+// listener), never leave it pending in N-API (the next N-API call would fail).
+static void route_exception(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+  }
+}
+
+// Calls a JS callback from a libuv callback (napi_make_callback: ticks and microtasks run after it).
 static void call_js(tun_handle* h, napi_ref fn_ref, size_t argc, napi_value* argv) {
   napi_env env = h->env;
   napi_value fn = ref_value(env, fn_ref), recv, ret;
   if (fn == NULL) return;
-  napi_get_global(env, &recv);  // napi_make_callback needs an object receiver
-  napi_status st = napi_make_callback(env, h->async_ctx, recv, fn, argc, argv, &ret);
-  if (st != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env, &exc);
-      napi_fatal_exception(env, exc);
-    }
-  }
+  if (napi_get_global(env, &recv) != napi_ok) return;  // napi_make_callback needs an object receiver
+  if (napi_make_callback(env, h->async_ctx, recv, fn, argc, argv, &ret) != napi_ok) route_exception(env);
 }
 
 static void emit_error(tun_handle* h, const char* syscall, int err) {
@@ -354,7 +374,7 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
       size_t off = 0;
       int drained = 0, err = 0;
       double bytes = 0;
-      while (n < h->batch && h->slab_len - off >= MAX_PACKET) {
+      while (n < h->batch && h->slab_len - off >= READ_ROOM) {  // off <= slab_len - READ_ROOM here
         ssize_t r = read(h->fd, h->slab + off, MAX_PACKET);
         if (r < 0) {
           if (errno == EINTR) continue;
@@ -375,8 +395,7 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
         h->stats[ST_RX_BYTES] += bytes;
         h->stats[ST_RX_BATCHES] += 1;
         napi_value argv[1];
-        napi_create_uint32(env, n, &argv[0]);
-        call_js(h, h->on_read_ref, 1, argv);
+        if (napi_create_uint32(env, n, &argv[0]) == napi_ok) call_js(h, h->on_read_ref, 1, argv);
       }
       if (err && !h->closing) {
         // Fatal for this queue (e.g. EBADFD after the interface was deleted): stop reading, report.
@@ -403,7 +422,7 @@ static void update_poll(tun_handle* h) {
 static void on_handle_closed(uv_handle_t* handle) {
   tun_handle* h = (tun_handle*)handle;
   napi_env env = h->env;
-  close(h->fd);
+  if (h->fd >= 0) close(h->fd);  // -1 only when attach() failed: the caller still owns its fd
   h->fd = -1;
   if (!h->teardown) {
     napi_handle_scope scope;
@@ -417,7 +436,7 @@ static void on_handle_closed(uv_handle_t* handle) {
       if (refs[i]) napi_delete_reference(env, refs[i]);
     napi_async_destroy(env, h->async_ctx);
   }
-  napi_remove_async_cleanup_hook(h->cleanup_handle);
+  if (h->cleanup_handle) napi_remove_async_cleanup_hook(h->cleanup_handle);
   h->closed_done = 1;
   // The JS External may still be referenced: keep the (closed) state alive so later calls see
   // `closing` and return -EBADF / no-op instead of touching freed memory. Freed by the finalizer.
@@ -490,9 +509,9 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   if (typed_array_data(env, argv[3], napi_float64_array, &stats, &stats_len) != napi_ok ||
       stats_len < ST_COUNT * sizeof(double))
     return throw_type(env, "attach: stats must be a Float64Array(8)");
-  if (napi_get_value_uint32(env, argv[4], &batch) != napi_ok || batch == 0 || meta_len < batch * 8 ||
-      slab_len < MAX_PACKET)
-    return throw_type(env, "attach: batch must be >= 1, meta >= 2*batch, slab >= 65535 bytes");
+  if (napi_get_value_uint32(env, argv[4], &batch) != napi_ok || batch == 0 || batch > MAX_BATCH ||
+      meta_len < (size_t)batch * 2 * sizeof(uint32_t) || slab_len < READ_ROOM)
+    return throw_type(env, "attach: batch must be in 1..65536, meta >= 2*batch entries, slab >= 65536 bytes");
   for (int i = 5; i < 9; i++) {
     napi_valuetype t;
     NAPI_OK(napi_typeof(env, argv[i], &t));
@@ -518,19 +537,37 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
     free(h);
     return throw_errno(env, "uv_poll_init", -rc);
   }
-  napi_create_reference(env, argv[1], 1, &h->slab_ref);
-  napi_create_reference(env, argv[2], 1, &h->meta_ref);
-  napi_create_reference(env, argv[3], 1, &h->stats_ref);
-  napi_create_reference(env, argv[5], 1, &h->on_read_ref);
-  napi_create_reference(env, argv[6], 1, &h->on_writable_ref);
-  napi_create_reference(env, argv[7], 1, &h->on_error_ref);
-  napi_create_reference(env, argv[8], 1, &h->on_close_ref);
+  // From here on a failure must uv_close() the initialized poll handle (it is linked into the loop) and
+  // must not close the fd: the caller still owns it when attach() throws (LinuxTun closes it then).
   napi_value resource, resource_name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "CorridorTun", NAPI_AUTO_LENGTH, &resource_name);
-  napi_async_init(env, resource, resource_name, &h->async_ctx);
-  napi_add_async_cleanup_hook(env, on_env_cleanup, h, &h->cleanup_handle);
-  NAPI_OK(napi_create_external(env, h, on_external_finalize, NULL, &result));
+  napi_ref* refs[] = {&h->slab_ref,        &h->meta_ref,     &h->stats_ref,   &h->on_read_ref,
+                      &h->on_writable_ref, &h->on_error_ref, &h->on_close_ref};
+  int args[] = {1, 2, 3, 5, 6, 7, 8};
+  int async_ok = 0, external_made = 0, ok = 1;
+  for (size_t i = 0; ok && i < sizeof args / sizeof args[0]; i++)
+    ok = napi_create_reference(env, argv[args[i]], 1, refs[i]) == napi_ok;
+  ok = ok && napi_create_object(env, &resource) == napi_ok &&
+       napi_create_string_utf8(env, "CorridorTun", NAPI_AUTO_LENGTH, &resource_name) == napi_ok &&
+       napi_async_init(env, resource, resource_name, &h->async_ctx) == napi_ok;
+  async_ok = ok;
+  ok = ok && napi_add_async_cleanup_hook(env, on_env_cleanup, h, &h->cleanup_handle) == napi_ok;
+  ok = ok && (external_made = napi_create_external(env, h, on_external_finalize, NULL, &result) == napi_ok);
+  ok = ok && napi_type_tag_object(env, result, &TUN_HANDLE_TAG) == napi_ok;
+  if (!ok) {
+    throw_last(env);
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+      if (*refs[i]) napi_delete_reference(env, *refs[i]);
+      *refs[i] = NULL;
+    }
+    if (async_ok) napi_async_destroy(env, h->async_ctx);
+    if (h->cleanup_handle) napi_remove_async_cleanup_hook(h->cleanup_handle);
+    h->cleanup_handle = NULL;
+    h->fd = -1;
+    h->teardown = 1;                 // no JS from the close callback; the refs are already released
+    h->finalized = !external_made;   // an External that exists frees h from its finalizer instead
+    start_close(h);
+    return NULL;
+  }
   return result;
 }
 
@@ -624,14 +661,27 @@ static napi_value js_write_slab(napi_env env, napi_callback_info info) {
     return throw_type(env, "writeSlab: slab must be a Uint8Array");
   if (typed_array_data(env, argv[2], napi_uint32_array, &lens, &lens_len) != napi_ok)
     return throw_type(env, "writeSlab: lengths must be a Uint32Array");
-  if (napi_get_value_uint32(env, argv[3], &count) != napi_ok || (size_t)count * 4 > lens_len)
-    return throw_type(env, "writeSlab: count exceeds lengths");
+  double dcount = 0;
+  // Range first (NaN fails it), so the integer conversion below is always defined.
+  if (napi_get_value_double(env, argv[3], &dcount) != napi_ok ||
+      !(dcount >= 0 && dcount <= (double)(lens_len / sizeof(uint32_t))) || dcount != (double)(uint32_t)dcount)
+    return throw_range(env, "writeSlab: count must be an integer in 0..lengths.length");
+  count = (uint32_t)dcount;
   const uint32_t* l = lens;
+  // Validate the whole layout before writing anything: a bad length is the caller's bug and gets a
+  // clear error, never a read past the end of `slab` and never a half-written batch.
+  uint64_t total = 0;
+  for (uint32_t k = 0; k < count; k++) total += l[k];
+  if (total > slab_len) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "writeSlab: lengths[0..%u) add up to %llu bytes but slab has %zu", count,
+             (unsigned long long)total, slab_len);
+    return throw_range(env, msg);
+  }
   size_t off = 0;
   uint32_t i = 0;
   if (!h->closing) {
     for (; i < count; i++) {
-      if (l[i] > slab_len - off) break;  // lengths overrun the slab: stop, report what was consumed
       if (write_one(h, (const uint8_t*)slab + off, l[i]) == 0) break;
       off += l[i];
     }

@@ -57,6 +57,32 @@ describe.skipIf(skipReason !== undefined)(
       expect(r.result?.stats).toMatchObject({ txPackets: 7, txErrors: 3, txDropped: 4, errors: 3 });
     });
 
+    it('refuses bad writeSlab layouts and attach geometries with INVALID_ARG, and keeps the slab from being transferred', async () => {
+      const r = await withNetns((ns) => runScenario(ns, 'guards'));
+      expect(r.code, explain(r)).toBe(0);
+      const invalid = 'CORRIDOR_ERR_TUN_INVALID_ARG';
+      expect(r.result?.writeSlab).toEqual({
+        overrun: invalid,
+        count: invalid,
+        nativeOverrun: invalid,
+        nativeWrap: invalid,
+        nativeCount: invalid,
+        nativeNegative: invalid,
+        valid: 2,
+        notAHandle: invalid,
+      });
+      expect(r.result?.txPackets).toBe(2); // nothing of the refused calls was written
+      expect(r.result?.attach).toEqual({
+        hugeBatch: invalid,
+        slab65535: invalid,
+        shortMeta: invalid,
+        valid: 'ok',
+      });
+      const slabBytes = 64 * 2048 + 65536; // LinuxTun's default slab
+      expect(r.result?.slabBytesAfterTransfer).toBe(slabBytes);
+      expect(r.result?.seen).toEqual(['guard-1', 'guard-2']);
+    });
+
     it('configures IPv4/IPv6 addresses, MTU, up/down and routes; multiqueue, EBUSY, invalid and kernel-chosen names', async () => {
       const r = await withNetns((ns) => runScenario(ns, 'config'));
       expect(r.code, explain(r)).toBe(0);
@@ -138,6 +164,19 @@ describe.skipIf(skipReason !== undefined)(
       expect(r.signal).toBeNull();
       expect(r.result?.names).toEqual(['crmq0', 'crmq0', 'crmq0', 'crmq0']);
       expect(r.result?.exits).toEqual([0, 1, 0, 1]);
+    });
+
+    it('survives worker threads ending inside their packet handler during a flood (terminate, exit, close)', async () => {
+      const r = await withNetns((ns) => runScenario(ns, 'worker-flood', [], { timeoutMs: 45_000 }));
+      expect(r.code, explain(r)).toBe(0);
+      expect(r.signal).toBeNull();
+      expect(r.result?.outcomes).toEqual([
+        { mode: 'terminate', code: 1, sawPackets: true },
+        { mode: 'exit-in-handler', code: 0, sawPackets: true },
+        { mode: 'close-in-handler', code: 0, sawPackets: true },
+        { mode: 'terminate', code: 1, sawPackets: true },
+      ]);
+      expect(r.result?.afterClosed).toBe(true);
     });
 
     it('does not leak fds over 1000 open/close cycles (+50 full create/delete cycles)', async () => {

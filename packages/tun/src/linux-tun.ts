@@ -11,7 +11,14 @@ import { TunError, fromNativeError, errnoError } from './errors.js';
 import { loadNative, STAT, STAT_COUNT, type NativeHandle, type NativeTun } from './native.js';
 import { validateTunName } from './name.js';
 import * as ipConfig from './ip-config.js';
-import { BaseTun, type PacketBatch, type PacketHandler, type TunStats } from './tun-device.js';
+import { markAsUntransferable } from 'node:worker_threads';
+import {
+  BaseTun,
+  checkSlabLayout,
+  type PacketBatch,
+  type PacketHandler,
+  type TunStats,
+} from './tun-device.js';
 
 export interface LinuxTunOptions {
   /** Interface name (<= 15 chars; "%d" lets the kernel number it). Omitted → kernel picks "tunN". */
@@ -86,6 +93,11 @@ export class LinuxTun extends BaseTun {
     // less than MAX_PACKET bytes remain, so no read is ever truncated.
     const slab = new Uint8Array(new ArrayBuffer(batchSize * 2048 + this.native.MAX_PACKET + 1));
     const meta = new Uint32Array(new ArrayBuffer(8 * batchSize));
+    // The addon keeps raw pointers into these three buffers until close. A handler could hand
+    // `batch.slab.buffer` to postMessage/structuredClone in a transfer list, which would detach it and
+    // leave the addon writing into memory another isolate owns (and may free): untransferable buffers are
+    // copied instead of moved.
+    for (const buffer of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(buffer);
     this.batch = new SlabBatch(slab, meta);
     let resolveClosed!: () => void;
     this.closedPromise = new Promise((r) => (resolveClosed = r));
@@ -177,6 +189,7 @@ export class LinuxTun extends BaseTun {
   }
 
   writeSlab(slab: Uint8Array, lengths: Uint32Array, count: number = lengths.length): number {
+    checkSlabLayout(slab, lengths, count);
     if (this.isClosed) {
       this.txDropped += count;
       return 0;

@@ -7,7 +7,7 @@
 // Write side: write()/writeBatch()/writeSlab() copy into the kernel (or the peer) before returning;
 // the caller keeps ownership of its buffers and may reuse them immediately.
 import { EventEmitter } from 'node:events';
-import type { TunError } from './errors.js';
+import { TunError } from './errors.js';
 
 /** Packets delivered by one wake-up; see the ownership contract above. */
 export interface PacketBatch {
@@ -75,7 +75,11 @@ export interface TunDevice extends EventEmitter<TunDeviceEvents> {
    * 'error' event) and the batch continues.
    */
   writeBatch(packets: readonly Uint8Array[]): number;
-  /** Like writeBatch for packets laid back to back in `slab` with `lengths[0..count)`; one native call. */
+  /**
+   * Like writeBatch for packets laid back to back in `slab` with `lengths[0..count)`; one native call.
+   * Throws TunError('CORRIDOR_ERR_TUN_INVALID_ARG') before writing anything when `count` is not an integer
+   * in 0..lengths.length or the lengths add up to more than `slab.length`.
+   */
   writeSlab(slab: Uint8Array, lengths: Uint32Array, count?: number): number;
   /**
    * Idempotent: stops reading, releases the device, resolves once it is released. Safe from inside a
@@ -83,6 +87,34 @@ export interface TunDevice extends EventEmitter<TunDeviceEvents> {
    */
   close(): Promise<void>;
   stats(): TunStats;
+}
+
+/**
+ * Checks writeSlab()'s arguments before anything is written: `count` must be an integer in
+ * 0..lengths.length and lengths[0..count) must fit in `slab`. A bad layout is a caller bug, so it throws
+ * TunError('CORRIDOR_ERR_TUN_INVALID_ARG') instead of writing part of the batch (the addon checks again).
+ */
+export function checkSlabLayout(slab: Uint8Array, lengths: Uint32Array, count: number): void {
+  if (!(slab instanceof Uint8Array) || !(lengths instanceof Uint32Array)) {
+    throw new TunError(
+      'CORRIDOR_ERR_TUN_INVALID_ARG',
+      'writeSlab(slab: Uint8Array, lengths: Uint32Array, count?)',
+    );
+  }
+  if (!Number.isInteger(count) || count < 0 || count > lengths.length) {
+    throw new TunError(
+      'CORRIDOR_ERR_TUN_INVALID_ARG',
+      `writeSlab: count must be an integer in 0..${lengths.length} (lengths.length), got ${count}`,
+    );
+  }
+  let total = 0;
+  for (let i = 0; i < count; i++) total += lengths[i] as number;
+  if (total > slab.length) {
+    throw new TunError(
+      'CORRIDOR_ERR_TUN_INVALID_ARG',
+      `writeSlab: lengths[0..${count}) add up to ${total} bytes but the slab has ${slab.length}`,
+    );
+  }
 }
 
 /** Shared behaviour: event plumbing, error policy and the copying async iterator. */

@@ -59,6 +59,23 @@ describe('MemoryTun pair', () => {
     expect(got).toEqual(['p1', 'p22', 'p333']);
   });
 
+  it('rejects a writeSlab layout that overruns the slab or a bad count before writing anything', async () => {
+    const [a, b] = createMemoryTunPair();
+    const got = collect(b);
+    const ps = [pkt(1), pkt(2)];
+    const slab = Buffer.concat(ps);
+    const invalid = expect.objectContaining({ code: 'CORRIDOR_ERR_TUN_INVALID_ARG' });
+    // Second length runs one byte past the end of the slab.
+    const overrun = Uint32Array.from([ps[0]!.length, ps[1]!.length + 1]);
+    expect(() => a.writeSlab(slab, overrun)).toThrow(invalid);
+    for (const count of [3, -1, 1.5, Number.NaN]) {
+      expect(() => a.writeSlab(slab, Uint32Array.from(ps.map((p) => p.length)), count)).toThrow(invalid);
+    }
+    await tick();
+    expect(got).toEqual([]);
+    expect(a.stats()).toMatchObject({ txPackets: 0, txDropped: 0 });
+  });
+
   it('batches up to batchSize packets per handler call', async () => {
     const [a, b] = createMemoryTunPair({ batchSize: 4 });
     const counts: number[] = [];

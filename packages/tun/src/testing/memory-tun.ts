@@ -2,7 +2,13 @@
 // reads, asynchronously (setImmediate), in batches through a reused slab — the same ownership contract
 // as LinuxTun (PacketBatch views are valid only during the handler call; with `poison` on, the slab is
 // overwritten right after each call so code that keeps views fails loudly in tests).
-import { BaseTun, type PacketBatch, type PacketHandler, type TunStats } from '../tun-device.js';
+import {
+  BaseTun,
+  checkSlabLayout,
+  type PacketBatch,
+  type PacketHandler,
+  type TunStats,
+} from '../tun-device.js';
 import { TunError, errnoError } from '../errors.js';
 import { validateTunName } from '../name.js';
 
@@ -125,14 +131,11 @@ export class MemoryTun extends BaseTun {
   }
 
   writeSlab(slab: Uint8Array, lengths: Uint32Array, count: number = lengths.length): number {
+    checkSlabLayout(slab, lengths, count);
     let off = 0;
     let written = 0;
     for (let i = 0; i < count; i++) {
       const len = lengths[i] as number;
-      if (off + len > slab.length) {
-        this.counters.txDropped += count - i;
-        break;
-      }
       if (this.write(slab.subarray(off, off + len))) written++;
       else if (this.peerBlocked || this.isClosed) {
         this.counters.txDropped += count - i - 1;
