@@ -1,0 +1,219 @@
+/**
+ * Controller configuration: read from the environment (and `.env` in the working directory, which
+ * never overrides variables already set), validated once at boot. Every invalid variable is named
+ * in the thrown ConfigError so operators can fix them all at once.
+ */
+import path from 'node:path';
+import os from 'node:os';
+import { config as loadDotenv } from 'dotenv';
+
+export type Environment = 'production' | 'development' | 'test';
+
+export interface Argon2Params {
+  /** KiB */
+  readonly memoryCost: number;
+  readonly timeCost: number;
+  readonly parallelism: number;
+}
+
+export interface Config {
+  readonly env: Environment;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  readonly trustProxy: boolean;
+  /** Holds the embedded database, generated TLS pair and generated secrets (dev only). */
+  readonly dataDir: string;
+  /** Unset: embedded PGlite in `dataDir/pgdata`. */
+  readonly databaseUrl: string | undefined;
+  /** Unset: in-process store (single instance only). */
+  readonly redisUrl: string | undefined;
+  /** Prefix for every Redis key and pub/sub channel, so several deployments (or tests) can share a server. */
+  readonly redisKeyPrefix: string;
+  readonly databasePoolSize: number;
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** Unset in dev: generated into `dataDir/jwt-secret` (0600). Required in production. */
+  readonly jwtSecret: string | undefined;
+  readonly accessTokenTtlS: number;
+  readonly refreshTokenTtlS: number;
+  /** 32 bytes (base64 or hex). Unset in dev: generated into `dataDir/signing-key-encryption-key`. */
+  readonly signingKeyEncryptionKey: Buffer | undefined;
+  /** How long one Ed25519 key signs tickets before the next one takes over. */
+  readonly signingKeyRotationS: number;
+  readonly ticketTtlS: number;
+  readonly deviceLimit: number;
+  readonly argon2: Argon2Params;
+  readonly loginMaxAttemptsPerAccount: number;
+  readonly loginMaxAttemptsPerIp: number;
+  readonly loginWindowS: number;
+  readonly loginLockoutS: number;
+  readonly nodeLivenessTtlS: number;
+  readonly enrollmentTokenTtlS: number;
+  readonly bodyLimitBytes: number;
+  readonly adminEmail: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly defaultBandwidthBytesPerSec: number;
+  readonly defaultDataQuotaBytes: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Production-grade defaults (OWASP minimum for argon2id: m=19 MiB, t=2, p=1). */
+export const DEFAULT_ARGON2: Argon2Params = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  int(name: string, def: number, min: number, max: number): number {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    if (!/^\d+$/.test(raw)) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return def;
+    }
+    const n = Number(raw);
+    if (n < min || n > max) {
+      this.problems.push(`${name} must be between ${min} and ${max} (got ${n})`);
+      return def;
+    }
+    return n;
+  }
+
+  bool(name: string, def: boolean): boolean {
+    const raw = this.str(name);
+    if (raw === undefined) return def;
+    if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+    if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return def;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const raw = this.str(name);
+    if (raw === undefined) return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) throw new Error('protocol');
+      return raw;
+    } catch {
+      this.problems.push(`${name} must be a ${protocols.join(' or ')}// URL`);
+      return undefined;
+    }
+  }
+
+  key32(name: string): Buffer | undefined {
+    const raw = this.str(name);
+    if (raw === undefined) return undefined;
+    const buf = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
+    if (buf.length !== 32) {
+      this.problems.push(`${name} must be 32 bytes, hex (64 chars) or base64`);
+      return undefined;
+    }
+    return buf;
+  }
+}
+
+/**
+ * Parses and validates configuration. `env` defaults to `process.env` after loading `.env` from the
+ * working directory. Throws ConfigError listing every bad variable.
+ */
+export function loadConfig(env?: Env): Config {
+  if (env === undefined) {
+    loadDotenv({ quiet: true });
+    env = process.env;
+  }
+  const r = new Reader(env);
+  const envName = r.str('NODE_ENV') ?? 'development';
+  let environment: Environment = 'development';
+  if (envName === 'production' || envName === 'development' || envName === 'test') environment = envName;
+  else r.problems.push(`NODE_ENV must be production, development or test (got "${envName}")`);
+
+  const dataDir = path.resolve(r.str('CORRIDOR_DATA_DIR') ?? defaultDataDir());
+  const jwtSecret = r.str('JWT_SECRET');
+  if (jwtSecret !== undefined && jwtSecret.length < 32)
+    r.problems.push('JWT_SECRET must be at least 32 characters');
+  const tlsCertFile = r.str('TLS_CERT_FILE');
+  const tlsKeyFile = r.str('TLS_KEY_FILE');
+  if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined))
+    r.problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  const signingKeyEncryptionKey = r.key32('SIGNING_KEY_ENCRYPTION_KEY');
+  if (environment === 'production') {
+    if (jwtSecret === undefined) r.problems.push('JWT_SECRET is required in production');
+    if (tlsCertFile === undefined)
+      r.problems.push('TLS_CERT_FILE and TLS_KEY_FILE are required in production');
+    if (env.SIGNING_KEY_ENCRYPTION_KEY === undefined)
+      r.problems.push('SIGNING_KEY_ENCRYPTION_KEY is required in production');
+  }
+  const adminEmail = r.str('CORRIDOR_ADMIN_EMAIL');
+  const adminPassword = r.str('CORRIDOR_ADMIN_PASSWORD');
+  // A password alone is fine: `create-admin --email` reads it from the environment.
+  if (adminEmail !== undefined && adminPassword === undefined)
+    r.problems.push('CORRIDOR_ADMIN_EMAIL needs CORRIDOR_ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminPassword.length < 10)
+    r.problems.push('CORRIDOR_ADMIN_PASSWORD must be at least 10 characters');
+
+  const config: Config = {
+    env: environment,
+    host: r.str('HOST') ?? '127.0.0.1',
+    port: r.int('PORT', 8443, 0, 65_535),
+    logLevel: r.str('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),
+    trustProxy: r.bool('TRUST_PROXY', false),
+    dataDir,
+    databaseUrl: r.url('DATABASE_URL', ['postgresql:', 'postgres:']),
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: r.str('REDIS_KEY_PREFIX') ?? 'corridor:',
+    databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    tlsCertFile,
+    tlsKeyFile,
+    jwtSecret,
+    accessTokenTtlS: r.int('ACCESS_TOKEN_TTL_S', 900, 30, 86_400),
+    refreshTokenTtlS: r.int('REFRESH_TOKEN_TTL_S', 30 * 86_400, 60, 365 * 86_400),
+    signingKeyEncryptionKey,
+    signingKeyRotationS: r.int('SIGNING_KEY_ROTATION_S', 7 * 86_400, 60, 365 * 86_400),
+    ticketTtlS: r.int('TICKET_TTL_S', 12 * 3_600, 60, 7 * 86_400),
+    deviceLimit: r.int('DEVICE_LIMIT', 5, 1, 1_000),
+    argon2: {
+      memoryCost: r.int('ARGON2_MEMORY_KIB', DEFAULT_ARGON2.memoryCost, 1_024, 4_194_304),
+      timeCost: r.int('ARGON2_TIME_COST', DEFAULT_ARGON2.timeCost, 1, 100),
+      parallelism: r.int('ARGON2_PARALLELISM', DEFAULT_ARGON2.parallelism, 1, 16),
+    },
+    loginMaxAttemptsPerAccount: r.int('LOGIN_MAX_ATTEMPTS_PER_ACCOUNT', 5, 1, 10_000),
+    loginMaxAttemptsPerIp: r.int('LOGIN_MAX_ATTEMPTS_PER_IP', 30, 1, 1_000_000),
+    loginWindowS: r.int('LOGIN_WINDOW_S', 900, 1, 86_400),
+    loginLockoutS: r.int('LOGIN_LOCKOUT_S', 900, 1, 86_400),
+    nodeLivenessTtlS: r.int('NODE_LIVENESS_TTL_S', 45, 5, 3_600),
+    enrollmentTokenTtlS: r.int('ENROLLMENT_TOKEN_TTL_S', 86_400, 60, 30 * 86_400),
+    bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, 1_024, 10 * 1024 * 1024),
+    adminEmail: adminEmail?.toLowerCase(),
+    adminPassword,
+    defaultBandwidthBytesPerSec: r.int('DEFAULT_BANDWIDTH_BYTES_PER_SEC', 0, 0, Number.MAX_SAFE_INTEGER),
+    defaultDataQuotaBytes: r.int('DEFAULT_DATA_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+/** `$CORRIDOR_DATA_DIR`, else `$XDG_DATA_HOME/corridor`, else `~/.local/share/corridor`. */
+function defaultDataDir(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  return path.join(xdg && xdg.length > 0 ? xdg : path.join(os.homedir(), '.local', 'share'), 'corridor');
+}
+
+/** Config for tests: validated like production input, with overrides applied on top of the env map. */
+export function testConfig(overrides: Env): Config {
+  return loadConfig({ NODE_ENV: 'test', ...overrides });
+}

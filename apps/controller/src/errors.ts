@@ -1,0 +1,130 @@
+/**
+ * The controller's one error handler and its error type. Every error leaves as an ErrorBody
+ * `{statusCode, code, error, message}` with a stable `CORRIDOR_ERR_*` code; client mistakes are
+ * 4xx; anything unexpected is a 500 whose message hides internals (details go to the log only).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, ERROR_HTTP_STATUS, type ErrorBody, type ErrorCode } from '@corridor/protocol/control';
+
+export { ERROR_CODES };
+
+/** A failure the client can act on. The HTTP status is implied by the code. */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly statusCode: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra response headers, e.g. Retry-After. */
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.statusCode = ERROR_HTTP_STATUS[code];
+  }
+}
+
+export function errorBody(
+  statusCode: number,
+  code: string,
+  message: string,
+  details?: ErrorBody['details'],
+): ErrorBody {
+  const body: ErrorBody = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
+  if (details !== undefined) body.details = details;
+  return body;
+}
+
+/** Fastify's own client-error codes mapped onto ours. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ERROR_CODES.PAYLOAD_TOO_LARGE,
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ERROR_CODES.VALIDATION,
+  FST_ERR_CTP_EMPTY_JSON_BODY: ERROR_CODES.VALIDATION,
+  FST_ERR_CTP_INVALID_JSON_BODY: ERROR_CODES.VALIDATION,
+  FST_ERR_VALIDATION: ERROR_CODES.VALIDATION,
+  FST_JWT_NO_AUTHORIZATION_IN_HEADER: ERROR_CODES.UNAUTHORIZED,
+  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: ERROR_CODES.TOKEN_EXPIRED,
+  FST_JWT_AUTHORIZATION_TOKEN_INVALID: ERROR_CODES.TOKEN_INVALID,
+  FST_JWT_AUTHORIZATION_TOKEN_UNTRUSTED: ERROR_CODES.TOKEN_INVALID,
+  FST_JWT_BAD_REQUEST: ERROR_CODES.TOKEN_INVALID,
+};
+
+const STATUS_FALLBACK: Record<number, ErrorCode> = {
+  400: ERROR_CODES.VALIDATION,
+  401: ERROR_CODES.UNAUTHORIZED,
+  403: ERROR_CODES.FORBIDDEN,
+  404: ERROR_CODES.NOT_FOUND,
+  405: ERROR_CODES.METHOD_NOT_ALLOWED,
+  409: ERROR_CODES.CONFLICT,
+  413: ERROR_CODES.PAYLOAD_TOO_LARGE,
+  415: ERROR_CODES.UNSUPPORTED_MEDIA_TYPE,
+  429: ERROR_CODES.RATE_LIMITED,
+};
+
+function validationDetails(error: FastifyError): ErrorBody['details'] {
+  return (error.validation ?? []).slice(0, 32).map((v) => ({
+    path: `${error.validationContext ?? ''}${v.instancePath ?? ''}`.slice(0, 256),
+    message: (v.message ?? 'is invalid').slice(0, 256),
+  }));
+}
+
+export function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof AppError) {
+      void reply.headers(error.headers);
+      return reply.code(error.statusCode).send(errorBody(error.statusCode, error.code, error.message));
+    }
+    if (error.validation) {
+      return reply
+        .code(400)
+        .send(
+          errorBody(
+            400,
+            ERROR_CODES.VALIDATION,
+            `invalid ${error.validationContext ?? 'request'}`,
+            validationDetails(error),
+          ),
+        );
+    }
+    const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
+    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (mapped !== undefined || (status >= 400 && status < 500)) {
+      const code = mapped ?? STATUS_FALLBACK[status] ?? ERROR_CODES.VALIDATION;
+      const httpStatus = mapped !== undefined ? ERROR_HTTP_STATUS[mapped] : status;
+      return reply.code(httpStatus).send(errorBody(httpStatus, code, safeClientMessage(error, code)));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(errorBody(500, ERROR_CODES.INTERNAL, 'internal server error'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return reply
+      .code(404)
+      .send(
+        errorBody(
+          404,
+          ERROR_CODES.NOT_FOUND,
+          `route ${request.method} ${request.url.split('?')[0]} not found`,
+        ),
+      );
+  });
+}
+
+/** Client-facing text for framework errors: short and free of internals. */
+function safeClientMessage(error: FastifyError, code: ErrorCode): string {
+  switch (code) {
+    case ERROR_CODES.PAYLOAD_TOO_LARGE:
+      return 'request body is too large';
+    case ERROR_CODES.UNSUPPORTED_MEDIA_TYPE:
+      return 'unsupported content type; send application/json';
+    case ERROR_CODES.TOKEN_EXPIRED:
+      return 'access token expired';
+    case ERROR_CODES.TOKEN_INVALID:
+      return 'access token invalid';
+    case ERROR_CODES.UNAUTHORIZED:
+      return 'authentication required';
+    default:
+      return (error.message || 'bad request').slice(0, 200);
+  }
+}

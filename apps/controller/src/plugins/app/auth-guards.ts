@@ -1,0 +1,65 @@
+/**
+ * Authentication guards used as route `onRequest` hooks:
+ *   requireUser  - `Authorization: Bearer <JWT>` of any active role
+ *   requireAdmin - the same, role admin, re-checked against the database on every request (admin
+ *                  traffic is light, and a disabled admin must lose access before the JWT expires)
+ *   requireNode  - `Authorization: Node <nodeId>:<credential>`, the credential from enrollment,
+ *                  checked against its stored SHA-256 hash in constant time
+ * Each sets `request.principal`.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { NODE_ID_PATTERN } from '@corridor/protocol';
+import { AppError, ERROR_CODES } from '../../errors.js';
+
+export type Principal = { kind: 'user' | 'admin'; id: string } | { kind: 'node'; id: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyInstance {
+    requireUser(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+    requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+    requireNode(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  }
+}
+
+const NODE_AUTH = /^Node ([a-z0-9-]{1,32}):([A-Za-z0-9_-]{16,512})$/;
+
+export default fp(
+  async (app) => {
+    app.decorateRequest('principal', undefined);
+
+    async function verifyJwt(request: FastifyRequest): Promise<void> {
+      const header = request.headers.authorization;
+      if (header === undefined || !header.startsWith('Bearer '))
+        throw new AppError(ERROR_CODES.UNAUTHORIZED, 'authentication required');
+      await request.jwtVerify();
+      request.principal = { kind: request.user.role === 'admin' ? 'admin' : 'user', id: request.user.sub };
+    }
+
+    app.decorate('requireUser', async (request: FastifyRequest) => {
+      await verifyJwt(request);
+    });
+
+    app.decorate('requireAdmin', async (request: FastifyRequest) => {
+      await verifyJwt(request);
+      if (request.user.role !== 'admin') throw new AppError(ERROR_CODES.FORBIDDEN, 'admin role required');
+      const current = await app.repos.users.findById(request.user.sub);
+      if (current === null || current.role !== 'admin' || current.disabledAt !== null) {
+        throw new AppError(ERROR_CODES.FORBIDDEN, 'admin role required');
+      }
+    });
+
+    app.decorate('requireNode', async (request: FastifyRequest) => {
+      const m = NODE_AUTH.exec(request.headers.authorization ?? '');
+      if (!m || !NODE_ID_PATTERN.test(m[1]!))
+        throw new AppError(ERROR_CODES.UNAUTHORIZED, 'node credential required');
+      const ok = await app.repos.nodes.verifyCredential(m[1]!, m[2]!);
+      if (!ok) throw new AppError(ERROR_CODES.UNAUTHORIZED, 'node credential invalid');
+      request.principal = { kind: 'node', id: m[1]! };
+    });
+  },
+  { name: 'auth-guards', dependencies: ['jwt', 'services'] },
+);

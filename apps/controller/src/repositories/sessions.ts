@@ -1,0 +1,212 @@
+/**
+ * Sessions and usage, fed by node heartbeats. Heartbeats carry cumulative per-session counters;
+ * the delta since the previous report is added to the per (user, node, UTC day) usage row.
+ */
+import type pg from 'pg';
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { decodeCursor, page } from '../lib/pagination.js';
+
+export interface SessionReportInput {
+  ticketId: string;
+  userId: string;
+  deviceId: string;
+  rxBytes: number;
+  txBytes: number;
+  connectedAt: string;
+}
+
+export interface SessionRecord {
+  id: string;
+  nodeId: string;
+  ticketId: string;
+  userId: string;
+  deviceId: string;
+  startedAt: Date;
+  lastSeenAt: Date;
+  endedAt: Date | null;
+  rxBytes: number;
+  txBytes: number;
+}
+
+export interface SessionFilter {
+  active?: boolean;
+  nodeId?: string;
+  userId?: string;
+  deviceId?: string;
+  from?: Date;
+  to?: Date;
+  limit: number;
+  cursor?: string;
+  order: 'asc' | 'desc';
+}
+
+export interface UsageFilter {
+  groupBy: 'user' | 'node' | 'day';
+  userId?: string;
+  nodeId?: string;
+  from?: string;
+  to?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface UsageRow {
+  key: string;
+  rxBytes: number;
+  txBytes: number;
+}
+
+const HEARTBEAT_SQL = `
+  WITH input AS (
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[])
+      AS t(ticket_id, user_id, device_id, rx, tx, started_at)
+  ),
+  prev AS (
+    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
+    FROM sessions s JOIN input i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+  ),
+  upserted AS (
+    INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, rx_bytes, tx_bytes)
+    SELECT gen_random_uuid(), $1, ticket_id, user_id, device_id, started_at, $8::timestamptz, rx, tx FROM input
+    ON CONFLICT (node_id, ticket_id, started_at) DO UPDATE SET
+      last_seen_at = $8::timestamptz, ended_at = NULL,
+      rx_bytes = GREATEST(sessions.rx_bytes, EXCLUDED.rx_bytes),
+      tx_bytes = GREATEST(sessions.tx_bytes, EXCLUDED.tx_bytes)
+    RETURNING 1
+  )
+  INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
+  SELECT i.user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
+         sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
+  FROM input i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
+  WHERE (SELECT count(*) FROM upserted) >= 0
+  GROUP BY i.user_id
+  ON CONFLICT (user_id, node_id, day) DO UPDATE SET
+    rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes`;
+
+function toSession(r: {
+  id: string;
+  nodeId: string;
+  ticketId: string;
+  userId: string;
+  deviceId: string;
+  startedAt: Date;
+  lastSeenAt: Date;
+  endedAt: Date | null;
+  rxBytes: bigint;
+  txBytes: bigint;
+}): SessionRecord {
+  return { ...r, rxBytes: Number(r.rxBytes), txBytes: Number(r.txBytes) };
+}
+
+export class SessionsRepository {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly prisma: PrismaClient,
+  ) {}
+
+  /**
+   * Applies one heartbeat atomically: upserts reported sessions, adds usage deltas, and ends the
+   * node's sessions that are no longer reported.
+   */
+  async applyHeartbeat(nodeId: string, reported: readonly SessionReportInput[]): Promise<void> {
+    // A session listed twice (same ticket and start instant) would make the upsert touch one row
+    // twice, which PostgreSQL rejects; keep the last report of each.
+    // Start times are normalized to milliseconds (the column's precision) first, so the session
+    // key compares equal across heartbeats however the agent formats it.
+    const unique = new Map<string, SessionReportInput>();
+    for (const s of reported) {
+      const connectedAt = new Date(Date.parse(s.connectedAt)).toISOString();
+      unique.set(`${s.ticketId}|${connectedAt}`, { ...s, connectedAt });
+    }
+    const sessions = [...unique.values()];
+    const at = new Date();
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (sessions.length > 0) {
+        await client.query(HEARTBEAT_SQL, [
+          nodeId,
+          sessions.map((s) => s.ticketId),
+          sessions.map((s) => s.userId),
+          sessions.map((s) => s.deviceId),
+          sessions.map((s) => String(s.rxBytes)),
+          sessions.map((s) => String(s.txBytes)),
+          sessions.map((s) => s.connectedAt),
+          at,
+        ]);
+      }
+      // Sessions not touched by this report (last_seen_at older than its timestamp) have ended. The
+      // timestamp is passed in at the column's millisecond precision so the comparison is exact.
+      await client.query(
+        'UPDATE sessions SET ended_at = $2 WHERE node_id = $1 AND ended_at IS NULL AND last_seen_at < $2',
+        [nodeId, at],
+      );
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  async list(f: SessionFilter): Promise<{ items: SessionRecord[]; nextCursor: string | null }> {
+    const c = decodeCursor(f.cursor);
+    const cmp = f.order === 'desc' ? 'lt' : 'gt';
+    const rows = await this.prisma.session.findMany({
+      where: {
+        ...(f.active === undefined ? {} : f.active ? { endedAt: null } : { endedAt: { not: null } }),
+        ...(f.nodeId ? { nodeId: f.nodeId } : {}),
+        ...(f.userId ? { userId: f.userId } : {}),
+        ...(f.deviceId ? { deviceId: f.deviceId } : {}),
+        ...(f.from || f.to
+          ? { startedAt: { ...(f.from ? { gte: f.from } : {}), ...(f.to ? { lt: f.to } : {}) } }
+          : {}),
+        ...(c
+          ? {
+              AND: [
+                {
+                  OR: [
+                    { startedAt: { [cmp]: new Date(c.t) } },
+                    { startedAt: new Date(c.t), id: { [cmp]: c.id } },
+                  ],
+                },
+              ],
+            }
+          : {}),
+      },
+      orderBy: [{ startedAt: f.order }, { id: f.order }],
+      take: f.limit + 1,
+    });
+    return page(rows.map(toSession), f.limit, (s) => ({ createdAt: s.startedAt, id: s.id }));
+  }
+
+  /** Usage totals grouped by user, node or day (`from`/`to` are inclusive YYYY-MM-DD, UTC). */
+  async usage(f: UsageFilter): Promise<{ items: UsageRow[]; total: number }> {
+    const col =
+      f.groupBy === 'user'
+        ? 'user_id::text'
+        : f.groupBy === 'node'
+          ? 'node_id'
+          : "to_char(day, 'YYYY-MM-DD')";
+    const where: string[] = [];
+    const values: unknown[] = [];
+    if (f.userId) where.push(`user_id = $${values.push(f.userId)}::uuid`);
+    if (f.nodeId) where.push(`node_id = $${values.push(f.nodeId)}`);
+    if (f.from) where.push(`day >= $${values.push(f.from)}::date`);
+    if (f.to) where.push(`day <= $${values.push(f.to)}::date`);
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const order = f.groupBy === 'day' ? 'key DESC' : 'sum(rx_bytes) + sum(tx_bytes) DESC, key';
+    const limitIdx = values.push(f.limit);
+    const offsetIdx = values.push(f.offset);
+    const res = await this.pool.query<{ key: string; rx: string; tx: string; total: string }>(
+      `SELECT ${col} AS key, sum(rx_bytes)::text AS rx, sum(tx_bytes)::text AS tx, count(*) OVER ()::text AS total
+       FROM usage ${whereSql} GROUP BY 1 ORDER BY ${order} LIMIT $${limitIdx} OFFSET $${offsetIdx}`,
+      values,
+    );
+    return {
+      items: res.rows.map((r) => ({ key: r.key, rxBytes: Number(r.rx), txBytes: Number(r.tx) })),
+      total: Number(res.rows[0]?.total ?? 0),
+    };
+  }
+}

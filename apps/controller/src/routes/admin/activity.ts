@@ -1,0 +1,100 @@
+/** /v1/admin/sessions, /v1/admin/usage, /v1/admin/audit: paginated, filtered, sorted reads. */
+import type { RoutePlugin } from '../types.js';
+import { BearerSecurity, errors } from '../../schemas/common.js';
+import {
+  AuditListSchema,
+  AuditQuerySchema,
+  SessionListQuerySchema,
+  SessionListSchema,
+  UsageListSchema,
+  UsageQuerySchema,
+} from '../../schemas/admin.js';
+import { toAuditEvent, toSession } from '../../schemas/mappers.js';
+
+const routes: RoutePlugin = async (app) => {
+  const tags = ['admin'];
+  const security = BearerSecurity;
+
+  app.get(
+    '/sessions',
+    {
+      schema: {
+        tags,
+        security,
+        querystring: SessionListQuerySchema,
+        response: { 200: SessionListSchema, ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const res = await app.repos.sessions.list({
+        active: q.active,
+        nodeId: q.nodeId,
+        userId: q.userId,
+        deviceId: q.deviceId,
+        from: q.from ? new Date(q.from) : undefined,
+        to: q.to ? new Date(q.to) : undefined,
+        limit: q.limit ?? 50,
+        cursor: q.cursor,
+        order: q.order ?? 'desc',
+      });
+      return { items: res.items.map(toSession), nextCursor: res.nextCursor };
+    },
+  );
+
+  app.get(
+    '/usage',
+    {
+      schema: {
+        tags,
+        security,
+        querystring: UsageQuerySchema,
+        response: { 200: UsageListSchema, ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const groupBy = q.groupBy ?? 'day';
+      const limit = q.limit ?? 50;
+      const pageNo = q.page ?? 1;
+      const res = await app.repos.sessions.usage({
+        groupBy,
+        userId: q.userId,
+        nodeId: q.nodeId,
+        from: q.from,
+        to: q.to,
+        limit,
+        offset: (pageNo - 1) * limit,
+      });
+      return { groupBy, items: res.items, page: pageNo, total: res.total };
+    },
+  );
+
+  app.get(
+    '/audit',
+    {
+      schema: {
+        tags,
+        security,
+        querystring: AuditQuerySchema,
+        response: { 200: AuditListSchema, ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const res = await app.repos.audit.list({
+        actorId: q.actorId,
+        action: q.action,
+        targetId: q.targetId,
+        from: q.from ? new Date(q.from) : undefined,
+        to: q.to ? new Date(q.to) : undefined,
+        limit: q.limit ?? 50,
+        cursor: q.cursor,
+        order: q.order ?? 'desc',
+      });
+      return { items: res.items.map(toAuditEvent), nextCursor: res.nextCursor };
+    },
+  );
+};
+
+export default routes;

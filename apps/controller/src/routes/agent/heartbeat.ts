@@ -1,0 +1,53 @@
+/** POST /v1/agent/heartbeat: liveness + live load (shared store, TTL) and session counters (DB). */
+import {
+  HEARTBEAT_MAX_SESSIONS,
+  HeartbeatResponseSchema,
+  HeartbeatSchema,
+  PROTOCOL_VERSION,
+} from '@corridor/protocol/control';
+import type { RoutePlugin } from '../types.js';
+import { AppError, ERROR_CODES } from '../../errors.js';
+import { errors, NodeSecurity } from '../../schemas/common.js';
+
+const routes: RoutePlugin = async (app) => {
+  app.post(
+    '/heartbeat',
+    {
+      onRequest: app.requireNode,
+      // A full heartbeat (HEARTBEAT_MAX_SESSIONS reports of ~250 bytes) exceeds the global limit.
+      bodyLimit: Math.max(app.config.bodyLimitBytes, HEARTBEAT_MAX_SESSIONS * 320),
+      schema: {
+        tags: ['agent'],
+        security: NodeSecurity,
+        body: HeartbeatSchema,
+        response: { 200: HeartbeatResponseSchema, ...errors(400, 401, 413) },
+      },
+    },
+    async (request) => {
+      const nodeId = request.principal!.id;
+      const hb = request.body;
+      if (hb.protocolVersion !== PROTOCOL_VERSION) {
+        throw new AppError(
+          ERROR_CODES.PROTOCOL_VERSION_UNSUPPORTED,
+          `protocol version ${hb.protocolVersion} is not supported (controller speaks ${PROTOCOL_VERSION})`,
+        );
+      }
+      await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions);
+      await Promise.all([
+        app.repos.nodes.recordHeartbeat(nodeId, hb.agentVersion),
+        app.nodeDirectory.recordLive(nodeId, {
+          load: hb.load,
+          activeSessions: hb.activeSessions,
+          agentVersion: hb.agentVersion,
+          at: Date.now(),
+        }),
+      ]);
+      return {
+        revocationsCursor: await app.repos.revocations.currentCursor(),
+        signingKeysVersion: app.signingKeys.published().version,
+      };
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,34 @@
+/** Liveness (process up) and readiness (database and shared store reachable). */
+import { Type } from 'typebox';
+import type { RoutePlugin } from './types.js';
+import { errorBody, ERROR_CODES } from '../errors.js';
+import { ErrorBodySchema } from '@corridor/protocol/control';
+
+const Health = Type.Object({ status: Type.Literal('ok') });
+const Ready = Type.Object({
+  status: Type.Literal('ready'),
+  database: Type.Boolean(),
+  store: Type.Boolean(),
+  storeKind: Type.String(),
+});
+
+const routes: RoutePlugin = async (app) => {
+  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Health } } }, async () => ({
+    status: 'ok' as const,
+  }));
+
+  app.get(
+    '/readyz',
+    { schema: { tags: ['health'], response: { 200: Ready, 503: ErrorBodySchema } } },
+    async (_request, reply) => {
+      const [database, store] = await Promise.all([app.db.ping(), app.store.ping()]);
+      if (!database || !store) {
+        const down = [database ? null : 'database', store ? null : 'store'].filter(Boolean).join(' and ');
+        return reply.code(503).send(errorBody(503, ERROR_CODES.SERVICE_UNAVAILABLE, `${down} unreachable`));
+      }
+      return { status: 'ready' as const, database, store, storeKind: app.store.kind };
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,109 @@
+/**
+ * Password login with brute-force protection, and refresh-token rotation.
+ *
+ * Limits (shared store, so they hold across replicas): every attempt counts against the client IP
+ * (fixed window); failures count against the account e-mail, and reaching the limit locks the
+ * e-mail for `loginLockoutS`. Locked/limited attempts get 429 with Retry-After before any password
+ * work. Unknown e-mail and wrong password are indistinguishable: same code, same message, and the
+ * same argon2 cost (verification against a dummy hash).
+ */
+import type { Config } from '../config.js';
+import { AppError, ERROR_CODES } from '../errors.js';
+import type { PasswordHasher } from '../lib/passwords.js';
+import type { RefreshTokensRepository } from '../repositories/refresh-tokens.js';
+import type { Role, UsersRepository } from '../repositories/users.js';
+import type { Store } from '../store/store.js';
+import { hashToken } from '../lib/crypto.js';
+
+export interface LoginOk {
+  user: { id: string; email: string; role: Role };
+  refreshToken: string;
+}
+
+export type LoginOutcome = 'success' | 'invalid' | 'disabled' | 'limited';
+
+export class AuthService {
+  constructor(
+    private readonly config: Config,
+    private readonly store: Store,
+    private readonly users: UsersRepository,
+    private readonly refreshTokens: RefreshTokensRepository,
+    private readonly passwords: PasswordHasher,
+  ) {}
+
+  private retryAfter(ms: number): Record<string, string> {
+    return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) };
+  }
+
+  /** Throws AppError (401 invalid, 403 disabled, 429 limited); `onOutcome` sees every result. */
+  async login(
+    email: string,
+    password: string,
+    ip: string,
+    onOutcome: (o: LoginOutcome, userId?: string) => void,
+  ): Promise<LoginOk> {
+    const account = hashToken(email.toLowerCase()).slice(0, 32);
+    const lockKey = `login:lock:${account}`;
+    const lockTtl = await this.store.pttl(lockKey);
+    if (lockTtl !== -2) {
+      onOutcome('limited');
+      throw new AppError(
+        ERROR_CODES.RATE_LIMITED,
+        'too many failed attempts; try again later',
+        this.retryAfter(lockTtl < 0 ? this.config.loginLockoutS * 1000 : lockTtl),
+      );
+    }
+    const ipKey = `login:ip:${ip}`;
+    const ipCount = await this.store.incr(ipKey, this.config.loginWindowS * 1000);
+    if (ipCount > this.config.loginMaxAttemptsPerIp) {
+      onOutcome('limited');
+      throw new AppError(
+        ERROR_CODES.RATE_LIMITED,
+        'too many login attempts; try again later',
+        this.retryAfter(await this.store.pttl(ipKey)),
+      );
+    }
+
+    const creds = await this.users.findCredentials(email);
+    const ok = await this.passwords.verify(creds?.passwordHash ?? null, password);
+    if (!ok || creds === null) {
+      const failKey = `login:fail:${account}`;
+      const failures = await this.store.incr(failKey, this.config.loginWindowS * 1000);
+      if (failures >= this.config.loginMaxAttemptsPerAccount) {
+        await this.store.set(lockKey, '1', this.config.loginLockoutS * 1000);
+        await this.store.del(failKey);
+      }
+      onOutcome('invalid', creds?.id);
+      throw new AppError(ERROR_CODES.INVALID_CREDENTIALS, 'invalid e-mail or password');
+    }
+    if (creds.disabledAt !== null) {
+      onOutcome('disabled', creds.id);
+      throw new AppError(ERROR_CODES.ACCOUNT_DISABLED, 'account is disabled');
+    }
+    await this.store.del(`login:fail:${account}`);
+    await this.users.touchLogin(creds.id);
+    const refreshToken = await this.refreshTokens.issue(creds.id, this.config.refreshTokenTtlS);
+    onOutcome('success', creds.id);
+    return { user: { id: creds.id, email: creds.email, role: creds.role }, refreshToken };
+  }
+
+  /** Rotates a refresh token; reuse of a rotated token revokes its family (401 TOKEN_REUSED). */
+  async refresh(token: string, onReuse: (userId: string) => void): Promise<LoginOk> {
+    const r = await this.refreshTokens.rotate(token, this.config.refreshTokenTtlS);
+    if (r.kind === 'reused') {
+      onReuse(r.userId);
+      throw new AppError(
+        ERROR_CODES.TOKEN_REUSED,
+        'refresh token was already used; all sessions of this login were revoked',
+      );
+    }
+    if (r.kind === 'expired') throw new AppError(ERROR_CODES.TOKEN_EXPIRED, 'refresh token expired');
+    if (r.kind === 'invalid') throw new AppError(ERROR_CODES.TOKEN_INVALID, 'refresh token invalid');
+    const user = await this.users.findById(r.userId);
+    if (user === null || user.disabledAt !== null) {
+      await this.refreshTokens.revokeByToken(r.token);
+      throw new AppError(ERROR_CODES.ACCOUNT_DISABLED, 'account is disabled');
+    }
+    return { user: { id: user.id, email: user.email, role: user.role }, refreshToken: r.token };
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Redis-backed Store shared by all replicas. One connection for commands, one (lazily created)
+ * for subscriptions, as Redis requires. Every key and channel is prefixed with `prefix`.
+ */
+import { Redis } from 'ioredis';
+import type { MessageHandler, Store } from './store.js';
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly cmd: Redis;
+  private sub: Redis | undefined;
+  private readonly handlers = new Map<string, Set<MessageHandler>>();
+
+  constructor(
+    private readonly url: string,
+    private readonly prefix: string,
+  ) {
+    this.cmd = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    // Errors surface through command rejections and /readyz; avoid unhandled 'error' events.
+    this.cmd.on('error', () => {});
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.cmd.get(this.k(key));
+  }
+
+  async mget(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    return this.cmd.mget(keys.map((k) => this.k(k)));
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    if (ttlMs === undefined) await this.cmd.set(this.k(key), value);
+    else await this.cmd.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+  }
+
+  async del(key: string): Promise<void> {
+    await this.cmd.del(this.k(key));
+  }
+
+  async incr(key: string, ttlMs: number): Promise<number> {
+    const k = this.k(key);
+    // MULTI keeps INCR and the first-time PEXPIRE (NX: only when no TTL yet) atomic.
+    const res = await this.cmd
+      .multi()
+      .incr(k)
+      .pexpire(k, Math.max(1, Math.ceil(ttlMs)), 'NX')
+      .exec();
+    const first = res?.[0];
+    if (!first || first[0]) throw first?.[0] ?? new Error('redis MULTI failed');
+    return Number(first[1]);
+  }
+
+  async pttl(key: string): Promise<number> {
+    return this.cmd.pttl(this.k(key));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.cmd.publish(this.k(channel), message);
+  }
+
+  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    if (this.sub === undefined) {
+      this.sub = new Redis(this.url, { maxRetriesPerRequest: null });
+      this.sub.on('error', () => {});
+      this.sub.on('message', (ch: string, msg: string) => {
+        const hs = this.handlers.get(ch);
+        if (hs) for (const h of hs) h(msg);
+      });
+    }
+    const full = this.k(channel);
+    let set = this.handlers.get(full);
+    if (set === undefined) {
+      this.handlers.set(full, (set = new Set()));
+      await this.sub.subscribe(full);
+    }
+    set.add(handler);
+    return async () => {
+      set.delete(handler);
+      if (set.size === 0 && this.sub) {
+        this.handlers.delete(full);
+        await this.sub.unsubscribe(full).catch(() => {});
+      }
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.cmd.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([
+      this.cmd.quit().catch(() => this.cmd.disconnect()),
+      this.sub?.quit().catch(() => this.sub?.disconnect()),
+    ]);
+  }
+}

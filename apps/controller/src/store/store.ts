@@ -1,0 +1,31 @@
+/**
+ * The shared-state seam between controller replicas: Redis in a deployment, an in-process map
+ * in embedded mode. Keys are given without the deployment prefix; implementations add it (for
+ * pub/sub channels too). TTLs are in milliseconds. Values are strings; callers serialize.
+ */
+export type MessageHandler = (message: string) => void;
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+  get(key: string): Promise<string | null>;
+  mget(keys: readonly string[]): Promise<(string | null)[]>;
+  /** Sets the value; with `ttlMs` it expires after that long. */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  del(key: string): Promise<void>;
+  /**
+   * Increments an integer counter and returns the new value. The TTL is set when the counter is
+   * created (fixed window), not extended by later increments.
+   */
+  incr(key: string, ttlMs: number): Promise<number>;
+  /** Remaining lifetime in ms; -1 when the key has no TTL, -2 when it does not exist. */
+  pttl(key: string): Promise<number>;
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes `handler` to `channel`; resolves once the subscription is active (messages published
+   * after that are delivered). The returned function unsubscribes.
+   */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  ping(): Promise<boolean>;
+  /** Closes connections; no calls are allowed afterwards. */
+  close(): Promise<void>;
+}

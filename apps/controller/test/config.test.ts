@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_ARGON2, loadConfig } from '../src/config.js';
+
+describe('config', () => {
+  it('has production-grade defaults', () => {
+    const c = loadConfig({ NODE_ENV: 'development', CORRIDOR_DATA_DIR: '/tmp/x' });
+    expect(c.argon2).toEqual(DEFAULT_ARGON2);
+    expect(DEFAULT_ARGON2).toEqual({ memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+    expect(c.accessTokenTtlS).toBe(900);
+    expect(c.deviceLimit).toBe(5);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.port).toBe(8443);
+  });
+
+  it('names every bad variable', () => {
+    let err: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        DEVICE_LIMIT: '0',
+        JWT_SECRET: 'short',
+        SIGNING_KEY_ENCRYPTION_KEY: 'abc',
+        TLS_CERT_FILE: '/x.pem',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const msg = (err as ConfigError).message;
+    for (const name of [
+      'PORT',
+      'DATABASE_URL',
+      'DEVICE_LIMIT',
+      'JWT_SECRET',
+      'SIGNING_KEY_ENCRYPTION_KEY',
+      'TLS_CERT_FILE',
+    ])
+      expect(msg).toContain(name);
+    expect((err as ConfigError).problems).toHaveLength(6);
+  });
+
+  it('requires secrets and certificates in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /JWT_SECRET[\s\S]*TLS_CERT_FILE[\s\S]*SIGNING_KEY_ENCRYPTION_KEY/,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'staging' })).toThrow(/NODE_ENV/);
+  });
+
+  it('accepts hex and base64 encryption keys', () => {
+    const hex = 'ab'.repeat(32);
+    expect(loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: hex }).signingKeyEncryptionKey?.length).toBe(32);
+    expect(
+      loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') })
+        .signingKeyEncryptionKey?.length,
+    ).toBe(32);
+  });
+});

@@ -1,0 +1,106 @@
+/** Embedded mode: no DATABASE_URL and no REDIS_URL → PGlite in the data dir + in-process store. */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build, type App } from '../src/app.js';
+import { bearer, login, makeConfig, registerDevice, tempDir } from './helpers.js';
+
+describe('embedded mode (PGlite + in-process store)', () => {
+  let app: App;
+  let logs = '';
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  const sink = () =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        logs += chunk.toString();
+        cb();
+      },
+    });
+
+  beforeAll(async () => {
+    tmp = await tempDir();
+    app = await build(
+      makeConfig({
+        CORRIDOR_DATA_DIR: tmp.dir,
+        LOG_LEVEL: 'info',
+        CORRIDOR_ADMIN_EMAIL: 'admin@example.com',
+        CORRIDOR_ADMIN_PASSWORD: 'admin-password-1',
+      }),
+      { logStream: sink() },
+    );
+  });
+  afterAll(async () => {
+    await app?.close();
+    await tmp?.remove();
+  });
+
+  it('boots with single-instance warnings and is ready', async () => {
+    expect(logs).toMatch(/embedded PostgreSQL \(PGlite\)/);
+    expect(logs).toMatch(/SINGLE-INSTANCE ONLY/);
+    expect(app.store.kind).toBe('memory');
+    const ready = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.json()).toEqual({ status: 'ready', database: true, store: true, storeKind: 'memory' });
+  });
+
+  it('serves the full flow: login, device, node enrollment, heartbeat, ticket, revocation', async () => {
+    const admin = (await login(app, 'admin@example.com', 'admin-password-1')).accessToken;
+    const dev = await registerDevice(app, admin);
+    const node = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/nodes',
+      headers: bearer(admin),
+      payload: {
+        id: 'local-1',
+        region: 'lab',
+        country: 'NL',
+        city: 'Amsterdam',
+        endpoint: { host: '127.0.0.1', udpPort: 51820, tcpPort: 8443 },
+      },
+    });
+    expect(node.statusCode).toBe(201);
+    const enroll = await app.inject({
+      method: 'POST',
+      url: '/v1/agent/enroll',
+      payload: {
+        enrollmentToken: node.json().enrollmentToken,
+        publicKey: dev.publicKey.replace(/.$/, 'A'),
+        agentVersion: '0.1.0',
+      },
+    });
+    expect(enroll.statusCode).toBe(200);
+    const auth = { authorization: `Node local-1:${enroll.json().nodeCredential}` };
+    const hb = await app.inject({
+      method: 'POST',
+      url: '/v1/agent/heartbeat',
+      headers: auth,
+      payload: { protocolVersion: 1, agentVersion: '0.1.0', load: 0, activeSessions: 0, sessions: [] },
+    });
+    expect(hb.statusCode).toBe(200);
+    const ticket = await app.inject({
+      method: 'POST',
+      url: '/v1/nodes/local-1/tickets',
+      headers: bearer(admin),
+      payload: { deviceId: dev.id },
+    });
+    expect(ticket.statusCode).toBe(200);
+
+    const heard = new Promise<string>((resolve) => app.revocations.onRevoked((n) => resolve(n.subjectId)));
+    const rev = await app.inject({
+      method: 'POST',
+      url: `/v1/admin/tickets/${ticket.json().ticketId}/revoke`,
+      headers: bearer(admin),
+    });
+    expect(rev.statusCode).toBe(200);
+    expect(await heard).toBe(ticket.json().ticketId);
+    const feed = await app.inject({ method: 'GET', url: '/v1/agent/revocations', headers: auth });
+    expect(feed.json().tickets).toEqual([ticket.json().ticketId]);
+  });
+
+  it('keeps data in the data dir across restarts (migrations are idempotent)', async () => {
+    await app.close();
+    logs = '';
+    app = await build(makeConfig({ CORRIDOR_DATA_DIR: tmp.dir, LOG_LEVEL: 'info' }), { logStream: sink() });
+    expect(logs).not.toMatch(/database migrations applied/);
+    const admin = await login(app, 'admin@example.com', 'admin-password-1');
+    expect(admin.accessToken).toBeTruthy();
+  });
+});
