@@ -33,6 +33,7 @@ import {
   type Ed25519PublicKey,
   type TunnelParams,
 } from '@corridor/protocol';
+import { exampleTunnelParams } from '@corridor/protocol/testing';
 import { buildIpv4Udp, parseIpv4Udp } from '@corridor/tun/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -328,18 +329,11 @@ async function runDataPlane(input: DataPlaneInput) {
       userId = v.claims.userId;
       return {
         ok: true,
-        params: {
-          clientIPv4: '10.8.0.12',
-          clientIPv4Prefix: 24,
-          gatewayIPv4: '10.8.0.1',
-          clientIPv6: null,
-          clientIPv6Prefix: 0,
-          mtu: 1420,
-          dnsServers: ['10.8.0.1'],
+        params: exampleTunnelParams({
           keepaliveSeconds: 25,
           bandwidthBytesPerSecond: v.claims.limits.bandwidthBytesPerSec,
           dataQuotaBytes: v.claims.limits.dataQuotaBytes,
-        },
+        }),
       };
     },
   });

@@ -16,6 +16,7 @@ import {
   ResponderTunnel,
   type TunnelParams,
 } from '../src/index.js';
+import { exampleTunnelParams } from '../src/testing/index.js';
 
 const WARMUP_MS = 700;
 const MEASURE_MS = Number(process.env.BENCH_MS ?? 3000);
@@ -42,18 +43,7 @@ interface RawAead {
 }
 const sodium = sodiumNative as unknown as RawAead;
 
-const PARAMS: TunnelParams = {
-  clientIPv4: '10.8.0.12',
-  clientIPv4Prefix: 24,
-  gatewayIPv4: '10.8.0.1',
-  clientIPv6: null,
-  clientIPv6Prefix: 0,
-  mtu: 1420,
-  dnsServers: ['10.8.0.1'],
-  keepaliveSeconds: 0,
-  bandwidthBytesPerSecond: 0,
-  dataQuotaBytes: 0,
-};
+const PARAMS: TunnelParams = exampleTunnelParams();
 const SOURCE = { ip: '192.0.2.1', port: 51820 };
 
 interface Rate {
