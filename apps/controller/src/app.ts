@@ -126,6 +126,9 @@ export const LOG_REDACT_PATHS = [
 /** Creates the HTTPS Fastify instance (not listening) with the controller registered and ready. */
 export async function build(config: Config, options: BuildOptions = {}) {
   const tls = await loadTls(config);
+  // A hop count as the equivalent function (Fastify's types omit the numeric form).
+  const hops = config.trustProxy;
+  const trustProxy = typeof hops === 'number' ? (_address: string, hop: number) => hop < hops : hops;
   const app = Fastify({
     https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
     logger: {
@@ -134,7 +137,7 @@ export async function build(config: Config, options: BuildOptions = {}) {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    trustProxy,
     return503OnClosing: true,
     // On close: idle keep-alive connections are closed, in-flight requests finish (see drain.ts).
     forceCloseConnections: 'idle',

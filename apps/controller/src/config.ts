@@ -4,6 +4,7 @@
  * in the thrown ConfigError so operators can fix them all at once.
  */
 import path from 'node:path';
+import net from 'node:net';
 import os from 'node:os';
 import { config as loadDotenv } from 'dotenv';
 
@@ -21,7 +22,13 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
-  readonly trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For hops to believe (Fastify `trustProxy`): false = none (the socket address
+   * is the client), a hop count, or the proxies' addresses/CIDRs. Never "trust everything": the
+   * left-most X-Forwarded-For entry is whatever the client sent, so rate limits would be per
+   * attacker-chosen string.
+   */
+  readonly trustProxy: false | number | string[];
   /** Holds the embedded database, generated TLS pair and generated secrets (dev only). */
   readonly dataDir: string;
   /** Unset: embedded PGlite in `dataDir/pgdata`. */
@@ -55,6 +62,12 @@ export interface Config {
   readonly adminPassword: string | undefined;
   readonly defaultBandwidthBytesPerSec: number;
   readonly defaultDataQuotaBytes: number;
+  /**
+   * Bearer token that `GET /metrics` requires when set (compared in constant time). Optional in
+   * development and test; required in production, where metrics would otherwise reveal node ids,
+   * traffic and login-failure rates to anyone who can reach the port.
+   */
+  readonly metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +113,27 @@ class Reader {
     if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
     this.problems.push(`${name} must be true or false (got "${raw}")`);
     return def;
+  }
+
+  /** false | hop count (`true` = 1: one load balancer in front) | comma-separated IPs/CIDRs. */
+  trustProxy(name: string): false | number | string[] {
+    const raw = this.str(name);
+    if (raw === undefined || ['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+    if (['true', 'yes'].includes(raw.toLowerCase())) return 1;
+    if (/^\d{1,2}$/.test(raw)) return Number(raw);
+    const list = raw.split(',').map((p) => p.trim());
+    const ipOrCidr = (p: string) => {
+      const [addr, bits, extra] = p.split('/');
+      if (extra !== undefined || addr === undefined) return false;
+      const v = net.isIP(addr);
+      if (v === 0) return false;
+      return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128));
+    };
+    if (list.length > 0 && list.every(ipOrCidr)) return list;
+    this.problems.push(
+      `${name} must be false, a hop count, or comma-separated proxy IPs/CIDRs (got "${raw}")`,
+    );
+    return false;
   }
 
   url(name: string, protocols: string[]): string | undefined {
@@ -151,12 +185,17 @@ export function loadConfig(env?: Env): Config {
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined))
     r.problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
   const signingKeyEncryptionKey = r.key32('SIGNING_KEY_ENCRYPTION_KEY');
+  const metricsToken = r.str('METRICS_TOKEN');
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
+    r.problems.push('METRICS_TOKEN must be 16 to 512 printable ASCII characters without spaces');
   if (environment === 'production') {
     if (jwtSecret === undefined) r.problems.push('JWT_SECRET is required in production');
     if (tlsCertFile === undefined)
       r.problems.push('TLS_CERT_FILE and TLS_KEY_FILE are required in production');
-    if (env.SIGNING_KEY_ENCRYPTION_KEY === undefined)
+    // A blank variable is no key (it used to pass this check and fall back to a generated one).
+    if (r.str('SIGNING_KEY_ENCRYPTION_KEY') === undefined)
       r.problems.push('SIGNING_KEY_ENCRYPTION_KEY is required in production');
+    if (metricsToken === undefined) r.problems.push('METRICS_TOKEN is required in production');
   }
   const adminEmail = r.str('CORRIDOR_ADMIN_EMAIL');
   const adminPassword = r.str('CORRIDOR_ADMIN_PASSWORD');
@@ -171,7 +210,7 @@ export function loadConfig(env?: Env): Config {
     host: r.str('HOST') ?? '127.0.0.1',
     port: r.int('PORT', 8443, 0, 65_535),
     logLevel: r.str('LOG_LEVEL') ?? (environment === 'test' ? 'silent' : 'info'),
-    trustProxy: r.bool('TRUST_PROXY', false),
+    trustProxy: r.trustProxy('TRUST_PROXY'),
     dataDir,
     databaseUrl: r.url('DATABASE_URL', ['postgresql:', 'postgres:']),
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
@@ -202,6 +241,7 @@ export function loadConfig(env?: Env): Config {
     adminPassword,
     defaultBandwidthBytesPerSec: r.int('DEFAULT_BANDWIDTH_BYTES_PER_SEC', 0, 0, Number.MAX_SAFE_INTEGER),
     defaultDataQuotaBytes: r.int('DEFAULT_DATA_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    metricsToken,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -193,6 +193,44 @@ describe.skipIf(!hasServices)('HTTPS server (PostgreSQL + Redis)', () => {
     expect(res.body).toMatch(/corridor_http_request_duration_seconds_bucket/);
   });
 
+  it('requires the metrics token when METRICS_TOKEN is set', async () => {
+    const token = 'metrics-token-0123456789abcdef';
+    const guarded = await build(
+      makeConfig({
+        DATABASE_URL: db.url,
+        REDIS_URL: REDIS_URL_TEST,
+        CORRIDOR_DATA_DIR: tmp.dir,
+        METRICS_TOKEN: token,
+      }),
+    );
+    try {
+      for (const authorization of [
+        undefined,
+        'Bearer wrong-token-0123456789ab',
+        `Basic ${token}`,
+        `Bearer ${token}x`,
+      ]) {
+        const res = await guarded.inject({
+          method: 'GET',
+          url: '/metrics',
+          headers: authorization ? { authorization } : {},
+        });
+        expect(res.statusCode, authorization).toBe(401);
+        expect(res.json().code).toBe('CORRIDOR_ERR_UNAUTHORIZED');
+        expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      }
+      const ok = await guarded.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.body).toMatch(/corridor_http_requests_total/);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('never logs credentials', async () => {
     await app.inject({
       method: 'POST',

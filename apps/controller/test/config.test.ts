@@ -46,6 +46,36 @@ describe('config', () => {
       /JWT_SECRET[\s\S]*TLS_CERT_FILE[\s\S]*SIGNING_KEY_ENCRYPTION_KEY/,
     );
     expect(() => loadConfig({ NODE_ENV: 'staging' })).toThrow(/NODE_ENV/);
+    const prod = {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'j'.repeat(32),
+      TLS_CERT_FILE: '/c.pem',
+      TLS_KEY_FILE: '/k.pem',
+      SIGNING_KEY_ENCRYPTION_KEY: 'ab'.repeat(32),
+      METRICS_TOKEN: 'metrics-token-0123456789',
+    };
+    expect(loadConfig(prod).metricsToken).toBe('metrics-token-0123456789');
+    expect(() => loadConfig({ ...prod, METRICS_TOKEN: undefined })).toThrow(/METRICS_TOKEN is required/);
+    expect(() => loadConfig({ ...prod, METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN must be/);
+    // A blank key is no key: production must not fall back to a generated one.
+    expect(() => loadConfig({ ...prod, SIGNING_KEY_ENCRYPTION_KEY: '' })).toThrow(
+      /SIGNING_KEY_ENCRYPTION_KEY is required/,
+    );
+    expect(loadConfig({ NODE_ENV: 'development' }).metricsToken).toBeUndefined();
+  });
+
+  it('parses TRUST_PROXY as hops or proxy addresses, never "trust all"', () => {
+    expect(loadConfig({ CORRIDOR_DATA_DIR: '/tmp/x' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.10,fd00::/8' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.10',
+      'fd00::/8',
+    ]);
+    for (const bad of ['maybe', '10.0.0.0/33', '10.0.0.1,', 'lb.internal'])
+      expect(() => loadConfig({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
   });
 
   it('accepts hex and base64 encryption keys', () => {

@@ -42,7 +42,8 @@ describe('embedded mode (PGlite + in-process store)', () => {
   });
 
   it('serves the full flow: login, device, node enrollment, heartbeat, ticket, revocation', async () => {
-    const admin = (await login(app, 'admin@example.com', 'admin-password-1')).accessToken;
+    const me = await login(app, 'admin@example.com', 'admin-password-1');
+    const admin = me.accessToken;
     const dev = await registerDevice(app, admin);
     const node = await app.inject({
       method: 'POST',
@@ -82,6 +83,37 @@ describe('embedded mode (PGlite + in-process store)', () => {
       payload: { deviceId: dev.id },
     });
     expect(ticket.statusCode).toBe(200);
+    // Session reports and refresh rotation use transactions and advisory locks: PGlite runs them too.
+    const withSession = await app.inject({
+      method: 'POST',
+      url: '/v1/agent/heartbeat',
+      headers: auth,
+      payload: {
+        protocolVersion: 1,
+        agentVersion: '0.1.0',
+        load: 0,
+        activeSessions: 1,
+        sessions: [
+          {
+            ticketId: ticket.json().ticketId,
+            deviceId: dev.id,
+            userId: me.userId,
+            rxBytes: 10,
+            txBytes: 20,
+            connectedAt: new Date().toISOString(),
+          },
+        ],
+      },
+    });
+    expect(withSession.statusCode).toBe(200);
+    const sessions = await app.inject({ method: 'GET', url: '/v1/admin/sessions', headers: bearer(admin) });
+    expect(sessions.json().items).toHaveLength(1);
+    const refreshed = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/refresh',
+      payload: { refreshToken: me.refreshToken },
+    });
+    expect(refreshed.statusCode).toBe(200);
 
     const heard = new Promise<string>((resolve) => app.revocations.onRevoked((n) => resolve(n.subjectId)));
     const rev = await app.inject({

@@ -13,18 +13,42 @@ export function encodeCursor(createdAt: Date, id: string | bigint | number): str
   return Buffer.from(JSON.stringify({ t: createdAt.toISOString(), id: String(id) })).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): KeysetCursor | undefined {
+/** What a cursor's `id` must look like for each keyset (a forged id must be a 400, not a DB error). */
+export const CURSOR_ID = {
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  /** BigInt ids (audit events): up to 18 digits, always within int8. */
+  bigint: /^[0-9]{1,18}$/,
+  nodeId: /^[a-z0-9-]{1,32}$/,
+} as const;
+
+/**
+ * Range of instants a cursor may name, 0000-01-01 .. 9999-12-31 (the RFC 3339 years, which agents
+ * may report as session starts; PostgreSQL and Date both hold them).
+ */
+const MIN_CURSOR_MS = -62_167_219_200_000;
+const MAX_CURSOR_MS = 253_402_300_799_999;
+
+/**
+ * Decodes a cursor made by `encodeCursor`; anything else (including a well-formed JSON cursor with
+ * an id of the wrong kind or an instant outside years 0..9999) is a 400.
+ */
+export function decodeCursor(cursor: string | undefined, idPattern: RegExp): KeysetCursor | undefined {
   if (cursor === undefined) return undefined;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      typeof v === 'object' &&
-      v !== null &&
-      typeof (v as KeysetCursor).t === 'string' &&
-      typeof (v as KeysetCursor).id === 'string' &&
-      !Number.isNaN(Date.parse((v as KeysetCursor).t))
-    ) {
-      return v as KeysetCursor;
+    if (typeof v === 'object' && v !== null) {
+      const { t, id } = v as Partial<KeysetCursor>;
+      const ms = typeof t === 'string' ? Date.parse(t) : NaN;
+      if (
+        typeof t === 'string' &&
+        typeof id === 'string' &&
+        ms >= MIN_CURSOR_MS &&
+        ms <= MAX_CURSOR_MS &&
+        new Date(ms).toISOString() === t &&
+        idPattern.test(id)
+      ) {
+        return { t, id };
+      }
     }
   } catch {
     // fall through

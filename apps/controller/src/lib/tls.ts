@@ -8,7 +8,7 @@ import { readFile, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { generate } from 'selfsigned';
 import type { Config } from '../config.js';
-import { ensureDataDir } from './data-dir.js';
+import { ensureDataDir, restrictMode } from './data-dir.js';
 
 export interface TlsMaterial {
   readonly cert: string;
@@ -39,6 +39,7 @@ export async function loadTls(config: Config): Promise<TlsMaterial> {
   const keyFile = path.join(config.dataDir, 'tls-key.pem');
   try {
     const [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
+    await restrictMode(keyFile);
     return { cert, key, fingerprint256: fingerprintOf(cert), selfSigned: true, generated: false, certFile };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

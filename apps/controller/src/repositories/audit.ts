@@ -1,6 +1,6 @@
 /** Audit log: who did what, to what, when and from where. Append-only. */
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
 
 export interface AuditInput {
   actorType: 'user' | 'admin' | 'node' | 'system' | 'anonymous';
@@ -54,7 +54,7 @@ export class AuditRepository {
   }
 
   async list(f: AuditFilter): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
-    const c = decodeCursor(f.cursor);
+    const c = decodeCursor(f.cursor, CURSOR_ID.bigint);
     const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.auditEvent.findMany({
       where: {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { digestsEqual, hashToken, newOpaqueToken } from '../lib/crypto.js';
-import { decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
 
 export interface NodeRecord {
   id: string;
@@ -51,6 +51,9 @@ const FIELDS = {
 
 export type EnrollResult =
   { kind: 'ok'; nodeId: string; credential: string } | { kind: 'invalid' } | { kind: 'keyInUse' };
+
+/** Aborts an enrollment transaction whose key belongs to another node. */
+class KeyInUse extends Error {}
 
 export class NodesRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -101,7 +104,8 @@ export class NodesRepository {
 
   /**
    * Consumes a one-time token (conditional update, so exactly one enrollment wins), records the
-   * node's static key, revokes earlier credentials and returns a new credential once.
+   * node's static key, revokes earlier credentials and returns a new credential once. A refused
+   * enrollment (key of another node) leaves the token unused.
    */
   async enroll(token: string, publicKey: string, agentVersion: string): Promise<EnrollResult> {
     const tokenHash = hashToken(token);
@@ -119,7 +123,9 @@ export class NodesRepository {
           where: { staticPublicKey: publicKey, id: { not: row.nodeId } },
           select: { id: true },
         });
-        if (clash !== null) return { kind: 'keyInUse' } as const;
+        // Roll back (throw) rather than return: returning would commit the claim and burn the
+        // one-time token on a request that changed nothing.
+        if (clash !== null) throw new KeyInUse();
         await tx.node.update({
           where: { id: row.nodeId },
           data: { staticPublicKey: publicKey, enrolledAt: new Date(), agentVersion },
@@ -135,7 +141,7 @@ export class NodesRepository {
         return { kind: 'ok', nodeId: row.nodeId, credential } as const;
       });
     } catch (e) {
-      if ((e as { code?: string }).code === 'P2002') return { kind: 'keyInUse' };
+      if (e instanceof KeyInUse || (e as { code?: string }).code === 'P2002') return { kind: 'keyInUse' };
       throw e;
     }
   }
@@ -172,7 +178,7 @@ export class NodesRepository {
     cursor?: string;
     order: 'asc' | 'desc';
   }) {
-    const c = decodeCursor(f.cursor);
+    const c = decodeCursor(f.cursor, CURSOR_ID.nodeId);
     const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.node.findMany({
       where: {

@@ -4,7 +4,7 @@
  * revokes its whole family and reports `reused`.
  */
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { hashToken, newOpaqueToken } from '../lib/crypto.js';
 
 export type RotateResult =
@@ -16,10 +16,18 @@ export type RotateResult =
 export class RefreshTokensRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** Issues a token in `familyId` (a new family when omitted); returns the clear token once. */
-  async issue(userId: string, ttlS: number, familyId: string = randomUUID()): Promise<string> {
+  /**
+   * Issues a token in `familyId` (a new family when omitted); returns the clear token once. `tx`:
+   * write inside that transaction (rotation).
+   */
+  async issue(
+    userId: string,
+    ttlS: number,
+    familyId: string = randomUUID(),
+    tx: Prisma.TransactionClient = this.prisma,
+  ): Promise<string> {
     const token = newOpaqueToken();
-    await this.prisma.refreshToken.create({
+    await tx.refreshToken.create({
       data: {
         id: randomUUID(),
         userId,
@@ -40,16 +48,24 @@ export class RefreshTokensRepository {
     }
     if (row.revokedAt !== null) return { kind: 'invalid' };
     if (row.expiresAt.getTime() <= Date.now()) return { kind: 'expired' };
-    const claimed = await this.prisma.refreshToken.updateMany({
-      where: { id: row.id, rotatedAt: null, revokedAt: null },
-      data: { rotatedAt: new Date() },
+    // Claim and successor in one transaction: a concurrent claim of the same token waits on the
+    // row lock until the successor is committed, so the loser's family revocation (a later
+    // statement) also kills the winner's new token. Claiming and issuing separately let the
+    // winner's token be written after the family was revoked, and survive.
+    const next = await this.prisma.$transaction(async (tx) => {
+      const claimed = await tx.refreshToken.updateMany({
+        where: { id: row.id, rotatedAt: null, revokedAt: null },
+        data: { rotatedAt: new Date() },
+      });
+      if (claimed.count === 0) return null;
+      return this.issue(row.userId, ttlS, row.familyId, tx);
     });
-    if (claimed.count === 0) {
+    if (next === null) {
       // Lost a race with a concurrent use of the same token: that is reuse too.
       await this.revokeFamily(row.familyId);
       return { kind: 'reused', userId: row.userId };
     }
-    return { kind: 'ok', userId: row.userId, token: await this.issue(row.userId, ttlS, row.familyId) };
+    return { kind: 'ok', userId: row.userId, token: next };
   }
 
   /** Revokes the family of `token`; returns false for unknown tokens. */

@@ -4,6 +4,11 @@
  * Cursor `<epoch>.<lastId>`: `lastId` is the highest revocation id the node has; `epoch` counts
  * lifted revocations (a re-enabled user). A cursor from an older epoch gets a full snapshot
  * (`reset: true`) because deltas can only add ids, never remove them.
+ *
+ * Deltas are `id > lastId`, which is only sound if ids become visible in id order. A BIGSERIAL id
+ * is drawn at insert time, so two replicas inserting at once could commit ids 11 then 10; a node
+ * reading between the commits would move its cursor past 10 and never see it. Inserts therefore
+ * hold REVOCATION_INSERT_LOCK (transaction-scoped advisory lock) from drawing the id to commit.
  */
 import type { PrismaClient } from '../generated/prisma/client.js';
 
@@ -24,6 +29,9 @@ export interface RevocationFeed {
   users: string[];
 }
 
+/** Advisory lock key serializing revocation inserts (any 64-bit constant unique to this use). */
+export const REVOCATION_INSERT_LOCK = 0x636f_7272_7276_6b6en;
+
 export class RevocationsRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
@@ -33,7 +41,10 @@ export class RevocationsRepository {
     reason: string | null,
     createdById: string | null,
   ): Promise<RevocationRecord> {
-    const r = await this.prisma.revocation.create({ data: { kind, subjectId, reason, createdById } });
+    const r = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REVOCATION_INSERT_LOCK})`;
+      return tx.revocation.create({ data: { kind, subjectId, reason, createdById } });
+    });
     return { id: r.id.toString(), kind: r.kind, subjectId: r.subjectId, createdAt: r.createdAt };
   }
 
@@ -44,8 +55,11 @@ export class RevocationsRepository {
     createdById: string | null,
   ): Promise<void> {
     if (subjectIds.length === 0) return;
-    await this.prisma.revocation.createMany({
-      data: subjectIds.map((subjectId) => ({ kind, subjectId, reason, createdById })),
+    await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REVOCATION_INSERT_LOCK})`;
+      await tx.revocation.createMany({
+        data: subjectIds.map((subjectId) => ({ kind, subjectId, reason, createdById })),
+      });
     });
   }
 

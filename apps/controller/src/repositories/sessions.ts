@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
 
 export interface SessionReportInput {
   ticketId: string;
@@ -56,32 +56,48 @@ export interface UsageRow {
   txBytes: number;
 }
 
+/**
+ * One statement per heartbeat. `valid` keeps only the reports whose ticket exists, was issued for
+ * the reporting node ($1) and names the same user and device; everything else is dropped (a node
+ * must not write sessions or usage for another node's tickets or for made-up users). Counters are
+ * cumulative: the stored counters only grow (GREATEST) and usage gets the positive delta over the
+ * stored value, so a lower or repeated report adds nothing. The caller serializes heartbeats of one
+ * node (advisory lock), so `prev` cannot be stale against a concurrent heartbeat of the same node.
+ */
 const HEARTBEAT_SQL = `
   WITH input AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[])
       AS t(ticket_id, user_id, device_id, rx, tx, started_at)
   ),
+  valid AS (
+    SELECT i.* FROM input i
+    JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
+  ),
   prev AS (
     SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
-    FROM sessions s JOIN input i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
   ),
   upserted AS (
     INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, rx_bytes, tx_bytes)
-    SELECT gen_random_uuid(), $1, ticket_id, user_id, device_id, started_at, $8::timestamptz, rx, tx FROM input
+    SELECT gen_random_uuid(), $1, ticket_id, user_id, device_id, started_at, $8::timestamptz, rx, tx FROM valid
     ON CONFLICT (node_id, ticket_id, started_at) DO UPDATE SET
       last_seen_at = $8::timestamptz, ended_at = NULL,
       rx_bytes = GREATEST(sessions.rx_bytes, EXCLUDED.rx_bytes),
       tx_bytes = GREATEST(sessions.tx_bytes, EXCLUDED.tx_bytes)
     RETURNING 1
+  ),
+  used AS (
+    INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
+    SELECT i.user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
+    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
+    GROUP BY i.user_id
+    ON CONFLICT (user_id, node_id, day) DO UPDATE SET
+      rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
+    RETURNING 1
   )
-  INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
-  SELECT i.user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
-         sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
-  FROM input i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
-  WHERE (SELECT count(*) FROM upserted) >= 0
-  GROUP BY i.user_id
-  ON CONFLICT (user_id, node_id, day) DO UPDATE SET
-    rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes`;
+  SELECT (SELECT count(*) FROM valid)::int AS accepted, (SELECT count(*) FROM upserted)::int AS upserted,
+         (SELECT count(*) FROM used)::int AS used`;
 
 function toSession(r: {
   id: string;
@@ -105,26 +121,44 @@ export class SessionsRepository {
   ) {}
 
   /**
-   * Applies one heartbeat atomically: upserts reported sessions, adds usage deltas, and ends the
-   * node's sessions that are no longer reported.
+   * Applies one heartbeat atomically: upserts the reported sessions that belong to this node (see
+   * HEARTBEAT_SQL), adds usage deltas, and ends the node's sessions that are no longer reported.
+   * Returns how many reports were accepted and how many were ignored (unknown ticket, ticket of
+   * another node, user/device not matching the ticket, or an unusable start time).
    */
-  async applyHeartbeat(nodeId: string, reported: readonly SessionReportInput[]): Promise<void> {
+  async applyHeartbeat(
+    nodeId: string,
+    reported: readonly SessionReportInput[],
+  ): Promise<{ accepted: number; ignored: number }> {
     // A session listed twice (same ticket and start instant) would make the upsert touch one row
     // twice, which PostgreSQL rejects; keep the last report of each.
     // Start times are normalized to milliseconds (the column's precision) first, so the session
     // key compares equal across heartbeats however the agent formats it.
     const unique = new Map<string, SessionReportInput>();
+    let unusable = 0;
     for (const s of reported) {
-      const connectedAt = new Date(Date.parse(s.connectedAt)).toISOString();
+      const ms = Date.parse(s.connectedAt);
+      // The schema's date-time format admits values Date cannot represent (e.g. a leap second).
+      if (!Number.isFinite(ms)) {
+        unusable++;
+        continue;
+      }
+      const connectedAt = new Date(ms).toISOString();
       unique.set(`${s.ticketId}|${connectedAt}`, { ...s, connectedAt });
     }
     const sessions = [...unique.values()];
-    const at = new Date();
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      // Heartbeats of one node are applied one at a time (across replicas): the usage delta is
+      // computed against the stored counters, which a concurrent heartbeat of the same node would
+      // otherwise read before the other commits, counting the same bytes twice.
+      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0))", [nodeId]);
+      // Taken after the lock so reports of one node are stamped in the order they are applied.
+      const at = new Date();
+      let accepted = 0;
       if (sessions.length > 0) {
-        await client.query(HEARTBEAT_SQL, [
+        const res = await client.query<{ accepted: number }>(HEARTBEAT_SQL, [
           nodeId,
           sessions.map((s) => s.ticketId),
           sessions.map((s) => s.userId),
@@ -134,6 +168,7 @@ export class SessionsRepository {
           sessions.map((s) => s.connectedAt),
           at,
         ]);
+        accepted = res.rows[0]?.accepted ?? 0;
       }
       // Sessions not touched by this report (last_seen_at older than its timestamp) have ended. The
       // timestamp is passed in at the column's millisecond precision so the comparison is exact.
@@ -142,6 +177,7 @@ export class SessionsRepository {
         [nodeId, at],
       );
       await client.query('COMMIT');
+      return { accepted, ignored: unusable + sessions.length - accepted };
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
@@ -151,7 +187,7 @@ export class SessionsRepository {
   }
 
   async list(f: SessionFilter): Promise<{ items: SessionRecord[]; nextCursor: string | null }> {
-    const c = decodeCursor(f.cursor);
+    const c = decodeCursor(f.cursor, CURSOR_ID.uuid);
     const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.session.findMany({
       where: {

@@ -60,12 +60,24 @@ export class TicketsRepository {
   private queue: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  /**
+   * `onBatchError` hears about a failed group insert before its rows are retried one by one (for
+   * the log: without it a bad row would fail its neighbours silently).
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly onBatchError: (err: unknown, size: number) => void = () => {},
+  ) {}
 
   /**
    * Inserts the ticket if the user may have it; resolves null when refused (see `diagnose`).
    * Calls made in the same event-loop turn are written with one statement and one commit (group
    * insert), which is what keeps the hot path at a few thousand tickets/s on a small machine.
+   *
+   * Contract: it resolves with a row only once that ticket's row is committed (revocation by
+   * ticket id and the heartbeat check rely on the record), and rejects otherwise. When a group
+   * insert fails (one statement: nothing of it was written), each of its tickets is retried alone,
+   * so a bad row fails only its own request.
    */
   insertChecked(t: TicketRowInput): Promise<IssuedTicketRow | null> {
     return new Promise((resolve, reject) => {
@@ -83,41 +95,44 @@ export class TicketsRepository {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
+    this.write(batch).then(
+      () => {},
+      (e: unknown) => {
+        if (batch.length === 1) {
+          batch[0]!.reject(e);
+          return;
+        }
+        this.onBatchError(e, batch.length);
+        for (const p of batch) this.write([p]).catch((err: unknown) => p.reject(err));
+      },
+    );
+  }
+
+  /** One statement for `batch`; settles every entry on success, none on failure. */
+  private async write(batch: readonly Pending[]): Promise<void> {
     const col = <K extends keyof TicketRowInput>(k: K) => batch.map((p) => p.t[k]);
-    this.pool
-      .query<{ id: string; public_key: string; bw: string; quota: string }>({
-        name: 'ticket-batch-insert',
-        text: BATCH_SQL,
-        values: [
-          col('ticketId'),
-          col('userId'),
-          col('deviceId'),
-          col('nodeId'),
-          col('keyId'),
-          col('issuedAt'),
-          col('expiresAt'),
-        ],
-      })
-      .then(
-        (res) => {
-          const byId = new Map(res.rows.map((r) => [r.id, r]));
-          for (const p of batch) {
-            const r = byId.get(p.t.ticketId);
-            p.resolve(
-              r
-                ? {
-                    publicKey: r.public_key,
-                    bandwidthBytesPerSec: Number(r.bw),
-                    dataQuotaBytes: Number(r.quota),
-                  }
-                : null,
-            );
-          }
-        },
-        (e: unknown) => {
-          for (const p of batch) p.reject(e);
-        },
+    const res = await this.pool.query<{ id: string; public_key: string; bw: string; quota: string }>({
+      name: 'ticket-batch-insert',
+      text: BATCH_SQL,
+      values: [
+        col('ticketId'),
+        col('userId'),
+        col('deviceId'),
+        col('nodeId'),
+        col('keyId'),
+        col('issuedAt'),
+        col('expiresAt'),
+      ],
+    });
+    const byId = new Map(res.rows.map((r) => [r.id, r]));
+    for (const p of batch) {
+      const r = byId.get(p.t.ticketId);
+      p.resolve(
+        r
+          ? { publicKey: r.public_key, bandwidthBytesPerSec: Number(r.bw), dataQuotaBytes: Number(r.quota) }
+          : null,
       );
+    }
   }
 
   /** Why `insertChecked` refused (slow path, only on refusal). */

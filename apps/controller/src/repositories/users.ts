@@ -1,7 +1,7 @@
 /** Users: accounts, roles and the disabled flag. Returns plain objects; never password hashes to callers that do not ask. */
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
 
 export type Role = 'user' | 'admin';
 
@@ -123,7 +123,7 @@ export class UsersRepository {
   }
 
   async list(f: UserFilter): Promise<{ items: UserRecord[]; nextCursor: string | null }> {
-    const c = decodeCursor(f.cursor);
+    const c = decodeCursor(f.cursor, CURSOR_ID.uuid);
     const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.user.findMany({
       where: {

@@ -2,7 +2,7 @@
  * Password login with brute-force protection, and refresh-token rotation.
  *
  * Limits (shared store, so they hold across replicas): every attempt counts against the client IP
- * (fixed window); failures count against the account e-mail, and reaching the limit locks the
+ * (fixed window; IPv6 clients by /64); failures count against the account e-mail, and reaching the limit locks the
  * e-mail for `loginLockoutS`. Locked/limited attempts get 429 with Retry-After before any password
  * work. Unknown e-mail and wrong password are indistinguishable: same code, same message, and the
  * same argon2 cost (verification against a dummy hash).
@@ -14,6 +14,7 @@ import type { RefreshTokensRepository } from '../repositories/refresh-tokens.js'
 import type { Role, UsersRepository } from '../repositories/users.js';
 import type { Store } from '../store/store.js';
 import { hashToken } from '../lib/crypto.js';
+import { rateLimitKey } from '../lib/client-ip.js';
 
 export interface LoginOk {
   user: { id: string; email: string; role: Role };
@@ -53,7 +54,7 @@ export class AuthService {
         this.retryAfter(lockTtl < 0 ? this.config.loginLockoutS * 1000 : lockTtl),
       );
     }
-    const ipKey = `login:ip:${ip}`;
+    const ipKey = `login:ip:${rateLimitKey(ip)}`;
     const ipCount = await this.store.incr(ipKey, this.config.loginWindowS * 1000);
     if (ipCount > this.config.loginMaxAttemptsPerIp) {
       onOutcome('limited');

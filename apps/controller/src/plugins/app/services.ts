@@ -56,7 +56,9 @@ export default fp(
       devices: new DevicesRepository(prisma),
       refreshTokens: new RefreshTokensRepository(prisma),
       nodes: new NodesRepository(prisma),
-      tickets: new TicketsRepository(pool),
+      tickets: new TicketsRepository(pool, (err, size) =>
+        app.log.error({ err, size }, 'ticket group insert failed; retrying its tickets one by one'),
+      ),
       sessions: new SessionsRepository(pool, prisma),
       revocations: new RevocationsRepository(prisma),
       signingKeys: new SigningKeysRepository(prisma),

@@ -1,8 +1,13 @@
 /**
  * Prometheus metrics at /metrics: per-route request counts and latency, plus domain counters.
  * Each app instance owns its own registry (tests run several instances in one process).
+ * With METRICS_TOKEN set (required in production) scrapers must send `Authorization: Bearer
+ * <token>`; the token is compared in constant time (SHA-256 of both sides, so lengths leak nothing).
  */
 import fp from 'fastify-plugin';
+import type { FastifyRequest } from 'fastify';
+import { AppError, ERROR_CODES } from '../../errors.js';
+import { digestsEqual, hashToken } from '../../lib/crypto.js';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -10,6 +15,8 @@ export interface Metrics {
   readonly ticketsIssued: Counter<'node'>;
   readonly revocationsReceived: Counter<'kind'>;
   readonly loginAttempts: Counter<'result'>;
+  /** Heartbeat session reports dropped (ticket unknown, of another node, or claims not matching). */
+  readonly sessionReportsIgnored: Counter;
 }
 
 declare module 'fastify' {
@@ -55,6 +62,11 @@ export default fp(
         labelNames: ['result'] as const,
         registers: [registry],
       }),
+      sessionReportsIgnored: new Counter({
+        name: 'corridor_heartbeat_session_reports_ignored_total',
+        help: 'Heartbeat session reports ignored: unknown ticket, ticket of another node, or user/device not matching it.',
+        registers: [registry],
+      }),
     };
     app.decorate('metrics', metrics);
 
@@ -66,9 +78,25 @@ export default fp(
       duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
 
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics());
-    });
+    const token = app.config.metricsToken;
+    const tokenHash = token === undefined ? undefined : hashToken(token);
+    async function requireMetricsToken(request: FastifyRequest): Promise<void> {
+      if (tokenHash === undefined) return;
+      const header = request.headers.authorization ?? '';
+      const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+      if (!digestsEqual(tokenHash, hashToken(presented)))
+        throw new AppError(ERROR_CODES.UNAUTHORIZED, 'metrics token required', {
+          'www-authenticate': 'Bearer realm="metrics"',
+        });
+    }
+
+    app.get(
+      '/metrics',
+      { schema: { hide: true }, onRequest: requireMetricsToken },
+      async (_request, reply) => {
+        return reply.type(registry.contentType).send(await registry.metrics());
+      },
+    );
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['config'] },
 );

@@ -1,5 +1,6 @@
 /** /v1/admin/sessions, /v1/admin/usage, /v1/admin/audit: paginated, filtered, sorted reads. */
 import type { RoutePlugin } from '../types.js';
+import { AppError, ERROR_CODES } from '../../errors.js';
 import { BearerSecurity, errors } from '../../schemas/common.js';
 import {
   AuditListSchema,
@@ -10,6 +11,18 @@ import {
   UsageQuerySchema,
 } from '../../schemas/admin.js';
 import { toAuditEvent, toSession } from '../../schemas/mappers.js';
+
+/**
+ * A query date-time as a Date. The schema's date-time format admits instants Date cannot hold
+ * (a leap second, `23:59:60Z`); those are a 400 rather than an invalid Date reaching the database.
+ */
+function instant(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime()))
+    throw new AppError(ERROR_CODES.VALIDATION, `querystring/${name} is not a usable instant`);
+  return d;
+}
 
 const routes: RoutePlugin = async (app) => {
   const tags = ['admin'];
@@ -32,8 +45,8 @@ const routes: RoutePlugin = async (app) => {
         nodeId: q.nodeId,
         userId: q.userId,
         deviceId: q.deviceId,
-        from: q.from ? new Date(q.from) : undefined,
-        to: q.to ? new Date(q.to) : undefined,
+        from: instant(q.from, 'from'),
+        to: instant(q.to, 'to'),
         limit: q.limit ?? 50,
         cursor: q.cursor,
         order: q.order ?? 'desc',
@@ -86,8 +99,8 @@ const routes: RoutePlugin = async (app) => {
         actorId: q.actorId,
         action: q.action,
         targetId: q.targetId,
-        from: q.from ? new Date(q.from) : undefined,
-        to: q.to ? new Date(q.to) : undefined,
+        from: instant(q.from, 'from'),
+        to: instant(q.to, 'to'),
         limit: q.limit ?? 50,
         cursor: q.cursor,
         order: q.order ?? 'desc',

@@ -32,7 +32,15 @@ const routes: RoutePlugin = async (app) => {
           `protocol version ${hb.protocolVersion} is not supported (controller speaks ${PROTOCOL_VERSION})`,
         );
       }
-      await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions);
+      const applied = await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions);
+      if (applied.ignored > 0) {
+        // Counted, not failed: the rest of the report (liveness, load, valid sessions) still counts.
+        app.metrics.sessionReportsIgnored.inc(applied.ignored);
+        request.log.debug(
+          { nodeId, ignored: applied.ignored, accepted: applied.accepted },
+          'heartbeat: ignored session reports not matching a ticket issued for this node',
+        );
+      }
       await Promise.all([
         app.repos.nodes.recordHeartbeat(nodeId, hb.agentVersion),
         app.nodeDirectory.recordLive(nodeId, {

@@ -355,6 +355,9 @@ describe.skipIf(!hasServices)('admin routes (PostgreSQL + Redis)', () => {
       '/v1/admin/usage?from=2024-13-01',
       '/v1/admin/sessions?active=perhaps',
       '/v1/admin/sessions?userId=x',
+      // Leap seconds pass the date-time format but are no instant a Date can hold.
+      '/v1/admin/sessions?from=2026-12-31T23:59:60Z',
+      '/v1/admin/audit?to=2026-12-31T23:59:60Z',
     ]) {
       expect((await h.app.inject({ method: 'GET', url, headers: bearer(admin) })).statusCode, url).toBe(400);
     }
@@ -364,6 +367,36 @@ describe.skipIf(!hasServices)('admin routes (PostgreSQL + Redis)', () => {
       headers: bearer(admin),
     });
     expect(ok.json()).toMatchObject({ groupBy: 'day', page: 1 });
+  });
+
+  it('answers forged or out-of-range cursors with 400, never 500', async () => {
+    const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const now = new Date().toISOString();
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    const bad = [
+      enc({ t: now, id: 'Not an id!' }),
+      enc({ t: now, id: '-1.5' }),
+      enc({ t: now, id: 'x'.repeat(100) }),
+      enc({ t: '-200000-01-01T00:00:00.000Z', id: '1' }),
+      enc({ t: '2026-01-01', id: '1' }),
+      enc({ t: now }),
+      enc([now, '1']),
+      'bm90IGpzb24',
+    ];
+    const byPath: Record<string, string[]> = {
+      users: [...bad, enc({ t: now, id: '12345' })],
+      sessions: [...bad, enc({ t: now, id: '12345' })],
+      audit: [...bad, enc({ t: now, id: uuid }), enc({ t: now, id: '99999999999999999999999' })],
+      nodes: [...bad, enc({ t: now, id: uuid.toUpperCase() })],
+    };
+    for (const [path, cursors] of Object.entries(byPath)) {
+      for (const cursor of cursors) {
+        const url = `/v1/admin/${path}?cursor=${cursor}`;
+        const res = await h.app.inject({ method: 'GET', url, headers: bearer(admin) });
+        expect(res.statusCode, `${url} ${res.body}`).toBe(400);
+        expect(res.json().code).toBe('CORRIDOR_ERR_VALIDATION');
+      }
+    }
   });
 
   it('cuts off a disabled admin and a disabled user before their access tokens expire', async () => {

@@ -13,6 +13,7 @@ import {
   warnSkip,
   type Harness,
 } from '../../helpers.js';
+import { REVOCATION_INSERT_LOCK } from '../../../src/repositories/revocations.js';
 
 warnSkip();
 
@@ -77,6 +78,50 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
       headers: bearer(admin),
     });
     expect(node.json()).toMatchObject({ enrolled: true, online: true, agentVersion: '0.1.0', publicKey });
+  });
+
+  it('lets exactly one of several concurrent enrollments with the same token win', async () => {
+    const { nodeId, enrollmentToken } = await createNode('de-ber-9');
+    const res = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/agent/enroll',
+          payload: { enrollmentToken, publicKey: devicePublicKey(), agentVersion: '1.0.0' },
+        }),
+      ),
+    );
+    const codes = res.map((r) => r.statusCode).sort();
+    expect(codes).toEqual([200, 401, 401, 401, 401, 401]);
+    const winner = res.find((r) => r.statusCode === 200)!.json<{ nodeCredential: string }>();
+    const creds = await h.app.db.pool.query(
+      'SELECT count(*)::int AS n FROM node_credentials WHERE node_id = $1 AND revoked_at IS NULL',
+      [nodeId],
+    );
+    expect(creds.rows[0].n).toBe(1);
+    const ok = await h.app.inject({
+      method: 'GET',
+      url: '/v1/agent/signing-keys',
+      headers: { authorization: `Node ${nodeId}:${winner.nodeCredential}` },
+    });
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('refuses a key that belongs to another node without burning the token', async () => {
+    const taken = await onlineNode(h.app, admin);
+    const { enrollmentToken } = await createNode('de-ber-8');
+    const clash = await h.app.inject({
+      method: 'POST',
+      url: '/v1/agent/enroll',
+      payload: { enrollmentToken, publicKey: taken.publicKey, agentVersion: '1.0.0' },
+    });
+    expect(clash.statusCode).toBe(409);
+    const retry = await h.app.inject({
+      method: 'POST',
+      url: '/v1/agent/enroll',
+      payload: { enrollmentToken, publicKey: devicePublicKey(), agentVersion: '1.0.0' },
+    });
+    expect(retry.statusCode).toBe(200);
   });
 
   it('re-enrollment with a fresh token revokes the old credential', async () => {
@@ -233,6 +278,83 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(userUsage.json().items[0]).toMatchObject({ rxBytes: 1500, txBytes: 9000 });
   });
 
+  it('accepts session reports only for tickets issued for the reporting node, with matching claims', async () => {
+    const a = await onlineNode(h.app, admin);
+    const b = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const v = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const devV = await registerDevice(h.app, v.accessToken);
+    const t = await h.app.inject({
+      method: 'POST',
+      url: `/v1/nodes/${a.id}/tickets`,
+      headers: bearer(u.accessToken),
+      payload: { deviceId: dev.id },
+    });
+    expect(t.statusCode).toBe(200);
+    const ticketId = t.json().ticketId as string;
+    const connectedAt = new Date(Date.now() - 60_000).toISOString();
+    const report = {
+      ticketId,
+      deviceId: dev.id,
+      userId: u.userId,
+      rxBytes: 1000,
+      txBytes: 2000,
+      connectedAt,
+    };
+
+    // Node B reports node A's ticket; node A reports it under another user/device, or an unknown ticket.
+    await heartbeat(h.app, b.auth, { sessions: [report] });
+    await heartbeat(h.app, a.auth, {
+      sessions: [
+        { ...report, userId: v.userId },
+        { ...report, deviceId: devV.id },
+        { ...report, userId: v.userId, deviceId: devV.id },
+        { ...report, ticketId: randomUUID() },
+        // The date-time format admits a leap second, which Date cannot represent: ignored, not a 500.
+        { ...report, connectedAt: '2026-12-31T23:59:60Z' },
+      ],
+    });
+    const rows = async () =>
+      (
+        await h.app.db.pool.query<{ node_id: string; user_id: string; rx: string; tx: string }>(
+          `SELECT node_id, user_id, rx_bytes::text AS rx, tx_bytes::text AS tx FROM sessions
+           WHERE node_id IN ($1, $2) OR user_id IN ($3, $4) ORDER BY node_id`,
+          [a.id, b.id, u.userId, v.userId],
+        )
+      ).rows;
+    const usage = async () =>
+      (
+        await h.app.db.pool.query<{ node_id: string; user_id: string; rx: string; tx: string }>(
+          `SELECT node_id, user_id, rx_bytes::text AS rx, tx_bytes::text AS tx FROM usage
+           WHERE node_id IN ($1, $2) OR user_id IN ($3, $4) ORDER BY node_id`,
+          [a.id, b.id, u.userId, v.userId],
+        )
+      ).rows;
+    expect(await rows()).toEqual([]);
+    expect(await usage()).toEqual([]);
+    const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
+    // Node B's report, one for the three claim mismatches (same session key, so deduplicated), the
+    // unknown ticket and the leap second.
+    expect(metrics.body).toMatch(/^corridor_heartbeat_session_reports_ignored_total 4$/m);
+
+    // The genuine report is accepted, next to a bogus one in the same heartbeat.
+    await heartbeat(h.app, a.auth, { sessions: [report, { ...report, ticketId: randomUUID() }] });
+    expect(await rows()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '2000' }]);
+    expect(await usage()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '2000' }]);
+
+    // Counters are monotonic: a lower report neither lowers the session nor adds usage.
+    await heartbeat(h.app, a.auth, { sessions: [{ ...report, rxBytes: 10, txBytes: 3000 }] });
+    expect(await rows()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '3000' }]);
+    expect(await usage()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '3000' }]);
+
+    // Concurrent heartbeats with the same counters add the delta once.
+    const next = { ...report, rxBytes: 5000, txBytes: 7000 };
+    await Promise.all(Array.from({ length: 8 }, () => heartbeat(h.app, a.auth, { sessions: [next] })));
+    expect(await rows()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '5000', tx: '7000' }]);
+    expect(await usage()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '5000', tx: '7000' }]);
+  });
+
   it('rejects bad heartbeats', async () => {
     const n = await onlineNode(h.app, admin);
     const base = { protocolVersion: 1, agentVersion: '0.1.0', load: 0.5, activeSessions: 0, sessions: [] };
@@ -301,6 +423,47 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     });
     expect(version.statusCode).toBe(400);
     expect(version.json().code).toBe('CORRIDOR_ERR_PROTOCOL_VERSION_UNSUPPORTED');
+  });
+
+  it('never lets a delta cursor skip a revocation committed out of id order', async () => {
+    const n = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const feed = async (since?: string) =>
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: `/v1/agent/revocations${since ? `?since=${since}` : ''}`,
+          headers: n.auth,
+        })
+      ).json<{ cursor: string; tickets: string[]; devices: string[] }>();
+    const start = (await feed()).cursor;
+
+    // Another replica is inside its revocation insert (id drawn, not committed yet)...
+    const slow = await h.app.db.pool.connect();
+    const slowTicket = randomUUID();
+    try {
+      await slow.query('BEGIN');
+      await slow.query('SELECT pg_advisory_xact_lock($1)', [REVOCATION_INSERT_LOCK.toString()]);
+      await slow.query(`INSERT INTO revocations (kind, subject_id) VALUES ('ticket', $1)`, [slowTicket]);
+      // ...while this replica records another one and a node polls in between.
+      const removal = h.app.inject({
+        method: 'DELETE',
+        url: `/v1/devices/${dev.id}`,
+        headers: bearer(u.accessToken),
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const mid = await feed(start);
+      await slow.query('COMMIT');
+      expect((await removal).statusCode).toBe(204);
+      const after = await feed(mid.cursor);
+      const seen = new Set([...mid.tickets, ...mid.devices, ...after.tickets, ...after.devices]);
+      expect(seen.has(slowTicket)).toBe(true);
+      expect(seen.has(dev.id)).toBe(true);
+    } finally {
+      await slow.query('ROLLBACK').catch(() => {});
+      slow.release();
+    }
   });
 
   it('serves revocations as snapshot then deltas, and a reset after a user is re-enabled', async () => {

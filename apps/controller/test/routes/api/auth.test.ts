@@ -133,6 +133,47 @@ describe.skipIf(!hasServices)('auth routes (PostgreSQL + Redis)', () => {
     expect(audit.json().items.length).toBe(1);
   });
 
+  it('leaves no live token when the same refresh token is used concurrently', async () => {
+    // The winner's new token is written slowly, so the losers' family revocation runs in between.
+    const repo = h.app.repos.refreshTokens;
+    const issue = repo.issue.bind(repo);
+    repo.issue = async (...args) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return issue(...args);
+    };
+    try {
+      await raceRounds();
+    } finally {
+      repo.issue = issue;
+    }
+  });
+
+  async function raceRounds() {
+    for (let round = 0; round < 3; round++) {
+      const u = await createUser(h.app, admin);
+      const res = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/auth/refresh',
+            payload: { refreshToken: u.refreshToken },
+          }),
+        ),
+      );
+      const codes = res.map((r) => r.statusCode).sort();
+      expect(codes.filter((c) => c === 200).length).toBeLessThanOrEqual(1);
+      // Concurrent presentation of one token is reuse: whatever the winner got must be dead too.
+      for (const r of res.filter((x) => x.statusCode === 200)) {
+        const next = await h.app.inject({
+          method: 'POST',
+          url: '/v1/auth/refresh',
+          payload: { refreshToken: r.json().refreshToken },
+        });
+        expect(next.statusCode, `round ${round}`).toBe(401);
+      }
+    }
+  }
+
   it('rejects unknown refresh tokens and logs out idempotently', async () => {
     const u = await createUser(h.app, admin);
     const bogus = await h.app.inject({
@@ -236,5 +277,44 @@ describe.skipIf(!hasServices)('login rate limit per IP (PostgreSQL + Redis)', ()
       payload: { email: 'admin@example.com', password: 'admin-password-1' },
     });
     expect(other.statusCode).toBe(200);
+  });
+
+  it('counts an IPv6 /64 as one client and ignores X-Forwarded-For without TRUST_PROXY', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        remoteAddress: `2001:db8:7:7::${i + 1}`,
+        headers: { 'x-forwarded-for': `203.0.113.${i + 1}` },
+        payload: { email: `y${i}@example.com`, password: 'whatever-123' },
+      });
+      codes.push(res.statusCode);
+    }
+    expect(codes).toEqual([401, 401, 401, 429, 429]);
+  });
+});
+
+describe.skipIf(!hasServices)('login rate limit behind a proxy (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ LOGIN_MAX_ATTEMPTS_PER_IP: '2', LOGIN_WINDOW_S: '30', TRUST_PROXY: 'true' });
+  });
+  afterAll(async () => h?.close());
+
+  it('keys on the address the proxy saw, not on X-Forwarded-For entries the client added', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        remoteAddress: '10.0.0.2',
+        // The client sends its own X-Forwarded-For; the load balancer appends the real peer.
+        headers: { 'x-forwarded-for': `198.18.0.${i + 1}, 203.0.113.9` },
+        payload: { email: `z${i}@example.com`, password: 'whatever-123' },
+      });
+      codes.push(res.statusCode);
+    }
+    expect(codes).toEqual([401, 401, 429, 429]);
   });
 });

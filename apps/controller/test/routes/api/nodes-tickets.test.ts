@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   parseEd25519PublicKey,
@@ -17,6 +19,7 @@ import {
   warnSkip,
   type Harness,
 } from '../../helpers.js';
+import { TicketsRepository } from '../../../src/repositories/tickets.js';
 
 warnSkip();
 
@@ -283,5 +286,45 @@ describe.skipIf(!hasServices)('GET /v1/nodes and POST /v1/nodes/:id/tickets (Pos
       a.userId,
     ]);
     expect(rows.rows[0].n).toBe(30);
+  });
+
+  it('fails only the bad row of a failed group insert, and hands out only recorded tickets', async () => {
+    const node = await onlineNode(h.app, admin);
+    const a = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, a.accessToken);
+    const errors: number[] = [];
+    const repo = new TicketsRepository(h.app.db.pool, (_e, size) => errors.push(size));
+    const row = (over: Partial<Parameters<TicketsRepository['insertChecked']>[0]> = {}) => ({
+      ticketId: randomUUID(),
+      userId: a.userId,
+      deviceId: dev.id,
+      nodeId: node.id,
+      keyId: 1,
+      issuedAt: new Date(),
+      expiresAt: new Date(Date.now() + 60_000),
+      ...over,
+    });
+    const good = [row(), row(), row()];
+    const dup = row({ ticketId: good[0]!.ticketId });
+    // Same event-loop turn: one group. The duplicate id fails the group statement.
+    const settled = await Promise.allSettled([...good, dup].map((r) => repo.insertChecked(r)));
+    expect(errors).toEqual([4]);
+    const ok = settled.filter((s) => s.status === 'fulfilled');
+    const failed = settled.filter((s) => s.status === 'rejected');
+    expect(ok.length).toBe(3);
+    expect(failed.length).toBe(1);
+    expect(ok.every((s) => s.value !== null)).toBe(true);
+    const ids = good.map((g) => g.ticketId);
+    const rows = await h.app.db.pool.query(
+      'SELECT count(*)::int AS n FROM tickets WHERE id = ANY($1::uuid[])',
+      [ids],
+    );
+    expect(rows.rows[0].n).toBe(3);
+
+    // When the database refuses the whole group, every request of it fails (none gets a ticket).
+    const down = { query: () => Promise.reject(new Error('connection lost')) } as unknown as pg.Pool;
+    const broken = new TicketsRepository(down);
+    const all = await Promise.allSettled([row(), row(), row()].map((r) => broken.insertChecked(r)));
+    expect(all.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
   });
 });

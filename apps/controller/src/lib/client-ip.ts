@@ -1,0 +1,25 @@
+/** Client address keys for rate limits. */
+import net from 'node:net';
+
+/**
+ * The rate-limit key of a client address: an IPv4 address as is (also when IPv4-mapped), an IPv6
+ * address by its /64. A single IPv6 host usually holds a whole /64, so keying on the full address
+ * would give one client 2^64 separate budgets.
+ */
+export function rateLimitKey(ip: string): string {
+  const addr = ip.split('%')[0]!;
+  if (!net.isIPv6(addr)) return addr;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(addr);
+  if (mapped) return mapped[1]!;
+  const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
+  // A trailing dotted quad is two groups (it lies in the low 64 bits, so its value does not matter).
+  const groups = (s: string | undefined) =>
+    s ? s.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : [];
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return `${all
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}

@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { rateLimitKey } from '../../src/lib/client-ip.js';
+
+describe('rateLimitKey', () => {
+  it('keys IPv4 by address and IPv6 by /64', () => {
+    expect(rateLimitKey('198.51.100.7')).toBe('198.51.100.7');
+    expect(rateLimitKey('::ffff:198.51.100.7')).toBe('198.51.100.7');
+    expect(rateLimitKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:0DB8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(rateLimitKey('::1')).toBe('0:0:0:0::/64');
+    expect(rateLimitKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(rateLimitKey('64:ff9b::198.51.100.7')).toBe('64:ff9b:0:0::/64');
+    expect(rateLimitKey('2001:db8:1:2:3:4:198.51.100.7')).toBe('2001:db8:1:2::/64');
+  });
+});
