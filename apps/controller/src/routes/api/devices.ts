@@ -118,10 +118,13 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request, reply) => {
       const { deviceId } = request.params;
+      if ((await app.repos.devices.get(request.user.sub, deviceId)) === null)
+        throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
+      // Revoke first: tickets already issued for the device must stop working on nodes, and a failure
+      // here must leave the device in place (and the request retryable) rather than deleted but live.
+      await app.revocations.revoke('device', deviceId, 'device removed by its owner', request.user.sub);
       if (!(await app.repos.devices.delete(request.user.sub, deviceId)))
         throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
-      // Tickets already issued for the device must stop working on nodes too.
-      await app.revocations.revoke('device', deviceId, 'device removed by its owner', request.user.sub);
       await app.audit(request, { action: 'device.remove', targetType: 'device', targetId: deviceId });
       return reply.code(204).send(null);
     },

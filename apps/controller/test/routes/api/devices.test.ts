@@ -154,6 +154,37 @@ describe.skipIf(!hasServices)('device routes (PostgreSQL + Redis)', () => {
     expect(del.statusCode).toBe(404);
   });
 
+  it('keeps the device when its revocation fails, so the removal can be retried', async () => {
+    const u = await createUser(h.app, admin);
+    const device = await registerDevice(h.app, u.accessToken);
+    const revoke = h.app.revocations.revoke;
+    h.app.revocations.revoke = async () => {
+      throw new Error('store unavailable');
+    };
+    try {
+      const del = await h.app.inject({
+        method: 'DELETE',
+        url: `/v1/devices/${device.id}`,
+        headers: bearer(u.accessToken),
+      });
+      expect(del.statusCode).toBe(500);
+    } finally {
+      h.app.revocations.revoke = revoke;
+    }
+    const still = await h.app.inject({
+      method: 'GET',
+      url: `/v1/devices/${device.id}`,
+      headers: bearer(u.accessToken),
+    });
+    expect(still.statusCode).toBe(200);
+    const retry = await h.app.inject({
+      method: 'DELETE',
+      url: `/v1/devices/${device.id}`,
+      headers: bearer(u.accessToken),
+    });
+    expect(retry.statusCode).toBe(204);
+  });
+
   it('requires authentication', async () => {
     const res = await h.app.inject({
       method: 'POST',
