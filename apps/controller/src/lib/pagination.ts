@@ -70,3 +70,19 @@ export function page<T>(
   const last = key(items[items.length - 1]!);
   return { items, nextCursor: encodeCursor(last.createdAt, last.id) };
 }
+
+/**
+ * Prisma `where` fragment selecting the rows strictly after cursor `c` in `(timeField, id)` keyset
+ * order (`{}` without a cursor). Wrapped in `AND` so it composes with filters that use `OR` too.
+ */
+export function afterCursor<Id>(
+  c: KeysetCursor | undefined,
+  order: 'asc' | 'desc',
+  timeField: 'createdAt' | 'startedAt',
+  toId: (raw: string) => Id,
+): { AND?: [{ OR: Record<string, unknown>[] }] } {
+  if (c === undefined) return {};
+  const cmp = order === 'desc' ? 'lt' : 'gt';
+  const t = new Date(c.t);
+  return { AND: [{ OR: [{ [timeField]: { [cmp]: t } }, { [timeField]: t, id: { [cmp]: toId(c.id) } }] }] };
+}

@@ -1,6 +1,6 @@
 /** Audit log: who did what, to what, when and from where. Append-only. */
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
 
 export interface AuditInput {
   actorType: 'user' | 'admin' | 'node' | 'system' | 'anonymous';
@@ -55,7 +55,6 @@ export class AuditRepository {
 
   async list(f: AuditFilter): Promise<{ items: AuditRecord[]; nextCursor: string | null }> {
     const c = decodeCursor(f.cursor, CURSOR_ID.bigint);
-    const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.auditEvent.findMany({
       where: {
         ...(f.actorId ? { actorId: f.actorId } : {}),
@@ -64,18 +63,7 @@ export class AuditRepository {
         ...(f.from || f.to
           ? { createdAt: { ...(f.from ? { gte: f.from } : {}), ...(f.to ? { lt: f.to } : {}) } }
           : {}),
-        ...(c
-          ? {
-              AND: [
-                {
-                  OR: [
-                    { createdAt: { [cmp]: new Date(c.t) } },
-                    { createdAt: new Date(c.t), id: { [cmp]: BigInt(c.id) } },
-                  ],
-                },
-              ],
-            }
-          : {}),
+        ...afterCursor(c, f.order, 'createdAt', BigInt),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
       take: f.limit + 1,

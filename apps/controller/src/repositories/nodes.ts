@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { digestsEqual, hashToken, newOpaqueToken } from '../lib/crypto.js';
-import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
 
 export interface NodeRecord {
   id: string;
@@ -179,7 +179,6 @@ export class NodesRepository {
     order: 'asc' | 'desc';
   }) {
     const c = decodeCursor(f.cursor, CURSOR_ID.nodeId);
-    const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.node.findMany({
       where: {
         ...(f.region ? { region: f.region } : {}),
@@ -188,14 +187,7 @@ export class NodesRepository {
           : f.enrolled
             ? { enrolledAt: { not: null } }
             : { enrolledAt: null }),
-        ...(c
-          ? {
-              OR: [
-                { createdAt: { [cmp]: new Date(c.t) } },
-                { createdAt: new Date(c.t), id: { [cmp]: c.id } },
-              ],
-            }
-          : {}),
+        ...afterCursor(c, f.order, 'createdAt', (id) => id),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
       take: f.limit + 1,

@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
 
 export interface SessionReportInput {
   ticketId: string;
@@ -188,7 +188,6 @@ export class SessionsRepository {
 
   async list(f: SessionFilter): Promise<{ items: SessionRecord[]; nextCursor: string | null }> {
     const c = decodeCursor(f.cursor, CURSOR_ID.uuid);
-    const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.session.findMany({
       where: {
         ...(f.active === undefined ? {} : f.active ? { endedAt: null } : { endedAt: { not: null } }),
@@ -198,18 +197,7 @@ export class SessionsRepository {
         ...(f.from || f.to
           ? { startedAt: { ...(f.from ? { gte: f.from } : {}), ...(f.to ? { lt: f.to } : {}) } }
           : {}),
-        ...(c
-          ? {
-              AND: [
-                {
-                  OR: [
-                    { startedAt: { [cmp]: new Date(c.t) } },
-                    { startedAt: new Date(c.t), id: { [cmp]: c.id } },
-                  ],
-                },
-              ],
-            }
-          : {}),
+        ...afterCursor(c, f.order, 'startedAt', (id) => id),
       },
       orderBy: [{ startedAt: f.order }, { id: f.order }],
       take: f.limit + 1,

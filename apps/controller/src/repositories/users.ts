@@ -1,7 +1,7 @@
 /** Users: accounts, roles and the disabled flag. Returns plain objects; never password hashes to callers that do not ask. */
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
 
 export type Role = 'user' | 'admin';
 
@@ -124,7 +124,6 @@ export class UsersRepository {
 
   async list(f: UserFilter): Promise<{ items: UserRecord[]; nextCursor: string | null }> {
     const c = decodeCursor(f.cursor, CURSOR_ID.uuid);
-    const cmp = f.order === 'desc' ? 'lt' : 'gt';
     const rows = await this.prisma.user.findMany({
       where: {
         ...(f.q ? { email: { contains: f.q.toLowerCase() } } : {}),
@@ -134,14 +133,7 @@ export class UsersRepository {
           : f.disabled
             ? { disabledAt: { not: null } }
             : { disabledAt: null }),
-        ...(c
-          ? {
-              OR: [
-                { createdAt: { [cmp]: new Date(c.t) } },
-                { createdAt: new Date(c.t), id: { [cmp]: c.id } },
-              ],
-            }
-          : {}),
+        ...afterCursor(c, f.order, 'createdAt', (id) => id),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
       take: f.limit + 1,
