@@ -193,6 +193,18 @@ export async function onlineNode(
   return { id, publicKey, auth, credential };
 }
 
+/** Issues a ticket as test setup; throws unless the controller answers 200. */
+export async function issueTicket(app: App, token: string, nodeId: string, deviceId: string) {
+  const res = await app.inject({
+    method: 'POST',
+    url: `/v1/nodes/${nodeId}/tickets`,
+    headers: bearer(token),
+    payload: { deviceId },
+  });
+  if (res.statusCode !== 200) throw new Error(`issue ticket failed: ${res.statusCode} ${res.body}`);
+  return res.json<{ ticket: string; ticketId: string }>();
+}
+
 export async function heartbeat(
   app: App,
   auth: Record<string, string>,

@@ -7,6 +7,7 @@ import {
   devicePublicKey,
   hasServices,
   heartbeat,
+  issueTicket,
   onlineNode,
   registerDevice,
   startHarness,
@@ -212,13 +213,7 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     const n = await onlineNode(h.app, admin);
     const u = await createUser(h.app, admin);
     const dev = await registerDevice(h.app, u.accessToken);
-    const t = await h.app.inject({
-      method: 'POST',
-      url: `/v1/nodes/${n.id}/tickets`,
-      headers: bearer(u.accessToken),
-      payload: { deviceId: dev.id },
-    });
-    const ticketId = t.json().ticketId as string;
+    const { ticketId } = await issueTicket(h.app, u.accessToken, n.id, dev.id);
     const connectedAt = new Date(Date.now() - 60_000).toISOString();
     const s = (rx: number, tx: number) => ({
       ticketId,
@@ -285,14 +280,7 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     const v = await createUser(h.app, admin);
     const dev = await registerDevice(h.app, u.accessToken);
     const devV = await registerDevice(h.app, v.accessToken);
-    const t = await h.app.inject({
-      method: 'POST',
-      url: `/v1/nodes/${a.id}/tickets`,
-      headers: bearer(u.accessToken),
-      payload: { deviceId: dev.id },
-    });
-    expect(t.statusCode).toBe(200);
-    const ticketId = t.json().ticketId as string;
+    const { ticketId } = await issueTicket(h.app, u.accessToken, a.id, dev.id);
     const connectedAt = new Date(Date.now() - 60_000).toISOString();
     const report = {
       ticketId,
@@ -470,13 +458,7 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     const n = await onlineNode(h.app, admin);
     const u = await createUser(h.app, admin);
     const dev = await registerDevice(h.app, u.accessToken);
-    const t = await h.app.inject({
-      method: 'POST',
-      url: `/v1/nodes/${n.id}/tickets`,
-      headers: bearer(u.accessToken),
-      payload: { deviceId: dev.id },
-    });
-    const ticketId = t.json().ticketId as string;
+    const { ticketId } = await issueTicket(h.app, u.accessToken, n.id, dev.id);
 
     const snap = await h.app.inject({ method: 'GET', url: '/v1/agent/revocations', headers: n.auth });
     expect(snap.statusCode).toBe(200);
