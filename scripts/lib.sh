@@ -36,3 +36,17 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null || return 1
   fi
 }
+
+# Debian packages the test suite uses: build tools for the native addons, the real PostgreSQL and
+# Redis servers of the integration tests, and the network tools of the TUN / namespace tests.
+TEST_PACKAGES=(ca-certificates python3 make g++ iproute2 iputils-ping iptables nftables procps
+  util-linux postgresql redis-server iperf3 tcpdump curl)
+
+# ensure_test_packages: installs TEST_PACKAGES when root; otherwise says which tests will skip.
+ensure_test_packages() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "not root: not installing system packages; tests that need root or missing tools skip and say why"
+    return 0
+  fi
+  apt_install "${TEST_PACKAGES[@]}" || die "could not install the test packages (${TEST_PACKAGES[*]}); is the Debian mirror reachable?"
+}

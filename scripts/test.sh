@@ -2,6 +2,7 @@
 # The full test suite: dependencies, services, lint, typecheck, build, tests.
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+ensure_test_packages
 ensure_deps
 eval "$(bash scripts/services.sh)"
 say "lint";      pnpm run -s lint

@@ -1,7 +1,8 @@
 /**
  * Reproduces the cacophony BLAKE2b vectors (NN, XX, IK, IKpsk2) byte for byte: every handshake and
- * transport ciphertext in both directions, and the final handshake hash. The vector file lives in
- * `<repo>/../shared/vectors/`; a missing or altered file fails the suite (it is never skipped).
+ * transport ciphertext in both directions, and the final handshake hash. The vector file is vendored in
+ * `packages/protocol/vectors/` (source and licence in the README beside it); a missing or altered file
+ * fails the suite (it is never skipped).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,8 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { HandshakeState } from './handshake-state.js';
 import { PATTERNS, parseProtocolName } from './patterns.js';
 
-const VECTOR_URL = new URL('../../../../../shared/vectors/noise-cacophony-blake2b.json', import.meta.url);
-/** SHA-256 of the vector file as checked in to shared/ (computed when this test was written). */
+const VECTOR_URL = new URL('../../vectors/noise-cacophony-blake2b.json', import.meta.url);
+/** SHA-256 of the vector file as vendored (computed when this test was written). */
 const VECTOR_FILE_SHA256 = 'd78d1613543a83fd78c7b256e71364ed0601ae909362863e60cc9ea2e646ea5b';
 
 interface Vector {
@@ -32,7 +33,7 @@ interface Vector {
 function loadVectors(): { raw: Buffer; vectors: Vector[] } {
   const path = fileURLToPath(VECTOR_URL);
   if (!existsSync(path))
-    throw new Error(`Noise vector file missing at ${path} (expected <repo>/../shared/vectors)`);
+    throw new Error(`Noise vector file missing at ${path} (expected packages/protocol/vectors/, vendored with the repository)`);
   const raw = readFileSync(path);
   return { raw, vectors: (JSON.parse(raw.toString('utf8')) as { vectors: Vector[] }).vectors };
 }
