@@ -55,7 +55,9 @@ for (const file of readdirSync(dir)
 for (const name of expectedReports()) {
   if (seen.has(name)) continue;
   failed += 1;
-  console.log(`  ${name.padEnd(14)} no report: its test run crashed before writing one (counted as 1 failed)`);
+  console.log(
+    `  ${name.padEnd(14)} no report: its test run crashed before writing one (counted as 1 failed)`,
+  );
 }
 console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);
