@@ -33,7 +33,9 @@ interface Vector {
 function loadVectors(): { raw: Buffer; vectors: Vector[] } {
   const path = fileURLToPath(VECTOR_URL);
   if (!existsSync(path))
-    throw new Error(`Noise vector file missing at ${path} (expected packages/protocol/vectors/, vendored with the repository)`);
+    throw new Error(
+      `Noise vector file missing at ${path} (expected packages/protocol/vectors/, vendored with the repository)`,
+    );
   const raw = readFileSync(path);
   return { raw, vectors: (JSON.parse(raw.toString('utf8')) as { vectors: Vector[] }).vectors };
 }
