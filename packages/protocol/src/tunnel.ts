@@ -7,6 +7,10 @@
  *   ResponderTunnel (node): one object for all clients. decapsulate(datagram from `source`) ->
  *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet).
  *
+ * Anti-spoofing (cryptokey routing): the responder delivers an authenticated inner packet to the TUN
+ * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
+ * `clientIPv6` (`peer.params`); other packets are dropped as 'spoofedSource' or 'notIP'.
+ *
  * Results are tagged (`writeToNetwork | writeToTun | handshakeComplete | done | error`). On the packet
  * path nothing throws: bad input yields `{ type: 'error', reason }` with a closed `DropReason`, also
  * counted per reason in `drops`.
@@ -47,6 +51,7 @@ import {
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
+import { AllowedSources } from './session/allowed-source.js';
 import { IndexTable } from './session/index-table.js';
 import { Keypair } from './session/keypair.js';
 import { Session, type SessionLimits } from './session/session.js';
@@ -88,6 +93,8 @@ export const DROP_REASONS = [
   'unexpectedMessage',
   'capacity',
   'ticketTooLarge',
+  'spoofedSource',
+  'notIP',
   'closed',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -464,9 +471,15 @@ export interface ResponderTunnelOptions {
   readonly limits?: Partial<SessionLimits>;
 }
 
-/** A client as the node sees it. `id` is stable per client static key. */
+/**
+ * A client as the node sees it. `id` is stable per client static key. `params` are the tunnel
+ * parameters handed out in the last handshake; their `clientIPv4` / `clientIPv6` are the only inner
+ * source addresses accepted from this peer (assigning new params changes that at once).
+ */
 export class ResponderPeer {
-  params: TunnelParams;
+  #params: TunnelParams;
+  /** @internal The source addresses `receiveData` accepts (mirrors `params`). */
+  readonly allowedSources: AllowedSources;
   /** Free for the caller (endpoint for roaming, counters, address pool lease...). */
   userData: unknown = undefined;
 
@@ -476,7 +489,17 @@ export class ResponderPeer {
     params: TunnelParams,
     readonly session: Session,
   ) {
-    this.params = params;
+    this.#params = params;
+    this.allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+  }
+
+  get params(): TunnelParams {
+    return this.#params;
+  }
+
+  set params(params: TunnelParams) {
+    this.#params = params;
+    this.allowedSources.set(params.clientIPv4, params.clientIPv6);
   }
 }
 
@@ -606,6 +629,9 @@ export class ResponderTunnel {
     s.confirm(kp);
     s.timers.onAuthenticatedReceive(now, n === 0);
     if (n === 0) return { type: 'done', peer };
+    // Cryptokey routing: only the addresses this peer was assigned may appear as inner source.
+    const source = peer.allowedSources.check(out, n);
+    if (source !== 'ok') return this.fail(source);
     return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
   }
 
