@@ -9,8 +9,10 @@
  *    REKEY_ATTEMPT_TIME_MS ('handshakeTimeout').
  * 2. Session dead: no successful handshake for REJECT_AFTER_TIME_MS * 3 -> wipe everything.
  * 3. Rekey (initiator): current keypair older than REKEY_AFTER_TIME_MS or with
- *    REKEY_AFTER_MESSAGES sent, and the session is in use (data since that handshake, or persistent
- *    keepalive on).
+ *    REKEY_AFTER_MESSAGES sent — idle or not. Unlike WireGuard, where either side may initiate,
+ *    only the client can start a handshake here, so it keeps the keys fresh for as long as it is
+ *    connected; otherwise an idle client would become unreachable for the node once the keys aged
+ *    out (REJECT_AFTER_TIME_MS) until it sent something itself.
  * 4. Dead peer (initiator): data sent but nothing received for KEEPALIVE_TIMEOUT_MS +
  *    REKEY_TIMEOUT_MS -> new handshake.
  * 5. Keepalive: data received but nothing sent for KEEPALIVE_TIMEOUT_MS -> empty data message.
@@ -126,12 +128,12 @@ export function nextTimerAction(t: TimerState, inputs: TimerInputs, now: number)
     if (now - t.lastInitiationSentAt >= REKEY_TIMEOUT_MS) return 'retransmitHandshake';
   } else if (inputs.isInitiator) {
     const created = inputs.currentKeypairCreatedAt;
-    if (created !== null && inputs.currentKeypairIsOurs) {
-      const inUse =
-        t.lastDataSentAt >= created || t.lastDataReceivedAt >= created || t.persistentKeepaliveMs > 0;
-      if (inUse && (now - created >= REKEY_AFTER_TIME_MS || inputs.currentKeypairNeedsRekeyByCount)) {
-        return 'initiateHandshake';
-      }
+    if (
+      created !== null &&
+      inputs.currentKeypairIsOurs &&
+      (now - created >= REKEY_AFTER_TIME_MS || inputs.currentKeypairNeedsRekeyByCount)
+    ) {
+      return 'initiateHandshake';
     }
     if (t.unansweredSince !== NEVER && now - t.unansweredSince >= KEEPALIVE_TIMEOUT_MS + REKEY_TIMEOUT_MS) {
       return 'initiateHandshake';

@@ -22,7 +22,7 @@ const params: fc.Arbitrary<TunnelParams> = fc.record({
   clientIPv6Prefix: fc.integer({ min: 0, max: 128 }),
   mtu: fc.integer({ min: 576, max: 65535 }),
   dnsServers: fc.array(fc.oneof(ipv4, ipv6), { maxLength: MAX_DNS_SERVERS }),
-  keepaliveSeconds: fc.integer({ min: 0, max: 65535 }),
+  keepaliveSeconds: fc.integer({ min: 1, max: 65535 }),
   bandwidthBytesPerSecond: u53,
   dataQuotaBytes: u53,
 });
@@ -101,6 +101,21 @@ describe('initiation payload', () => {
   });
 });
 
+function exampleParams(): TunnelParams {
+  return {
+    clientIPv4: '10.8.0.2',
+    clientIPv4Prefix: 24,
+    gatewayIPv4: '10.8.0.1',
+    clientIPv6: null,
+    clientIPv6Prefix: 0,
+    mtu: 1420,
+    dnsServers: ['1.1.1.1'],
+    keepaliveSeconds: 25,
+    bandwidthBytesPerSecond: 0,
+    dataQuotaBytes: 0,
+  };
+}
+
 describe('tunnel parameters (response payload)', () => {
   it('round-trips', () => {
     fc.assert(
@@ -113,6 +128,19 @@ describe('tunnel parameters (response payload)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('a node-assigned keepalive is never 0 (off): encoder and decoder refuse it', () => {
+    const good = exampleParams();
+    expect(good.keepaliveSeconds).toBeGreaterThan(0);
+    expect(encodeTunnelParams({ ...good, keepaliveSeconds: 0 })).toEqual({ ok: false, error: 'badPayload' });
+    const enc = encodeTunnelParams(good);
+    if (!enc.ok) throw new Error('encode failed');
+    const zero = Buffer.from(enc.value);
+    zero.writeUInt16LE(0, 30);
+    expect(decodeTunnelParams(zero)).toEqual({ ok: false, error: 'badPayload' });
+    zero.writeUInt16LE(1, 30);
+    expect(decodeTunnelParams(zero).ok).toBe(true);
   });
 
   it('refuses invalid parameters and mutated encodings without throwing', () => {

@@ -89,7 +89,12 @@ export interface TunnelParams {
   readonly mtu: number;
   /** Up to MAX_DNS_SERVERS IPv4/IPv6 addresses. */
   readonly dnsServers: readonly string[];
-  /** Persistent keepalive interval in seconds, 0 = off. */
+  /**
+   * Persistent keepalive interval in seconds, MIN_KEEPALIVE_SECONDS..65535; never off (0 is refused
+   * by encoder and decoder). The client sends an empty data message whenever it sent nothing for
+   * this long, which keeps NAT mappings on its path open so the node can reach an idle client (the
+   * node never initiates). 25 is the usual value (WireGuard's recommendation).
+   */
   readonly keepaliveSeconds: number;
   /** Bandwidth limit in bytes per second, 0 = unlimited. */
   readonly bandwidthBytesPerSecond: number;
@@ -98,6 +103,8 @@ export interface TunnelParams {
 }
 
 export const MIN_MTU = 576;
+/** Smallest persistent keepalive a node may assign (0 = off is not allowed). */
+export const MIN_KEEPALIVE_SECONDS = 1;
 
 function writeU64(out: Buffer, off: number, v: number): boolean {
   if (!Number.isSafeInteger(v) || v < 0) return false;
@@ -125,7 +132,8 @@ export function encodeTunnelParams(p: TunnelParams): Result<Buffer, PayloadError
     return err('badPayload');
   }
   if (!Number.isInteger(p.mtu) || p.mtu < MIN_MTU || p.mtu > 0xffff) return err('badPayload');
-  if (!Number.isInteger(p.keepaliveSeconds) || p.keepaliveSeconds < 0 || p.keepaliveSeconds > 0xffff) {
+  const keepalive = p.keepaliveSeconds;
+  if (!Number.isInteger(keepalive) || keepalive < MIN_KEEPALIVE_SECONDS || keepalive > 0xffff) {
     return err('badPayload');
   }
   if (p.dnsServers.length > MAX_DNS_SERVERS) return err('badPayload');
@@ -172,6 +180,7 @@ export function decodeTunnelParams(buf: Uint8Array): Result<TunnelParams, Payloa
   const mtu = buf[28]! | (buf[29]! << 8);
   if (mtu < MIN_MTU) return err('badPayload');
   const keepaliveSeconds = buf[30]! | (buf[31]! << 8);
+  if (keepaliveSeconds < MIN_KEEPALIVE_SECONDS) return err('badPayload');
   const bandwidth = readU64(buf, 32);
   const quota = readU64(buf, 40);
   if (bandwidth === null || quota === null) return err('badPayload');

@@ -8,7 +8,10 @@ import type { TunnelParams } from '../handshake/payload.js';
 import { generateX25519KeyPair, type X25519KeyPair } from '../keys.js';
 import { InitiatorTunnel, ResponderTunnel, type ResponderPeer } from '../tunnel.js';
 
-/** Node-style parameters for one client: 10.8.0.12/24 behind gateway 10.8.0.1, MTU 1420. */
+/**
+ * Node-style parameters for one client: 10.8.0.12/24 behind gateway 10.8.0.1, MTU 1420, persistent
+ * keepalive 25 s.
+ */
 export function exampleTunnelParams(overrides: Partial<TunnelParams> = {}): TunnelParams {
   return {
     clientIPv4: '10.8.0.12',
@@ -18,7 +21,7 @@ export function exampleTunnelParams(overrides: Partial<TunnelParams> = {}): Tunn
     clientIPv6Prefix: 0,
     mtu: 1420,
     dnsServers: ['10.8.0.1'],
-    keepaliveSeconds: 0,
+    keepaliveSeconds: 25,
     bandwidthBytesPerSecond: 0,
     dataQuotaBytes: 0,
     ...overrides,
