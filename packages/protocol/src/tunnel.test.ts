@@ -346,6 +346,32 @@ describe('tunnel handshake and transport', () => {
     });
   });
 
+  it('removePeer removes only that very peer object, idempotently (a late removal spares its successor)', () => {
+    const p = makePair();
+    handshake(p);
+    const old = nodePeer(p);
+    p.node.removePeer(old);
+    expect(p.node.peerCount).toBe(0);
+    p.clock.now += 1000;
+    handshake(p); // same client key: a new peer object with the same id
+    const live = nodePeer(p);
+    expect(live).not.toBe(old);
+    expect(live.id).toBe(old.id);
+    // A late or duplicate removal of the old object must not touch the live one.
+    p.node.removePeer(old);
+    p.node.removePeer(old);
+    expect(p.node.peerCount).toBe(1);
+    expect(p.node.peer(live.id)).toBe(live);
+    expect([...p.node.allPeers()]).toEqual([live]);
+    expect(live.session.closed).toBe(false);
+    const r = p.node.decapsulate(sealFromClient(p, inner('still here')), SOURCE, out());
+    expect(r.type === 'writeToTun' && r.peer === live).toBe(true);
+    // close() still reaches (and wipes) the live peer.
+    p.node.close();
+    expect(live.session.closed).toBe(true);
+    expect(live.session.current).toBeNull();
+  });
+
   it('after close, both sides refuse everything', () => {
     const p = makePair();
     handshake(p);

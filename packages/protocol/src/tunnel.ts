@@ -755,10 +755,15 @@ export class ResponderTunnel {
     return results;
   }
 
-  /** Forgets a peer and wipes its keys (e.g. ticket revoked, quota exhausted). */
+  /**
+   * Forgets `peer` and wipes its keys (e.g. ticket revoked, quota exhausted). Idempotent, and acts on
+   * that very object only: once a peer was removed (or died), the same client's next handshake makes
+   * a new ResponderPeer with the same `id`, which a late or repeated removal of the old object leaves
+   * alone.
+   */
   removePeer(peer: ResponderPeer): void {
     peer.session.close();
-    this.peers.delete(peer.id);
+    if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id);
   }
 
   close(): void {
