@@ -26,6 +26,13 @@ export const REKEY_ATTEMPT_TIME_MS = 90_000;
 export const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** Cookies are valid for this long; the node's cookie secret rotates at this period. */
 export const COOKIE_REFRESH_TIME_MS = 120_000;
+/**
+ * The node accepts an initiation only when its TAI64N timestamp is within this much of the node's
+ * own wall clock (either way); the client's clock must be right to within it (Kerberos uses the same
+ * 5 minutes). This bounds how far any timestamp the replay guard remembers can lie in the future,
+ * which is what lets the guard raise its floor on eviction without capping it.
+ */
+export const INITIATION_TIMESTAMP_WINDOW_MS = 300_000;
 /** All state of a session is dropped when no handshake succeeded for this long. */
 export const SESSION_DEAD_AFTER_MS = REJECT_AFTER_TIME_MS * 3;
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  INITIATION_TIMESTAMP_WINDOW_MS,
   KEEPALIVE_TIMEOUT_MS,
   REJECT_AFTER_TIME_MS,
   REKEY_AFTER_TIME_MS,
@@ -447,18 +448,24 @@ describe('anti-spoofing (cryptokey routing) at the node', () => {
 });
 
 describe('initiation replay guard', () => {
-  it('a far-future timestamp, once evicted, does not lock new clients out', () => {
+  const WALL = 1_700_000_000_000;
+  function guardedNode(capacity: number) {
     const nodeKeys = generateX25519KeyPair();
     const clock = { now: 5000 };
-    const wallNow = 1_700_000_000_000;
+    const authorized: string[] = [];
     const node = new ResponderTunnel({
       staticKeys: nodeKeys,
       clock: () => clock.now,
-      wallClock: () => wallNow,
-      replayGuardCapacity: 1,
-      authorize: () => ({ ok: true, params: PARAMS }),
+      wallClock: () => WALL,
+      replayGuardCapacity: capacity,
+      authorize: (_t, key) => {
+        authorized.push(key.toString('hex'));
+        return { ok: true, params: PARAMS };
+      },
     });
-    const client = (wall: number, i: number) => {
+    let source = 0;
+    /** A new client whose wall clock reads `wall`; returns its initiation and the node's answer. */
+    const client = (wall: number) => {
       const c = new InitiatorTunnel({
         staticKeys: generateX25519KeyPair(),
         nodeStaticPublicKey: nodeKeys.publicKey,
@@ -466,13 +473,43 @@ describe('initiation replay guard', () => {
         clock: () => clock.now,
         wallClock: () => wall,
       });
-      return node.decapsulate(net(c.connect()), { ip: `198.51.100.${i}`, port: 1 }, out());
+      const init = net(c.connect());
+      const from = { ip: `198.51.100.${++source}`, port: 1 };
+      return { init, from, result: node.decapsulate(init, from, out()) };
     };
-    // A client whose clock is ~300 years ahead, then another client that evicts it.
-    expect(client(wallNow + 1e13, 1).type).toBe('writeToNetwork');
-    expect(client(wallNow, 2).type).toBe('writeToNetwork');
-    // A new client with a correct clock is still admitted.
-    expect(client(wallNow + 1000, 3).type).toBe('writeToNetwork');
+    return { node, client, authorized };
+  }
+
+  it('drops initiations whose timestamp is outside the node clock ± the window, before authorize', () => {
+    const g = guardedNode(100);
+    const window = INITIATION_TIMESTAMP_WINDOW_MS;
+    for (const offset of [window + 1000, -window - 1000, 1e13]) {
+      const r = g.client(WALL + offset).result;
+      expect(r.type === 'error' && r.reason === 'clockSkew').toBe(true);
+    }
+    expect(g.node.drops.clockSkew).toBe(3);
+    expect(g.authorized).toEqual([]);
+    for (const offset of [window - 1000, -window + 1000, 0]) {
+      expect(g.client(WALL + offset).result.type).toBe('writeToNetwork');
+    }
+  });
+
+  it('an evicted client whose clock runs ahead (inside the window) cannot be replayed', () => {
+    const g = guardedNode(1);
+    const ahead = g.client(WALL + INITIATION_TIMESTAMP_WINDOW_MS - 1000);
+    expect(ahead.result.type).toBe('writeToNetwork');
+    expect(g.client(WALL).result.type).toBe('writeToNetwork'); // evicts the first client's entry
+    // A replay of the first initiation (say from an on-path observer) must not open a session.
+    const replay = g.node.decapsulate(ahead.init, ahead.from, out());
+    expect(replay).toEqual({ type: 'error', reason: 'staleTimestamp' });
+    expect(g.authorized).toHaveLength(2);
+  });
+
+  it('a far-future timestamp never enters the guard, so it cannot lock new clients out', () => {
+    const g = guardedNode(1);
+    expect(g.client(WALL + 1e13).result.type).toBe('error');
+    expect(g.client(WALL).result.type).toBe('writeToNetwork');
+    expect(g.client(WALL + 1000).result.type).toBe('writeToNetwork');
   });
 });
 

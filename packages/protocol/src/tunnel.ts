@@ -22,7 +22,7 @@
  *
  * After `close()` every call returns `{ type: 'error', reason: 'closed' }` and all keys are wiped.
  */
-import { REKEY_AFTER_MESSAGES_NUMBER } from './constants.js';
+import { INITIATION_TIMESTAMP_WINDOW_MS, REKEY_AFTER_MESSAGES_NUMBER } from './constants.js';
 import { CookieChecker, InitiatorCookieState, mac1Key } from './handshake/cookie.js';
 import {
   consumeCookieReply,
@@ -39,7 +39,7 @@ import { formatIPv4, formatIPv6, parseIPv6 } from './handshake/ip.js';
 import type { InitiationOptions, TunnelParams } from './handshake/payload.js';
 import { RateLimiter, type RateLimiterOptions } from './handshake/rate-limiter.js';
 import { ReplayTimestampGuard } from './handshake/replay-timestamp-guard.js';
-import { encodeTai64n, Tai64nClock } from './handshake/tai64n.js';
+import { decodeTai64nMs, Tai64nClock } from './handshake/tai64n.js';
 import {
   DATA_MIN_BYTES,
   MESSAGE_COOKIE_REPLY,
@@ -47,7 +47,6 @@ import {
   MESSAGE_INITIATION,
   MESSAGE_RESPONSE,
   messageType,
-  TIMESTAMP_BYTES,
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
@@ -85,6 +84,7 @@ export const DROP_REASONS = [
   'badTicket',
   'unknownIndex',
   'staleTimestamp',
+  'clockSkew',
   'badPayload',
   'badKey',
   'bufferTooSmall',
@@ -461,8 +461,13 @@ export interface ResponderTunnelOptions {
   readonly staticKeys: X25519KeyPair;
   readonly authorize: Authorize;
   readonly clock?: () => number;
-  /** Wall clock in ms since the epoch (default `Date.now`): bounds the initiation replay guard. */
+  /**
+   * Wall clock in ms since the epoch (default `Date.now`): initiations whose timestamp is further than
+   * `initiationTimestampWindowMs` from it are dropped ('clockSkew'), which bounds the replay guard.
+   */
   readonly wallClock?: () => number;
+  /** Default INITIATION_TIMESTAMP_WINDOW_MS (5 minutes either way). */
+  readonly initiationTimestampWindowMs?: number;
   readonly rateLimiter?: Partial<RateLimiterOptions>;
   readonly replayGuardCapacity?: number;
   /** Initiations per second (after mac1) above which the node demands cookies. Default 1000. */
@@ -529,6 +534,7 @@ export class ResponderTunnel {
   private readonly indexes: IndexTable<ResponderPeer>;
   private readonly limits: SessionLimits;
   private readonly loadThreshold: number;
+  private readonly timestampWindowMs: number;
   private loadWindowStart = -Infinity;
   private loadCount = 0;
   private closed = false;
@@ -546,6 +552,7 @@ export class ResponderTunnel {
       rejectAfterMessages: opts.limits?.rejectAfterMessages,
     };
     this.loadThreshold = opts.underLoadInitiationsPerSecond ?? 1000;
+    this.timestampWindowMs = opts.initiationTimestampWindowMs ?? INITIATION_TIMESTAMP_WINDOW_MS;
   }
 
   get peerCount(): number {
@@ -573,14 +580,16 @@ export class ResponderTunnel {
     this.loadCount++;
   }
 
-  /** The node's wall clock as TAI64N (fresh buffer); undefined (no cap) for a broken clock. */
-  private wallTimestamp(): Buffer | undefined {
-    const wall = (this.opts.wallClock ?? Date.now)();
-    if (!Number.isSafeInteger(Math.floor(wall)) || wall < 0) return undefined;
-    const out = Buffer.alloc(TIMESTAMP_BYTES);
-    const ms = Math.floor(wall);
-    encodeTai64n(out, BigInt(Math.floor(ms / 1000)), (ms % 1000) * 1_000_000);
-    return out;
+  /**
+   * Why an initiation timestamp is unacceptable for the node's wall clock, or null when it lies within
+   * the window. A broken clock (non-finite) or timestamp fails closed.
+   */
+  private timestampSkew(timestamp: Uint8Array): string | null {
+    const offset = decodeTai64nMs(timestamp) - (this.opts.wallClock ?? Date.now)();
+    if (Math.abs(offset) <= this.timestampWindowMs) return null;
+    return Number.isFinite(offset)
+      ? `initiation timestamp ${Math.round(offset / 1000)} s off the node clock`
+      : 'initiation timestamp or node clock unreadable';
   }
 
   private fail(reason: DropReason, detail?: string): ResponderResult {
@@ -590,7 +599,8 @@ export class ResponderTunnel {
 
   /**
    * Handles one datagram from `source`. Order for initiations: structure -> mac1 -> mac2/cookie
-   * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp replay guard -> authorize.
+   * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp within the node clock's
+   * window -> timestamp replay guard -> authorize.
    */
   decapsulate(datagram: Uint8Array, source: PacketSource, out: Buffer, now = this.clock()): ResponderResult {
     if (this.closed) return this.fail('closed');
@@ -663,6 +673,11 @@ export class ResponderTunnel {
     if (!consumed.ok) return this.fail(handshakeReason(consumed.error));
     const { handshake, payload, senderIndex } = consumed.value;
     const clientKey = consumed.value.clientStaticPublicKey as X25519PublicKey;
+    const skew = this.timestampSkew(payload.timestamp);
+    if (skew !== null) {
+      handshake.wipe();
+      return this.fail('clockSkew', skew);
+    }
     if (!this.replayGuard.isFresh(clientKey, payload.timestamp)) {
       handshake.wipe();
       return this.fail('staleTimestamp');
@@ -708,7 +723,7 @@ export class ResponderTunnel {
       return this.fail(handshakeReason(response.error));
     }
     // Only now, with the ticket accepted, does the client enter the replay guard.
-    this.replayGuard.accept(clientKey, payload.timestamp, this.wallTimestamp());
+    this.replayGuard.accept(clientKey, payload.timestamp);
     this.peers.set(id, peer);
     peer.params = auth.params;
     const kp = keypairFrom(response.value.keys, localIndex, senderIndex, now, false, this.limits);
