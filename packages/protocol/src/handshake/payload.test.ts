@@ -8,7 +8,7 @@ import {
   encodeTunnelParams,
   type TunnelParams,
 } from './payload.js';
-import { MAX_DNS_SERVERS, MAX_TICKET_BYTES } from './wire.js';
+import { MAX_DNS_SERVERS, MAX_PACKET_BYTES, MAX_TICKET_BYTES } from './wire.js';
 
 const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => formatIPv4(b));
 const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => formatIPv6(b));
@@ -20,7 +20,7 @@ const params: fc.Arbitrary<TunnelParams> = fc.record({
   gatewayIPv4: ipv4,
   clientIPv6: fc.option(ipv6, { nil: null }),
   clientIPv6Prefix: fc.integer({ min: 0, max: 128 }),
-  mtu: fc.integer({ min: 576, max: 65535 }),
+  mtu: fc.integer({ min: 576, max: MAX_PACKET_BYTES }),
   dnsServers: fc.array(fc.oneof(ipv4, ipv6), { maxLength: MAX_DNS_SERVERS }),
   keepaliveSeconds: fc.integer({ min: 1, max: 65535 }),
   bandwidthBytesPerSecond: u53,
@@ -59,7 +59,7 @@ describe('initiation payload', () => {
         fc.uint8Array({ maxLength: MAX_TICKET_BYTES }),
         fc.uint8Array({ minLength: 12, maxLength: 12 }),
         fc.boolean(),
-        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: MAX_PACKET_BYTES }),
         (ticket, ts, v6, mtu) => {
           const p = {
             ticket: Buffer.from(ticket),
@@ -141,6 +141,37 @@ describe('tunnel parameters (response payload)', () => {
     expect(decodeTunnelParams(zero)).toEqual({ ok: false, error: 'badPayload' });
     zero.writeUInt16LE(1, 30);
     expect(decodeTunnelParams(zero).ok).toBe(true);
+  });
+
+  it('caps the MTU at the largest inner packet the data path carries (MAX_PACKET_BYTES)', () => {
+    expect(MAX_PACKET_BYTES).toBe(65_475);
+    const good = exampleParams();
+    const enc = (mtu: number) => encodeTunnelParams({ ...good, mtu });
+    expect(enc(MAX_PACKET_BYTES).ok).toBe(true);
+    for (const mtu of [MAX_PACKET_BYTES + 1, 65_535]) {
+      expect(enc(mtu)).toEqual({ ok: false, error: 'badPayload' });
+    }
+    const bytes = enc(MAX_PACKET_BYTES);
+    if (!bytes.ok) throw new Error('encode failed');
+    const m = Buffer.from(bytes.value);
+    expect(decodeTunnelParams(m).ok).toBe(true);
+    m.writeUInt16LE(MAX_PACKET_BYTES + 1, 28);
+    expect(decodeTunnelParams(m)).toEqual({ ok: false, error: 'badPayload' });
+    // The MTU a client requests is bounded the same way (0 = no preference).
+    const request = (requestedMtu: number) =>
+      encodeInitiationPayload({
+        ticket: Buffer.from('t'),
+        timestamp: Buffer.alloc(12),
+        options: { requestIPv6: false, requestedMtu },
+      });
+    expect(request(0).ok).toBe(true);
+    expect(request(MAX_PACKET_BYTES).ok).toBe(true);
+    expect(request(MAX_PACKET_BYTES + 1)).toEqual({ ok: false, error: 'badPayload' });
+    const req = request(MAX_PACKET_BYTES);
+    if (!req.ok) throw new Error('encode failed');
+    const r = Buffer.from(req.value);
+    r.writeUInt16LE(65_535, 2);
+    expect(decodeInitiationPayload(r)).toEqual({ ok: false, error: 'badPayload' });
   });
 
   it('refuses invalid parameters and mutated encodings without throwing', () => {
