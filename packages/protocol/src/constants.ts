@@ -33,6 +33,18 @@ export const COOKIE_REFRESH_TIME_MS = 120_000;
  * which is what lets the guard raise its floor on eviction without capping it.
  */
 export const INITIATION_TIMESTAMP_WINDOW_MS = 300_000;
+/**
+ * Once the node saw more initiations per second than its threshold, it stays under load (demanding
+ * cookies) until this long after the load was last seen. One second (WireGuard's value, measured
+ * there on a queue) would let a flood pulse back to the threshold every second: with ten, a
+ * sustained spoofed flood costs DH work only in its first second, and a pulsing one a tenth of it.
+ */
+export const UNDER_LOAD_AFTER_TIME_MS = 10_000;
+/**
+ * Initiations of one client static key are consumed at most once per this interval (WireGuard's
+ * HandshakeInitationRate, 50 per second), checked after the timestamp guards and before `authorize`.
+ */
+export const HANDSHAKE_INITIATION_RATE_MS = 20;
 /** All state of a session is dropped when no handshake succeeded for this long. */
 export const SESSION_DEAD_AFTER_MS = REJECT_AFTER_TIME_MS * 3;
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  HANDSHAKE_INITIATION_RATE_MS,
   INITIATION_TIMESTAMP_WINDOW_MS,
   KEEPALIVE_TIMEOUT_MS,
   REJECT_AFTER_TIME_MS,
@@ -8,11 +9,16 @@ import {
   REKEY_ATTEMPT_TIME_MS,
   REKEY_TIMEOUT_MS,
   SESSION_DEAD_AFTER_MS,
+  UNDER_LOAD_AFTER_TIME_MS,
 } from './constants.js';
+import { randomBytes } from './crypto/primitives.js';
+import { mac1Key, writeMac1 } from './handshake/cookie.js';
 import type { TunnelParams } from './handshake/payload.js';
+import { HandshakeState } from './noise/handshake-state.js';
 import {
   DATA_HEADER_BYTES,
   DATA_TRAILER_BYTES,
+  INITIATION_MIN_BYTES,
   MESSAGE_COOKIE_REPLY,
   MESSAGE_INITIATION,
 } from './handshake/wire.js';
@@ -47,6 +53,7 @@ interface Pair {
   node: ResponderTunnel;
   clock: { now: number };
   authorized: { ticket: Buffer; key: X25519PublicKey }[];
+  nodePublicKey: X25519PublicKey;
 }
 
 function makePair(
@@ -87,7 +94,7 @@ function makePair(
           : { ok: false, reason: 'bad' };
       }),
   });
-  return { client, node, clock, authorized };
+  return { client, node, clock, authorized, nodePublicKey: nodeKeys.publicKey };
 }
 
 function net(r: TunnelResult | ResponderResult): Buffer {
@@ -565,6 +572,7 @@ describe('cookies under load', () => {
     expect(rateLimitKey('::ffff:192.0.2.1')).toBe('::ffff:192.0.2.1');
     expect(rateLimitKey('::ffff:c000:201')).toBe('192.0.2.1');
     expect(rateLimitKey('192.0.2.1')).toBe('192.0.2.1');
+    p.clock.now += HANDSHAKE_INITIATION_RATE_MS; // past the per-client-key limit
     expect(p.node.decapsulate(net(p.client.connect()), { ip: '2001:db8:1:3::1', port: 1 }, out()).type).toBe(
       'writeToNetwork',
     );
@@ -576,6 +584,7 @@ describe('cookies under load', () => {
       p.node.decapsulate(net(p.client.connect()), SOURCE, out()),
     );
     expect(results.filter((r) => r.type === 'error' && r.reason === 'rateLimited').length).toBeGreaterThan(0);
+    p.clock.now += HANDSHAKE_INITIATION_RATE_MS; // past the per-client-key limit
     expect(p.node.decapsulate(net(p.client.connect()), { ip: '192.0.2.99', port: 1 }, out()).type).toBe(
       'writeToNetwork',
     );
@@ -626,6 +635,127 @@ describe('idle clients stay reachable (the node never initiates)', () => {
     expect(sealed.type).toBe('writeToNetwork');
     const r = p.client.decapsulate(net(sealed), out());
     expect(r.type === 'writeToTun' && r.data.equals(fromInternet)).toBe(true);
+  });
+});
+
+describe('handshake floods', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  /** Counts X25519 operations of every Noise handshake (the node's DH work). */
+  function countDH(): { readonly count: number } {
+    const spy = vi.spyOn(HandshakeState.prototype as unknown as { dh: () => unknown }, 'dh');
+    return {
+      get count() {
+        return spy.mock.calls.length;
+      },
+    };
+  }
+
+  /** Junk initiations anyone can make who knows the node's public key: valid mac1, random rest. */
+  function junkInitiations(nodePublicKey: Uint8Array, n: number): Buffer[] {
+    const key = mac1Key(nodePublicKey);
+    return Array.from({ length: n }, () => {
+      const m = Buffer.alloc(INITIATION_MIN_BYTES + 19);
+      randomBytes(m);
+      m.writeUInt32LE(MESSAGE_INITIATION, 0);
+      m.fill(0, m.length - 16); // no mac2: a spoofed source never sees a cookie
+      writeMac1(m, key);
+      return m;
+    });
+  }
+
+  const spoofed = (i: number) => ({
+    ip: `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`,
+    port: 1024 + (i % 60_000),
+  });
+
+  it('spoofed junk at 3,000 pkt/s costs DH only until cookie mode engages, and cookie mode holds', () => {
+    const p = makePair();
+    const junk = junkInitiations(p.nodePublicKey, 64);
+    const dh = countDH();
+    const RATE = 3000;
+    const SECONDS = 30;
+    const perSecond: number[] = [];
+    let i = 0;
+    for (let sec = 0; sec < SECONDS; sec++) {
+      let dhThisSecond = 0;
+      for (let k = 0; k < RATE; k++, i++) {
+        p.clock.now += 1000 / RATE;
+        const before = dh.count;
+        const r = p.node.decapsulate(junk[i % junk.length]!, spoofed(i), out());
+        dhThisSecond += dh.count - before;
+        expect(r.type === 'error' || (r.type === 'writeToNetwork' && r.peer === null)).toBe(true);
+      }
+      perSecond.push(dhThisSecond);
+    }
+    // The first second pays for detecting the load (at most the threshold), then no more DH at all.
+    expect(perSecond[0]).toBeLessThanOrEqual(1001);
+    expect(perSecond.slice(1)).toEqual(new Array<number>(SECONDS - 1).fill(0));
+    expect(p.node.drops.needsCookie).toBeGreaterThanOrEqual((SECONDS - 1) * RATE);
+    expect(p.node.peerCount).toBe(0);
+
+    // A real client during the flood: cookie reply, then its retransmission with mac2 gets in.
+    const reply = p.node.decapsulate(net(p.client.connect()), SOURCE, out());
+    expect(reply.type === 'writeToNetwork' && reply.data[0] === MESSAGE_COOKIE_REPLY).toBe(true);
+    expect(p.client.decapsulate(net(reply), out()).type).toBe('done');
+    let retry: TunnelResult = { type: 'done' };
+    for (let t = 0; t < REKEY_TIMEOUT_MS + 1000 && retry.type !== 'writeToNetwork'; t += 10) {
+      p.clock.now += 10;
+      retry = p.client.updateTimers();
+    }
+    const resp = p.node.decapsulate(net(retry), SOURCE, out());
+    expect(resp.type === 'writeToNetwork' && resp.peer !== null).toBe(true);
+  });
+
+  it('leaves cookie mode only UNDER_LOAD_AFTER_TIME after the load was last seen', () => {
+    const p = makePair();
+    const junk = junkInitiations(p.nodePublicKey, 8);
+    for (let i = 0; i < 1500; i++) {
+      p.clock.now += 0.5;
+      p.node.decapsulate(junk[i % junk.length]!, spoofed(i), out());
+    }
+    const loadSeenAt = p.clock.now;
+    const cookieReply = (r: ResponderResult) =>
+      r.type === 'writeToNetwork' && r.peer === null && r.data[0] === MESSAGE_COOKIE_REPLY;
+    p.clock.now = loadSeenAt + UNDER_LOAD_AFTER_TIME_MS - 1;
+    expect(cookieReply(p.node.decapsulate(net(p.client.connect()), SOURCE, out()))).toBe(true);
+    p.clock.now = loadSeenAt + UNDER_LOAD_AFTER_TIME_MS;
+    const r = p.node.decapsulate(net(p.client.connect()), SOURCE, out());
+    expect(r.type === 'writeToNetwork' && r.peer !== null).toBe(true);
+  });
+
+  it('a ticket holder with many source addresses gets at most 50 initiations/s to authorize', () => {
+    const p = makePair();
+    // 1,000 genuine initiations in one second, each from a new address (so the per-source limit
+    // never bites) and each with a fresh timestamp (so the replay guard never bites).
+    const results: ResponderResult[] = [];
+    for (let i = 0; i < 1000; i++) {
+      p.clock.now += 1;
+      results.push(p.node.decapsulate(net(p.client.connect()), spoofed(i), out()));
+    }
+    expect(p.authorized.length).toBeLessThanOrEqual(1000 / HANDSHAKE_INITIATION_RATE_MS + 1);
+    expect(p.authorized.length).toBeGreaterThanOrEqual(1000 / HANDSHAKE_INITIATION_RATE_MS - 1);
+    const limited = results.filter((r) => r.type === 'error' && r.reason === 'clientKeyRateLimited');
+    expect(limited.length).toBe(1000 - p.authorized.length);
+    expect(p.node.drops.clientKeyRateLimited).toBe(limited.length);
+  });
+
+  it('replays of an accepted initiation do not eat the key holder’s initiation budget', () => {
+    const p = makePair();
+    const init = net(p.client.connect());
+    expect(p.node.decapsulate(init, SOURCE, out()).type).toBe('writeToNetwork');
+    for (let i = 0; i < 100; i++) {
+      p.clock.now += 1;
+      expect(p.node.decapsulate(init, spoofed(i), out())).toEqual({
+        type: 'error',
+        reason: 'staleTimestamp',
+      });
+    }
+    // The holder's own next initiation, 100 ms later, is not refused as a flood.
+    const fresh = p.node.decapsulate(net(p.client.connect()), SOURCE, out());
+    expect(fresh.type === 'writeToNetwork' && fresh.peer !== null).toBe(true);
   });
 });
 

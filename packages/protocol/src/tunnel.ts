@@ -22,7 +22,13 @@
  *
  * After `close()` every call returns `{ type: 'error', reason: 'closed' }` and all keys are wiped.
  */
-import { INITIATION_TIMESTAMP_WINDOW_MS, REKEY_AFTER_MESSAGES_NUMBER } from './constants.js';
+import {
+  HANDSHAKE_INITIATION_RATE_MS,
+  INITIATION_TIMESTAMP_WINDOW_MS,
+  REKEY_AFTER_MESSAGES_NUMBER,
+  UNDER_LOAD_AFTER_TIME_MS,
+} from './constants.js';
+import { ClientKeyLimiter } from './handshake/client-key-limiter.js';
 import { CookieChecker, InitiatorCookieState, mac1Key } from './handshake/cookie.js';
 import {
   consumeCookieReply,
@@ -80,6 +86,7 @@ export const DROP_REASONS = [
   'replay',
   'expired',
   'rateLimited',
+  'clientKeyRateLimited',
   'noSession',
   'badTicket',
   'unknownIndex',
@@ -470,8 +477,13 @@ export interface ResponderTunnelOptions {
   readonly initiationTimestampWindowMs?: number;
   readonly rateLimiter?: Partial<RateLimiterOptions>;
   readonly replayGuardCapacity?: number;
-  /** Initiations per second (after mac1) above which the node demands cookies. Default 1000. */
+  /**
+   * Initiations per second (after mac1) above which the node demands cookies, until
+   * UNDER_LOAD_AFTER_TIME_MS after the load was last seen. Default 1000.
+   */
   readonly underLoadInitiationsPerSecond?: number;
+  /** Minimum interval between consumed initiations of one client key; default HANDSHAKE_INITIATION_RATE_MS. */
+  readonly clientKeyInitiationIntervalMs?: number;
   readonly maxPeers?: number;
   readonly limits?: Partial<SessionLimits>;
 }
@@ -537,6 +549,9 @@ export class ResponderTunnel {
   private readonly timestampWindowMs: number;
   private loadWindowStart = -Infinity;
   private loadCount = 0;
+  /** Cookie mode lasts until then (monotonic ms); pushed forward while the load persists. */
+  private underLoadUntil = -Infinity;
+  private readonly clientKeyLimiter: ClientKeyLimiter;
   private closed = false;
   /** Forces cookie mode on (true), off (false) or automatic (null, the default). */
   underLoadOverride: boolean | null = null;
@@ -553,6 +568,9 @@ export class ResponderTunnel {
     };
     this.loadThreshold = opts.underLoadInitiationsPerSecond ?? 1000;
     this.timestampWindowMs = opts.initiationTimestampWindowMs ?? INITIATION_TIMESTAMP_WINDOW_MS;
+    this.clientKeyLimiter = new ClientKeyLimiter(
+      opts.clientKeyInitiationIntervalMs ?? HANDSHAKE_INITIATION_RATE_MS,
+    );
   }
 
   get peerCount(): number {
@@ -567,9 +585,15 @@ export class ResponderTunnel {
     yield* this.peers.values();
   }
 
+  /**
+   * Cookie mode with hysteresis: on from the moment more than the threshold of initiations arrived
+   * within one 1-second window until UNDER_LOAD_AFTER_TIME_MS after that last happened. Initiations
+   * answered with cookie replies still count, so a sustained flood keeps the node in cookie mode
+   * instead of letting every new window pay `threshold` Diffie-Hellman operations again.
+   */
   private isUnderLoad(now: number): boolean {
     if (this.underLoadOverride !== null) return this.underLoadOverride;
-    return this.loadCount > this.loadThreshold && now - this.loadWindowStart < 1000;
+    return now < this.underLoadUntil;
   }
 
   private countInitiation(now: number): void {
@@ -578,6 +602,7 @@ export class ResponderTunnel {
       this.loadCount = 0;
     }
     this.loadCount++;
+    if (this.loadCount > this.loadThreshold) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
   }
 
   /**
@@ -600,7 +625,7 @@ export class ResponderTunnel {
   /**
    * Handles one datagram from `source`. Order for initiations: structure -> mac1 -> mac2/cookie
    * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp within the node clock's
-   * window -> timestamp replay guard -> authorize.
+   * window -> timestamp replay guard -> per-client-key limit -> authorize.
    */
   decapsulate(datagram: Uint8Array, source: PacketSource, out: Buffer, now = this.clock()): ResponderResult {
     if (this.closed) return this.fail('closed');
@@ -681,6 +706,11 @@ export class ResponderTunnel {
     if (!this.replayGuard.isFresh(clientKey, payload.timestamp)) {
       handshake.wipe();
       return this.fail('staleTimestamp');
+    }
+    // Only the key holder can produce a fresh timestamp, so this budget is theirs alone.
+    if (!this.clientKeyLimiter.allow(clientKey, now)) {
+      handshake.wipe();
+      return this.fail('clientKeyRateLimited');
     }
     let auth: AuthorizeResult;
     try {

@@ -17,6 +17,7 @@ import {
 } from './messages.js';
 import type { TunnelParams } from './payload.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ClientKeyLimiter } from './client-key-limiter.js';
 import { ReplayTimestampGuard } from './replay-timestamp-guard.js';
 import { compareTai64n, decodeTai64nMs, Tai64nClock } from './tai64n.js';
 import { COOKIE_REPLY_BYTES, INITIATION_MIN_BYTES, MESSAGE_COOKIE_REPLY } from './wire.js';
@@ -282,6 +283,21 @@ describe('ReplayTimestampGuard', () => {
     const other = new ReplayTimestampGuard(1, { floorBuckets: buckets });
     const differs = newcomers.some((k) => other.floorBucket(k) !== g.floorBucket(k));
     expect(differs).toBe(true);
+  });
+});
+
+describe('ClientKeyLimiter', () => {
+  it('consumes one initiation per key per interval, and stays bounded', () => {
+    const l = new ClientKeyLimiter(20, 3);
+    const k = (i: number) => Buffer.alloc(32, i);
+    expect(l.allow(k(1), 0)).toBe(true);
+    expect(l.allow(k(1), 19)).toBe(false);
+    expect(l.allow(k(2), 19)).toBe(true); // other keys are independent
+    expect(l.allow(k(1), 20)).toBe(true);
+    expect(l.allow(k(1), 39)).toBe(false); // refused attempts do not restart the interval...
+    expect(l.allow(k(1), 40)).toBe(true); // ...so the holder gets exactly one per interval
+    for (let i = 3; i < 50; i++) l.allow(k(i), 41);
+    expect(l.size).toBe(3);
   });
 });
 
