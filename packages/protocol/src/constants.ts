@@ -20,6 +20,12 @@ export const REKEY_AFTER_MESSAGES = 2n ** 60n;
 export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
 /** A handshake initiation that got no response is retransmitted after this long. */
 export const REKEY_TIMEOUT_MS = 5_000;
+/**
+ * Each retransmission waits REKEY_TIMEOUT_MS plus a random 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1 ms
+ * (wireguard-go's RekeyTimeoutJitterMaxMs), so clients that lost the node together do not come back
+ * in lockstep.
+ */
+export const REKEY_TIMEOUT_JITTER_MAX_MS = 334;
 /** Handshake retransmissions give up after this long. */
 export const REKEY_ATTEMPT_TIME_MS = 90_000;
 /** An empty (keepalive) data message is sent when data was received but nothing sent for this long. */

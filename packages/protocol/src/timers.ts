@@ -5,7 +5,8 @@
  * `updateTimers(now)` on every tunnel about every 100 ms to 1 s.
  *
  * Rules (initiator = client, responder = node; only the initiator starts handshakes):
- * 1. Handshake in progress: retransmit (fresh initiation) every REKEY_TIMEOUT_MS; give up after
+ * 1. Handshake in progress: retransmit (fresh initiation) REKEY_TIMEOUT_MS plus the jitter drawn for
+ *    the last initiation (0..REKEY_TIMEOUT_JITTER_MAX_MS - 1) after it; give up after
  *    REKEY_ATTEMPT_TIME_MS ('handshakeTimeout').
  * 2. Session dead: no successful handshake for REJECT_AFTER_TIME_MS * 3 -> wipe everything.
  * 3. Rekey (initiator): current keypair older than REKEY_AFTER_TIME_MS or with
@@ -42,6 +43,8 @@ export class TimerState {
   lastDataReceivedAt = NEVER;
   /** Last initiation sent, and the first one of the attempt in progress (NEVER when idle). */
   lastInitiationSentAt = NEVER;
+  /** Extra wait before retransmitting the last initiation (ms), drawn by the caller per initiation. */
+  retransmitJitterMs = 0;
   attemptStartedAt = NEVER;
   /** Last completed handshake (keypair creation). */
   lastHandshakeAt = NEVER;
@@ -72,11 +75,13 @@ export class TimerState {
     }
   }
 
-  onInitiationSent(now: number): void {
+  /** `jitterMs`: 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1, added to REKEY_TIMEOUT_MS for this initiation. */
+  onInitiationSent(now: number, jitterMs = 0): void {
     this.dead = false;
     this.lastSentAt = now;
     this.unansweredSince = NEVER;
     this.lastInitiationSentAt = now;
+    this.retransmitJitterMs = jitterMs;
     if (this.attemptStartedAt === NEVER) this.attemptStartedAt = now;
   }
 
@@ -125,7 +130,7 @@ export function nextTimerAction(t: TimerState, inputs: TimerInputs, now: number)
 
   if (inputs.isInitiator && t.handshakeInProgress()) {
     if (now - t.attemptStartedAt >= REKEY_ATTEMPT_TIME_MS) return 'handshakeTimeout';
-    if (now - t.lastInitiationSentAt >= REKEY_TIMEOUT_MS) return 'retransmitHandshake';
+    if (now - t.lastInitiationSentAt >= REKEY_TIMEOUT_MS + t.retransmitJitterMs) return 'retransmitHandshake';
   } else if (inputs.isInitiator) {
     const created = inputs.currentKeypairCreatedAt;
     if (

@@ -62,6 +62,8 @@ function makePair(
     authorize?: Authorize;
     rejectAfterMessages?: number;
     rekeyAfterMessages?: number;
+    /** The client's jitter source; default 0 so that retransmissions come at exact times. */
+    random?: () => number;
   } = {},
 ): Pair {
   const clock = { now: 1_000_000 };
@@ -78,6 +80,7 @@ function makePair(
     ticket: TICKET,
     clock: () => clock.now,
     wallClock: () => 1_700_000_000_000 + clock.now,
+    random: opts.random ?? (() => 0),
     limits,
   });
   const node = new ResponderTunnel({
@@ -885,6 +888,54 @@ describe('timers', () => {
     }
     expect(last).toEqual({ type: 'error', reason: 'handshakeTimeout' });
     expect(sent).toBe(REKEY_ATTEMPT_TIME_MS / REKEY_TIMEOUT_MS);
+  });
+
+  it('retransmits after REKEY_TIMEOUT plus a fresh 0-333 ms jitter per initiation', () => {
+    const draws = [0.5, 0.999, 0];
+    const p = makePair({ random: () => draws.shift() ?? 0 });
+    const start = p.clock.now;
+    net(p.client.connect()); // jitter 167 ms
+    const sentAt: number[] = [];
+    while (sentAt.length < 3) {
+      p.clock.now += 1;
+      if (p.client.updateTimers().type === 'writeToNetwork') sentAt.push(p.clock.now - start);
+    }
+    const first = REKEY_TIMEOUT_MS + 167;
+    const second = first + REKEY_TIMEOUT_MS + 333;
+    expect(sentAt).toEqual([first, second, second + REKEY_TIMEOUT_MS]);
+  });
+
+  it('spreads the retransmissions of many clients that started together (default randomness)', () => {
+    const nodeKeys = generateX25519KeyPair();
+    const clock = { now: 0 };
+    const clients = Array.from(
+      { length: 40 },
+      () =>
+        new InitiatorTunnel({
+          staticKeys: generateX25519KeyPair(),
+          nodeStaticPublicKey: nodeKeys.publicKey,
+          ticket: TICKET,
+          clock: () => clock.now,
+        }),
+    );
+    for (const c of clients) c.connect();
+    const firstRetransmit = new Map<InitiatorTunnel, number>();
+    while (clock.now < REKEY_TIMEOUT_MS + 400) {
+      clock.now += 1;
+      for (const c of clients) {
+        if (!firstRetransmit.has(c) && c.updateTimers().type === 'writeToNetwork') {
+          firstRetransmit.set(c, clock.now);
+        }
+      }
+    }
+    const times = [...firstRetransmit.values()];
+    expect(times).toHaveLength(clients.length);
+    for (const t of times) {
+      expect(t).toBeGreaterThanOrEqual(REKEY_TIMEOUT_MS);
+      expect(t).toBeLessThanOrEqual(REKEY_TIMEOUT_MS + 333);
+    }
+    // 40 draws from 334 values: all the same would be a broken jitter (chance ~ 334^-39).
+    expect(new Set(times).size).toBeGreaterThan(10);
   });
 
   it('starts a handshake when data was sent but nothing came back', () => {

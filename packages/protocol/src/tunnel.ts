@@ -26,6 +26,7 @@ import {
   HANDSHAKE_INITIATION_RATE_MS,
   INITIATION_TIMESTAMP_WINDOW_MS,
   REKEY_AFTER_MESSAGES_NUMBER,
+  REKEY_TIMEOUT_JITTER_MAX_MS,
   UNDER_LOAD_AFTER_TIME_MS,
 } from './constants.js';
 import { ClientKeyLimiter } from './handshake/client-key-limiter.js';
@@ -204,6 +205,8 @@ export interface InitiatorTunnelOptions {
   readonly clock?: () => number;
   /** Wall clock in ms since the epoch for the TAI64N timestamp (default `Date.now`). */
   readonly wallClock?: () => number;
+  /** Uniform random numbers in [0, 1) for the retransmission jitter (default `Math.random`). */
+  readonly random?: () => number;
   /** Overrides of the message-count limits (tests). */
   readonly limits?: Partial<SessionLimits>;
 }
@@ -279,8 +282,15 @@ export class InitiatorTunnel {
       );
     }
     this.pending = created.value;
-    this.session.timers.onInitiationSent(now);
+    this.session.timers.onInitiationSent(now, this.drawJitter());
     return { type: 'writeToNetwork', data: created.value.message };
+  }
+
+  /** 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1 ms; a misbehaving injected `random` is clamped. */
+  private drawJitter(): number {
+    const r = (this.opts.random ?? Math.random)();
+    const ms = Math.floor((Number.isFinite(r) ? r : 0) * REKEY_TIMEOUT_JITTER_MAX_MS);
+    return Math.min(Math.max(ms, 0), REKEY_TIMEOUT_JITTER_MAX_MS - 1);
   }
 
   private abandonPending(): void {
