@@ -98,7 +98,7 @@ const ERRNO_NAMES: Record<number, string> = {
   23: 'ENFILE',
   24: 'EMFILE',
   28: 'ENOSPC',
-  55: 'ENOBUFS',
+  55: 'ENOANO',
   77: 'EBADFD',
   90: 'EMSGSIZE',
   95: 'EOPNOTSUPP',
