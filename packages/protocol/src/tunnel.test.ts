@@ -454,6 +454,10 @@ describe('anti-spoofing (cryptokey routing) at the node', () => {
     expect(deliver(p, ipv4Packet('10.8.0.12', '198.51.100.80')).type).toBe('error');
     expect(deliver(p, ipv4Packet('10.8.0.99', '198.51.100.80')).type).toBe('writeToTun');
     expect(deliver(p, ipv6Packet('fd00::99', '2001:db8::80')).type).toBe('writeToTun');
+    // The same check, for callers that carry inner packets by other means.
+    expect(peer.checkInnerSource(ipv4Packet('10.8.0.99', '198.51.100.80'))).toBe('ok');
+    expect(peer.checkInnerSource(ipv4Packet('10.8.0.12', '198.51.100.80'))).toBe('spoofedSource');
+    expect(peer.checkInnerSource(Buffer.from([0x45, 0]))).toBe('notIP');
   });
 });
 

@@ -11,6 +11,20 @@
  * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
  * `clientIPv6` (`peer.params`); other packets are dropped as 'spoofedSource' or 'notIP'.
  *
+ * Liveness: only the initiator starts handshakes. It rekeys every REKEY_AFTER_TIME_MS while connected,
+ * idle or not, and sends persistent keepalives at the node-assigned `keepaliveSeconds` (never 0), so
+ * the node can always reach an idle client. Handshake retransmissions carry a 0..333 ms jitter.
+ *
+ * Handshake defences at the responder, in order: mac1 -> cookie mode (more than
+ * `underLoadInitiationsPerSecond` mac1-valid initiations in a second turns it on until
+ * UNDER_LOAD_AFTER_TIME_MS after that was last the case) -> per-source token bucket -> DH -> timestamp
+ * within INITIATION_TIMESTAMP_WINDOW_MS of the node's wall clock ('clockSkew') -> replay guard
+ * ('staleTimestamp') -> one initiation per client key per HANDSHAKE_INITIATION_RATE_MS
+ * ('clientKeyRateLimited') -> `authorize`.
+ *
+ * Peers: `removePeer(peer)` removes that very object (idempotent); a client whose peer was removed
+ * or died gets a new ResponderPeer (same `id`) on its next handshake.
+ *
  * Results are tagged (`writeToNetwork | writeToTun | handshakeComplete | done | error`). On the packet
  * path nothing throws: bad input yields `{ type: 'error', reason }` with a closed `DropReason`, also
  * counted per reason in `drops`.
@@ -57,7 +71,7 @@ import {
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
-import { AllowedSources } from './session/allowed-source.js';
+import { AllowedSources, type SourceCheck } from './session/allowed-source.js';
 import { IndexTable } from './session/index-table.js';
 import { Keypair } from './session/keypair.js';
 import { Session, type SessionLimits } from './session/session.js';
@@ -505,8 +519,8 @@ export interface ResponderTunnelOptions {
  */
 export class ResponderPeer {
   #params: TunnelParams;
-  /** @internal The source addresses `receiveData` accepts (mirrors `params`). */
-  readonly allowedSources: AllowedSources;
+  /** The inner source addresses this peer may use (mirrors `params`). */
+  readonly #allowedSources: AllowedSources;
   /** Free for the caller (endpoint for roaming, counters, address pool lease...). */
   userData: unknown = undefined;
 
@@ -517,7 +531,17 @@ export class ResponderPeer {
     readonly session: Session,
   ) {
     this.#params = params;
-    this.allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+    this.#allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+  }
+
+  /**
+   * Whether the first `length` bytes of `packet` are an IPv4/IPv6 packet from this peer's assigned
+   * address ('ok'), from any other source ('spoofedSource'), or no IP packet at all ('notIP').
+   * `ResponderTunnel.decapsulate` applies it to every inner packet; exposed for callers that
+   * carry inner packets by other means.
+   */
+  checkInnerSource(packet: Uint8Array, length = packet.length): SourceCheck {
+    return this.#allowedSources.check(packet, length);
   }
 
   get params(): TunnelParams {
@@ -526,7 +550,7 @@ export class ResponderPeer {
 
   set params(params: TunnelParams) {
     this.#params = params;
-    this.allowedSources.set(params.clientIPv4, params.clientIPv6);
+    this.#allowedSources.set(params.clientIPv4, params.clientIPv6);
   }
 }
 
@@ -675,7 +699,7 @@ export class ResponderTunnel {
     s.timers.onAuthenticatedReceive(now, n === 0);
     if (n === 0) return { type: 'done', peer };
     // Cryptokey routing: only the addresses this peer was assigned may appear as inner source.
-    const source = peer.allowedSources.check(out, n);
+    const source = peer.checkInnerSource(out, n);
     if (source !== 'ok') return this.fail(source);
     return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
   }

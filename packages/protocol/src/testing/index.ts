@@ -44,6 +44,8 @@ export interface TunnelPair {
 /**
  * Runs initiation → response → confirming keepalive between two in-memory tunnels and returns them
  * established. Throws (test setup only) if any step does not produce what the protocol requires.
+ * The node passes only inner packets from the client's assigned address (build them with
+ * `ipv4Packet(params.clientIPv4, …)`); anything else is dropped as 'spoofedSource' or 'notIP'.
  */
 export function establishTunnelPair(
   options: { params?: TunnelParams; ticket?: Uint8Array } = {},
