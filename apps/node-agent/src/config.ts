@@ -90,32 +90,99 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'config', kind: 'string', help: 'JSON config file with any of the keys below' },
   { key: 'controllerUrl', kind: 'string', help: 'controller base URL (https://…)' },
   { key: 'controllerCaFile', kind: 'string', help: 'PEM CA file the controller certificate must chain to' },
-  { key: 'controllerFingerprint', kind: 'string', help: 'SHA-256 fingerprint pin of the controller certificate (AB:CD:…)' },
+  {
+    key: 'controllerFingerprint',
+    kind: 'string',
+    help: 'SHA-256 fingerprint pin of the controller certificate (AB:CD:…)',
+  },
   { key: 'nodeId', kind: 'string', help: 'this node id (e.g. fra-1)' },
   { key: 'enrollmentToken', kind: 'string', help: 'one-time enrollment token (first run only)' },
-  { key: 'dataDir', kind: 'string', help: 'node key, controller credential, caches', default: '/var/lib/corridor-node' },
-  { key: 'udpListen', kind: 'string', help: 'UDP tunnel address host:port, or "off"', default: '0.0.0.0:51820' },
-  { key: 'tcpListen', kind: 'string', help: 'TCP tunnel address host:port, or "off"', default: '0.0.0.0:443' },
+  {
+    key: 'dataDir',
+    kind: 'string',
+    help: 'node key, controller credential, caches',
+    default: '/var/lib/corridor-node',
+  },
+  {
+    key: 'udpListen',
+    kind: 'string',
+    help: 'UDP tunnel address host:port, or "off"',
+    default: '0.0.0.0:51820',
+  },
+  {
+    key: 'tcpListen',
+    kind: 'string',
+    help: 'TCP tunnel address host:port, or "off"',
+    default: '0.0.0.0:443',
+  },
   { key: 'tunName', kind: 'string', help: 'TUN interface name', default: 'corridor0' },
-  { key: 'clientSubnet', kind: 'string', help: 'client IPv4 subnet; the node takes its first host', default: '10.8.0.0/24' },
-  { key: 'clientSubnet6', kind: 'string', help: 'client IPv6 subnet (/64..120), "auto" (a ULA /64 from the node id) or "off"', default: 'auto' },
-  { key: 'egressInterface', kind: 'string', help: 'interface towards the internet (NAT); default: the default route\'s' },
+  {
+    key: 'clientSubnet',
+    kind: 'string',
+    help: 'client IPv4 subnet; the node takes its first host',
+    default: '10.8.0.0/24',
+  },
+  {
+    key: 'clientSubnet6',
+    kind: 'string',
+    help: 'client IPv6 subnet (/64..120), "auto" (a ULA /64 from the node id) or "off"',
+    default: 'auto',
+  },
+  {
+    key: 'egressInterface',
+    kind: 'string',
+    help: "interface towards the internet (NAT); default: the default route's",
+  },
   { key: 'nat', kind: 'bool', help: 'masquerade client traffic to the egress interface', default: 'true' },
   { key: 'dnsServers', kind: 'list', help: 'DNS servers pushed to clients (comma-separated)', default: '' },
   { key: 'isolation', kind: 'bool', help: 'clients cannot reach each other', default: 'true' },
   { key: 'mtu', kind: 'int', help: 'tunnel MTU (1280..9000)', default: '1420' },
-  { key: 'keepaliveSeconds', kind: 'int', help: 'keepalive interval assigned to clients (1..3600)', default: '25' },
-  { key: 'onlineAuth', kind: 'string', help: 'also ask the controller per new session: off | check | require', default: 'off' },
+  {
+    key: 'keepaliveSeconds',
+    kind: 'int',
+    help: 'keepalive interval assigned to clients (1..3600)',
+    default: '25',
+  },
+  {
+    key: 'onlineAuth',
+    kind: 'string',
+    help: 'also ask the controller per new session: off | check | require',
+    default: 'off',
+  },
   { key: 'maxSessions', kind: 'int', help: 'sessions at once (1..65536)', default: '10000' },
-  { key: 'statusSocket', kind: 'string', help: 'local status socket path (0600); default <data-dir>/status.sock' },
-  { key: 'metricsListen', kind: 'string', help: 'Prometheus metrics host:port (local), or "off"', default: '127.0.0.1:9817' },
+  {
+    key: 'statusSocket',
+    kind: 'string',
+    help: 'local status socket path (0600); default <data-dir>/status.sock',
+  },
+  {
+    key: 'metricsListen',
+    kind: 'string',
+    help: 'Prometheus metrics host:port (local), or "off"',
+    default: '127.0.0.1:9817',
+  },
   { key: 'logLevel', kind: 'string', help: 'debug | info | warn | error', default: 'info' },
   { key: 'heartbeatSeconds', kind: 'int', help: 'heartbeat interval (1..300)', default: '15' },
-  { key: 'revocationWaitSeconds', kind: 'int', help: 'revocation long-poll length (0 = plain polling, max 60)', default: '25' },
-  { key: 'revocationPollSeconds', kind: 'int', help: 'plain revocation polling interval (1..60)', default: '1' },
+  {
+    key: 'revocationWaitSeconds',
+    kind: 'int',
+    help: 'revocation long-poll length (0 = plain polling, max 60)',
+    default: '25',
+  },
+  {
+    key: 'revocationPollSeconds',
+    kind: 'int',
+    help: 'plain revocation polling interval (1..60)',
+    default: '1',
+  },
   { key: 'handshakeRate', kind: 'int', help: 'initiations/s per source before any DH', default: '20' },
   { key: 'handshakeBurst', kind: 'int', help: 'initiation burst per source', default: '5' },
-  { key: 'cookieThreshold', kind: 'int', help: 'initiations/s above which cookies are demanded', default: '1000' },
+  {
+    key: 'cookieThreshold',
+    kind: 'int',
+    help: 'initiations/s above which cookies are demanded',
+    default: '1000',
+  },
 ];
 
 export function flagName(key: string): string {
@@ -185,12 +252,15 @@ export function loadConfig(
     try {
       text = readFile(configPath);
     } catch (err) {
-      problems.push(`${flags.has('config') ? '--config' : 'CORRIDOR_CONFIG'}: cannot read ${configPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      problems.push(
+        `${flags.has('config') ? '--config' : 'CORRIDOR_CONFIG'}: cannot read ${configPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      );
     }
     if (text !== undefined) {
       try {
         const json = JSON.parse(text) as unknown;
-        if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
+        if (typeof json !== 'object' || json === null || Array.isArray(json))
+          throw new Error('not an object');
         const known = new Set(OPTIONS.map((o) => o.key as string));
         for (const [k, v] of Object.entries(json)) {
           if (!known.has(k) || k === 'config') problems.push(`${configPath}: unknown key "${k}"`);
@@ -254,7 +324,9 @@ export function loadConfig(
     try {
       controllerUrl = new URL(rawUrl);
       if (controllerUrl.protocol !== 'https:') {
-        problems.push(`${label('controllerUrl')}: must use https (got ${controllerUrl.protocol.replace(':', '')})`);
+        problems.push(
+          `${label('controllerUrl')}: must use https (got ${controllerUrl.protocol.replace(':', '')})`,
+        );
       }
     } catch {
       problems.push(`${label('controllerUrl')}: not a valid URL: '${rawUrl}'`);
@@ -263,11 +335,15 @@ export function loadConfig(
   const fingerprint = str('controllerFingerprint');
   const normalisedPin = fingerprint === null ? null : fingerprint.toUpperCase().replace(/^SHA256:/, '');
   if (normalisedPin !== null && !FINGERPRINT.test(normalisedPin)) {
-    problems.push(`${label('controllerFingerprint')}: expected 32 colon-separated hex pairs (openssl x509 -fingerprint -sha256), got '${fingerprint}'`);
+    problems.push(
+      `${label('controllerFingerprint')}: expected 32 colon-separated hex pairs (openssl x509 -fingerprint -sha256), got '${fingerprint}'`,
+    );
   }
   const nodeId = str('nodeId');
   if (nodeId !== null && (nodeId.length > 32 || !NODE_ID_PATTERN.test(nodeId))) {
-    problems.push(`${label('nodeId')}: expected a lowercase slug like fra-1 (at most 32 characters), got '${nodeId}'`);
+    problems.push(
+      `${label('nodeId')}: expected a lowercase slug like fra-1 (at most 32 characters), got '${nodeId}'`,
+    );
   }
   const token = str('enrollmentToken');
   if (token !== null && !/^[A-Za-z0-9_-]{16,512}$/.test(token)) {
@@ -275,7 +351,8 @@ export function loadConfig(
   }
   const dataDir = path.resolve(str('dataDir') ?? '/var/lib/corridor-node');
   const tunName = str('tunName') ?? 'corridor0';
-  if (!IFNAME.test(tunName)) problems.push(`${label('tunName')}: 1-15 characters of [A-Za-z0-9_.-], got '${tunName}'`);
+  if (!IFNAME.test(tunName))
+    problems.push(`${label('tunName')}: 1-15 characters of [A-Za-z0-9_.-], got '${tunName}'`);
 
   const clientSubnet = parseSubnet4(str('clientSubnet') ?? '', label('clientSubnet'), problems);
   let clientSubnet6: Ipv6Subnet | null = null;
@@ -284,17 +361,26 @@ export function loadConfig(
   else if (s6 !== 'off') clientSubnet6 = parseSubnet6(s6, label('clientSubnet6'), problems);
 
   const egress = str('egressInterface');
-  if (egress !== null && !IFNAME.test(egress)) problems.push(`${label('egressInterface')}: not an interface name: '${egress}'`);
+  if (egress !== null && !IFNAME.test(egress))
+    problems.push(`${label('egressInterface')}: not an interface name: '${egress}'`);
 
   const dnsRaw = get('dnsServers')?.value;
-  const dnsList = Array.isArray(dnsRaw) ? dnsRaw.map(String) : (str('dnsServers') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-  for (const d of dnsList) if (isIP(d) === 0) problems.push(`${label('dnsServers')}: not an IP address: '${d}'`);
+  const dnsList = Array.isArray(dnsRaw)
+    ? dnsRaw.map(String)
+    : (str('dnsServers') ?? '')
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
+  for (const d of dnsList)
+    if (isIP(d) === 0) problems.push(`${label('dnsServers')}: not an IP address: '${d}'`);
   if (dnsList.length > 4) problems.push(`${label('dnsServers')}: at most 4 servers`);
 
   const onlineAuth = str('onlineAuth') ?? 'off';
-  if (!['off', 'check', 'require'].includes(onlineAuth)) problems.push(`${label('onlineAuth')}: expected off | check | require, got '${onlineAuth}'`);
+  if (!['off', 'check', 'require'].includes(onlineAuth))
+    problems.push(`${label('onlineAuth')}: expected off | check | require, got '${onlineAuth}'`);
   const logLevel = str('logLevel') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) problems.push(`${label('logLevel')}: expected debug | info | warn | error, got '${logLevel}'`);
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    problems.push(`${label('logLevel')}: expected debug | info | warn | error, got '${logLevel}'`);
 
   const config: AgentConfig = {
     controllerUrl,
@@ -326,7 +412,12 @@ export function loadConfig(
     handshakeBurst: int('handshakeBurst', 1, 100000),
     cookieThreshold: int('cookieThreshold', 1, 10_000_000),
   };
-  if (config.udpListen === null && config.tcpListen === null && get('udpListen') !== undefined && get('tcpListen') !== undefined) {
+  if (
+    config.udpListen === null &&
+    config.tcpListen === null &&
+    get('udpListen') !== undefined &&
+    get('tcpListen') !== undefined
+  ) {
     problems.push(`${label('udpListen')} / ${label('tcpListen')}: at least one transport must listen`);
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, config };
@@ -335,8 +426,14 @@ export function loadConfig(
 /** What `run` and `enroll` need beyond the defaults; each missing value named with its flag and env. */
 export function requireForControl(config: AgentConfig): string[] {
   const problems: string[] = [];
-  if (config.controllerUrl === null) problems.push(`${flagName('controllerUrl')} / ${envName('controllerUrl')}: required (e.g. https://controller.example:8443)`);
-  if (config.nodeId === null) problems.push(`${flagName('nodeId')} / ${envName('nodeId')}: required (the id the admin created, e.g. fra-1)`);
+  if (config.controllerUrl === null)
+    problems.push(
+      `${flagName('controllerUrl')} / ${envName('controllerUrl')}: required (e.g. https://controller.example:8443)`,
+    );
+  if (config.nodeId === null)
+    problems.push(
+      `${flagName('nodeId')} / ${envName('nodeId')}: required (the id the admin created, e.g. fra-1)`,
+    );
   return problems;
 }
 
@@ -372,7 +469,9 @@ export function parseSubnet6(text: string, where: string, problems: string[]): I
   const [addr = '', pfx = ''] = text.split('/');
   const prefix = Number(pfx);
   if (isIP(addr) !== 6 || !/^\d+$/.test(pfx) || prefix < 64 || prefix > 120) {
-    problems.push(`${where}: expected an IPv6 subnet with prefix 64..120 (e.g. fd00:8::/64), "auto" or "off", got '${text}'`);
+    problems.push(
+      `${where}: expected an IPv6 subnet with prefix 64..120 (e.g. fd00:8::/64), "auto" or "off", got '${text}'`,
+    );
     return null;
   }
   const bytes = ipv6Bytes(addr);
@@ -408,7 +507,7 @@ export function formatIpv6(b: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((((b[i] as number) << 8) | (b[i + 1] as number)).toString(16));
   let best = -1;
   let len = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
     if (j - i > len) {

@@ -36,7 +36,15 @@ export function createLogger(
   const min = LEVELS[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (LEVELS[lvl] < min) return;
-    write(JSON.stringify({ ts: new Date().toISOString(), level: lvl, msg, ...base, ...(fields ? redact(fields) : {}) }) + '\n');
+    write(
+      JSON.stringify({
+        ts: new Date().toISOString(),
+        level: lvl,
+        msg,
+        ...base,
+        ...(fields ? redact(fields) : {}),
+      }) + '\n',
+    );
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -77,7 +77,10 @@ export class ControllerClient {
       try {
         ca = readFileSync(this.tlsOptions.caFile, 'utf8');
       } catch (err) {
-        throw new ControllerError('unreachable', `cannot read the controller CA file ${this.tlsOptions.caFile}: ${(err as Error).message}`);
+        throw new ControllerError(
+          'unreachable',
+          `cannot read the controller CA file ${this.tlsOptions.caFile}: ${(err as Error).message}`,
+        );
       }
     } else if (pin) {
       ca = await this.fetchPinnedCertificate(pin);
@@ -90,7 +93,9 @@ export class ControllerClient {
         ? {
             checkServerIdentity: (host: string, cert: tls.PeerCertificate) => {
               if (cert.fingerprint256 !== pin) {
-                return new Error(`controller certificate fingerprint ${cert.fingerprint256} is not the pinned ${pin}`);
+                return new Error(
+                  `controller certificate fingerprint ${cert.fingerprint256} is not the pinned ${pin}`,
+                );
               }
               // With a CA file as well, the name must match too; a pinned self-signed cert is the identity.
               return this.tlsOptions.caFile ? tls.checkServerIdentity(host, cert) : undefined;
@@ -122,14 +127,22 @@ export class ControllerClient {
         const x509 = new X509Certificate(cert.raw);
         if (x509.fingerprint256 !== pin) {
           return reject(
-            new ControllerError('unreachable', `controller certificate fingerprint ${x509.fingerprint256} does not match the pinned ${pin} (hint: check --controller-fingerprint)`),
+            new ControllerError(
+              'unreachable',
+              `controller certificate fingerprint ${x509.fingerprint256} does not match the pinned ${pin} (hint: check --controller-fingerprint)`,
+            ),
           );
         }
         resolve(pemOf(cert.raw));
       });
       socket.once('error', (err) => {
         clearTimeout(timer);
-        reject(new ControllerError('unreachable', `cannot reach the controller at ${this.baseUrl.host}: ${err.message}`));
+        reject(
+          new ControllerError(
+            'unreachable',
+            `cannot reach the controller at ${this.baseUrl.host}: ${err.message}`,
+          ),
+        );
       });
     });
   }
@@ -160,18 +173,26 @@ export class ControllerClient {
           if (size > 64 << 20) req.destroy(new Error('response too large'));
           else chunks.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       });
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (err) => reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)));
+      req.on('error', (err) =>
+        reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
+      );
       req.end(payload);
     });
     let json: unknown;
     try {
       json = text.text === '' ? undefined : JSON.parse(text.text);
     } catch {
-      throw new ControllerError(text.status >= 400 ? 'http' : 'protocol', `${method} ${url.pathname}: status ${text.status}, not JSON`, text.status);
+      throw new ControllerError(
+        text.status >= 400 ? 'http' : 'protocol',
+        `${method} ${url.pathname}: status ${text.status}, not JSON`,
+        text.status,
+      );
     }
     if (text.status >= 400) {
       const e = json as { code?: unknown; message?: unknown } | undefined;
@@ -183,17 +204,33 @@ export class ControllerClient {
       );
     }
     if (!Value.Check(schema, json)) {
-      throw new ControllerError('protocol', `${method} ${url.pathname}: the answer does not match the agent API schema`, text.status);
+      throw new ControllerError(
+        'protocol',
+        `${method} ${url.pathname}: the answer does not match the agent API schema`,
+        text.status,
+      );
     }
     return json as Static<S>;
   }
 
   enroll(enrollmentToken: string, publicKey: string, agentVersion: string): Promise<NodeEnrollResponse> {
-    return this.request('POST', '/v1/agent/enroll', NodeEnrollResponseSchema, { enrollmentToken, publicKey, agentVersion }, { auth: false });
+    return this.request(
+      'POST',
+      '/v1/agent/enroll',
+      NodeEnrollResponseSchema,
+      { enrollmentToken, publicKey, agentVersion },
+      { auth: false },
+    );
   }
 
-  heartbeat(hb: Heartbeat): Promise<HeartbeatResponse> {
-    return this.request('POST', '/v1/agent/heartbeat', HeartbeatResponseSchema, hb);
+  heartbeat(hb: Heartbeat, timeoutMs?: number): Promise<HeartbeatResponse> {
+    return this.request(
+      'POST',
+      '/v1/agent/heartbeat',
+      HeartbeatResponseSchema,
+      hb,
+      timeoutMs ? { timeoutMs } : {},
+    );
   }
 
   signingKeys(): Promise<SigningKeyList> {
@@ -205,10 +242,16 @@ export class ControllerClient {
     if (since !== null) q.set('since', since);
     if (waitSeconds > 0 && since !== null) q.set('wait', String(waitSeconds));
     const qs = q.toString();
-    return this.request('GET', `/v1/agent/revocations${qs ? `?${qs}` : ''}`, RevocationListSchema, undefined, {
-      timeoutMs: this.timeoutMs + waitSeconds * 1000,
-      signal,
-    });
+    return this.request(
+      'GET',
+      `/v1/agent/revocations${qs ? `?${qs}` : ''}`,
+      RevocationListSchema,
+      undefined,
+      {
+        timeoutMs: this.timeoutMs + waitSeconds * 1000,
+        signal,
+      },
+    );
   }
 
   authorize(req: AuthorizeRequest, timeoutMs = 3000): Promise<AuthorizeResponse> {

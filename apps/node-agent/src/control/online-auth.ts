@@ -50,7 +50,8 @@ export class OnlineAuthorizer {
     if (this.mode === 'off') return { decision: 'allow', reason: 'off', key };
     const now = this.clock();
     const hit = this.cache.get(key);
-    if (hit !== undefined && hit.until > now) return { decision: hit.allow ? 'allow' : 'deny', reason: hit.reason, key };
+    if (hit !== undefined && hit.until > now)
+      return { decision: hit.allow ? 'allow' : 'deny', reason: hit.reason, key };
     if (hit !== undefined) this.cache.delete(key);
     if (!this.inflight.has(key)) {
       if (this.inflight.size >= this.maxInflight) return { decision: 'deny', reason: 'onlineBusy', key };

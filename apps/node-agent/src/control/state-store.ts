@@ -57,7 +57,9 @@ export class StateStore {
     if (stored && typeof stored.privateKey === 'string') {
       const priv = x25519PrivateKeyFromBytes(Buffer.from(stored.privateKey, 'base64url'));
       if (priv.ok) return { privateKey: priv.value, publicKey: x25519PublicFromPrivate(priv.value) };
-      throw new Error(`${this.file('node-key.json')} does not hold a valid X25519 private key (delete it to re-enroll with a new key)`);
+      throw new Error(
+        `${this.file('node-key.json')} does not hold a valid X25519 private key (delete it to re-enroll with a new key)`,
+      );
     }
     const keys = generateX25519KeyPair();
     this.writeJson('node-key.json', { privateKey: keys.privateKey.toString('base64url') });

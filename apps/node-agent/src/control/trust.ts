@@ -47,7 +47,8 @@ export class TrustStore {
   /** Loads the caches; returns what was found. */
   load(): { keys: number; revocations: number } {
     const k = this.store?.readJson<StoredKeys>('signing-keys.json');
-    if (k && Array.isArray(k.keys)) this.setKeys(k.keys, typeof k.version === 'number' ? k.version : -1, false);
+    if (k && Array.isArray(k.keys))
+      this.setKeys(k.keys, typeof k.version === 'number' ? k.version : -1, false);
     const r = this.store?.readJson<StoredRevocations>('revocations.json');
     if (r && Array.isArray(r.tickets) && Array.isArray(r.devices) && Array.isArray(r.users)) {
       this.cursor = typeof r.cursor === 'string' ? r.cursor : null;
@@ -79,7 +80,8 @@ export class TrustStore {
     this.keys = next;
     this.rawKeys = [...list];
     this.keysVersion = version;
-    if (persist) this.store?.writeJson('signing-keys.json', { version, keys: this.rawKeys } satisfies StoredKeys);
+    if (persist)
+      this.store?.writeJson('signing-keys.json', { version, keys: this.rawKeys } satisfies StoredKeys);
   }
 
   /** The key for `keyId` if tickets signed with it are acceptable at `nowMs` (its validity window). */
@@ -113,7 +115,10 @@ export class TrustStore {
       users: fresh(this.users, list.users),
       reset: list.reset,
     };
-    const changed = list.reset || delta.tickets.length + delta.devices.length + delta.users.length > 0 || this.cursor !== list.cursor;
+    const changed =
+      list.reset ||
+      delta.tickets.length + delta.devices.length + delta.users.length > 0 ||
+      this.cursor !== list.cursor;
     this.cursor = list.cursor;
     if (changed) {
       this.store?.writeJson('revocations.json', {

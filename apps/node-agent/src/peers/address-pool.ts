@@ -16,7 +16,9 @@ interface Lease {
 
 export function ipv4ToU32(s: string): number {
   const p = s.split('.').map(Number);
-  return (((p[0] as number) << 24) | ((p[1] as number) << 16) | ((p[2] as number) << 8) | (p[3] as number)) >>> 0;
+  return (
+    (((p[0] as number) << 24) | ((p[1] as number) << 16) | ((p[2] as number) << 8) | (p[3] as number)) >>> 0
+  );
 }
 
 export class AddressPool {
@@ -123,7 +125,7 @@ export class AddressPool {
 
   /** Index of an inner IPv4 destination when it is a client address of this pool, else -1. */
   indexOf4(addr: number): number {
-    if (((addr & this.mask4) >>> 0) !== this.network4) return -1;
+    if ((addr & this.mask4) >>> 0 !== this.network4) return -1;
     const i = (addr - this.network4) >>> 0;
     return i >= 2 && i <= this.maxIndex ? i : -1;
   }

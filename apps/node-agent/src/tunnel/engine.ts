@@ -121,7 +121,10 @@ export class Engine {
   readonly tunnel: ResponderTunnel;
   readonly pool: AddressPool;
   readonly drops = Object.fromEntries(NODE_DROP_REASONS.map((r) => [r, 0])) as Record<NodeDropReason, number>;
-  readonly rejects = Object.fromEntries(ADMISSION_REJECT_REASONS.map((r) => [r, 0])) as Record<AdmissionRejectReason, number>;
+  readonly rejects = Object.fromEntries(ADMISSION_REJECT_REASONS.map((r) => [r, 0])) as Record<
+    AdmissionRejectReason,
+    number
+  >;
   readonly byV4 = new Map<number, Session>();
   readonly byV6 = new Map<number, Session>();
   readonly sessions = new Set<Session>();
@@ -256,7 +259,12 @@ export class Engine {
    */
   handleHandshake(data: Buffer, endpoint: BindEndpoint, bind: Bind, scratch: Buffer): void {
     if (this.closed) return;
-    const res = this.tunnel.decapsulate(data, { ip: endpoint.address, port: endpoint.port }, scratch, this.clock());
+    const res = this.tunnel.decapsulate(
+      data,
+      { ip: endpoint.address, port: endpoint.port },
+      scratch,
+      this.clock(),
+    );
     if (res.type === 'writeToNetwork') {
       bind.sendTo(res.data, endpoint);
       if (res.peer !== null) this.admitted(res.peer, endpoint, bind);
@@ -381,7 +389,8 @@ export class Engine {
     for (const s of [...this.sessions]) {
       if (s.quotaExceeded) this.endSession(s, 'quotaExceeded');
       else if (wall >= s.claims.expiresAtMs) this.endSession(s, 'ticketExpired');
-      else if (now - s.peer.session.timers.lastReceivedAt > this.idleTimeoutMs) this.endSession(s, 'idleTimeout');
+      else if (now - s.peer.session.timers.lastReceivedAt > this.idleTimeoutMs)
+        this.endSession(s, 'idleTimeout');
     }
   }
 

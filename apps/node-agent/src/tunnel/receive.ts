@@ -85,7 +85,8 @@ export class ReceivePath {
           continue;
         }
         if (isolation) {
-          const dst = ((buf[p + 16]! << 24) | (buf[p + 17]! << 16) | (buf[p + 18]! << 8) | buf[p + 19]!) >>> 0;
+          const dst =
+            ((buf[p + 16]! << 24) | (buf[p + 17]! << 16) | (buf[p + 18]! << 8) | buf[p + 19]!) >>> 0;
           if (pool.indexOf4(dst) >= 0) {
             e.drops.isolation++;
             continue;
@@ -104,8 +105,9 @@ export class ReceivePath {
         if (isolation) {
           let inPool = true;
           for (let k = 0; k < 12 && inPool; k++) inPool = buf[p + 24 + k] === prefix[k];
-          const dlow = ((buf[p + 36]! << 24) | (buf[p + 37]! << 16) | (buf[p + 38]! << 8) | buf[p + 39]!) >>> 0;
-          if (inPool && dlow !== ((pool.net6Low + 1) >>> 0)) {
+          const dlow =
+            ((buf[p + 36]! << 24) | (buf[p + 37]! << 16) | (buf[p + 38]! << 8) | buf[p + 39]!) >>> 0;
+          if (inPool && dlow !== (pool.net6Low + 1) >>> 0) {
             e.drops.isolation++;
             continue;
           }

@@ -60,13 +60,15 @@ export class SendPath {
       const version = len > 0 ? (buf[off] as number) >> 4 : 0;
       // 2. route by destination
       if (version === 4 && len >= 20) {
-        const dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+        const dst =
+          ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
         s = e.byV4.get(dst);
       } else if (version === 6 && len >= 40 && prefix6 !== null) {
         let match = true;
         for (let k = 0; k < 12 && match; k++) match = buf[off + 24 + k] === prefix6[k];
         if (match) {
-          const low = ((buf[off + 36]! << 24) | (buf[off + 37]! << 16) | (buf[off + 38]! << 8) | buf[off + 39]!) >>> 0;
+          const low =
+            ((buf[off + 36]! << 24) | (buf[off + 37]! << 16) | (buf[off + 38]! << 8) | buf[off + 39]!) >>> 0;
           s = e.byV6.get(low);
         }
       }

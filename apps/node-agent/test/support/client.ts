@@ -76,7 +76,10 @@ export class TestClient {
   /** Sends the initiation and resolves with the tunnel parameters (rejects after `timeoutMs`). */
   connect(timeoutMs = 5000): Promise<TunnelParams> {
     const p = new Promise<TunnelParams>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no handshake within ${timeoutMs} ms (last error: ${this.lastError})`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`no handshake within ${timeoutMs} ms (last error: ${this.lastError})`)),
+        timeoutMs,
+      );
       this.waiters.push((params) => {
         clearTimeout(t);
         resolve(params);
@@ -99,7 +102,13 @@ export class TestClient {
 }
 
 /** An IPv4 ICMP echo request (checksums filled in). */
-export function icmpEcho(src: string, dst: string, id: number, seq: number, payload = Buffer.from('corridor-ping')): Buffer {
+export function icmpEcho(
+  src: string,
+  dst: string,
+  id: number,
+  seq: number,
+  payload = Buffer.from('corridor-ping'),
+): Buffer {
   const p = Buffer.alloc(28 + payload.length);
   p[0] = 0x45;
   p.writeUInt16BE(p.length, 2);
@@ -118,7 +127,8 @@ export function icmpEcho(src: string, dst: string, id: number, seq: number, payl
 
 export function checksum(b: Uint8Array, start: number, end: number): number {
   let sum = 0;
-  for (let i = start; i < end; i += 2) sum += ((b[i] as number) << 8) | (i + 1 < end ? (b[i + 1] as number) : 0);
+  for (let i = start; i < end; i += 2)
+    sum += ((b[i] as number) << 8) | (i + 1 < end ? (b[i + 1] as number) : 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }

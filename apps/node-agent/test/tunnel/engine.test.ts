@@ -43,7 +43,10 @@ afterEach(async () => {
 });
 
 function harness(
-  options: { isolation?: boolean; online?: { mode: OnlineAuthMode; ask: () => Promise<AuthorizeResponse> } } = {},
+  options: {
+    isolation?: boolean;
+    online?: { mode: OnlineAuthMode; ask: () => Promise<AuthorizeResponse> };
+  } = {},
 ): Harness {
   const network = createMemoryNetwork();
   const bind = network.bind(NODE_ADDR, 51820);
@@ -63,7 +66,9 @@ function harness(
   );
   const wall = { now: Date.now() };
   const nodeKeys = generateX25519KeyPair();
-  const online = options.online ? new OnlineAuthorizer(options.online.mode, options.online.ask, () => wall.now) : null;
+  const online = options.online
+    ? new OnlineAuthorizer(options.online.mode, options.online.ask, () => wall.now)
+    : null;
   const engine = new Engine({
     nodeId: NODE_ID,
     staticKeys: nodeKeys,
@@ -111,7 +116,10 @@ function ticketFor(h: Harness, keys: X25519KeyPair, o: TicketOverrides = {}) {
     expiresAt: o.expiresAt ?? now + 3600,
     limits: { bandwidthBytesPerSec: o.bandwidth ?? 0, dataQuotaBytes: o.quota ?? 0 },
   };
-  return { claims, bytes: signTicket(claims, { keyId: o.keyId ?? 7, privateKey: (o.signer ?? h.signer).privateKey }) };
+  return {
+    claims,
+    bytes: signTicket(claims, { keyId: o.keyId ?? 7, privateKey: (o.signer ?? h.signer).privateKey }),
+  };
 }
 
 function client(h: Harness, o: TicketOverrides & { address?: string; keys?: X25519KeyPair } = {}) {
@@ -165,7 +173,12 @@ describe('node engine (in memory, real protocol)', () => {
     const pb = await b.c.connect();
     expect(pa.clientIPv4).toBe('10.8.0.2');
     expect(pb.clientIPv4).toBe('10.8.0.3');
-    expect(pa).toMatchObject({ gatewayIPv4: '10.8.0.1', clientIPv4Prefix: 24, mtu: 1420, keepaliveSeconds: 25 });
+    expect(pa).toMatchObject({
+      gatewayIPv4: '10.8.0.1',
+      clientIPv4Prefix: 24,
+      mtu: 1420,
+      keepaliveSeconds: 25,
+    });
     expect(pa.clientIPv6).toBe('fd00:8::2');
     for (let seq = 0; seq < 5; seq++) {
       a.c.sendPacket(icmpEcho(pa.clientIPv4, '203.0.113.10', 1, seq));
@@ -177,11 +190,21 @@ describe('node engine (in memory, real protocol)', () => {
     expect(h.engine.sessions.size).toBe(2);
 
     // Same device, new session (new key and ticket): the same address comes back.
-    h.engine.endSession([...h.engine.sessions].find((s) => s.claims.deviceId === deviceA)!, 'clientClosed');
+    h.engine.endSession(
+      [...h.engine.sessions].find((s) => s.claims.deviceId === deviceA)!,
+      'clientClosed',
+    );
     const again = client(h, { deviceId: deviceA });
     expect((await again.c.connect()).clientIPv4).toBe('10.8.0.2');
     const ended = h.engine.takeEnded();
-    expect(ended).toEqual([expect.objectContaining({ deviceId: deviceA, reason: 'clientClosed', rxBytes: 5 * 41, txBytes: 5 * 41 })]);
+    expect(ended).toEqual([
+      expect.objectContaining({
+        deviceId: deviceA,
+        reason: 'clientClosed',
+        rxBytes: 5 * 41,
+        txBytes: 5 * 41,
+      }),
+    ]);
   });
 
   it('refuses forged, expired, wrong-node, wrong-key, unknown-key and revoked tickets silently, counted by reason', async () => {
@@ -189,7 +212,13 @@ describe('node engine (in memory, real protocol)', () => {
     const other = generateEd25519KeyPair();
     const now = Math.floor(h.wall.now / 1000);
     const revokedDevice = randomUUID();
-    h.trust.applyRevocations({ cursor: 'c1', reset: false, tickets: [], devices: [revokedDevice], users: [] });
+    h.trust.applyRevocations({
+      cursor: 'c1',
+      reset: false,
+      tickets: [],
+      devices: [revokedDevice],
+      users: [],
+    });
     const cases = [
       client(h, { signer: other }), // forged signature
       client(h, { issuedAt: now - 7200, expiresAt: now - 3600 }),
@@ -296,13 +325,21 @@ describe('node engine (in memory, real protocol)', () => {
     const b = client(h);
     const pa = await a.c.connect();
     await b.c.connect();
-    h.trust.applyRevocations({ cursor: 'c2', reset: false, tickets: [], devices: [], users: [a.ticket.claims.userId] });
+    h.trust.applyRevocations({
+      cursor: 'c2',
+      reset: false,
+      tickets: [],
+      devices: [],
+      users: [a.ticket.claims.userId],
+    });
     expect(h.engine.applyRevocations()).toBe(1);
     a.c.sendPacket(icmpEcho(pa.clientIPv4, '203.0.113.10', 1, 1));
     await settle(50);
     expect(seen).toEqual([]);
     expect(h.engine.sessions.size).toBe(1);
-    expect(h.engine.takeEnded()).toEqual([expect.objectContaining({ ticketId: a.ticket.claims.ticketId, reason: 'revoked' })]);
+    expect(h.engine.takeEnded()).toEqual([
+      expect.objectContaining({ ticketId: a.ticket.claims.ticketId, reason: 'revoked' }),
+    ]);
     // A new handshake with the revoked user's ticket is refused.
     const again = client(h, { userId: a.ticket.claims.userId });
     await expect(again.c.connect(300)).rejects.toThrow(/no handshake/);
@@ -403,7 +440,12 @@ describe('node engine (in memory, real protocol)', () => {
     await client(chk).c.connect(2000);
     expect(chk.engine.sessions.size).toBe(1);
 
-    const deny = harness({ online: { mode: 'check', ask: async () => ({ allow: false, reason: 'ticketRevoked', cacheSeconds: 30 }) } });
+    const deny = harness({
+      online: {
+        mode: 'check',
+        ask: async () => ({ allow: false, reason: 'ticketRevoked', cacheSeconds: 30 }),
+      },
+    });
     await expect(client(deny).c.connect(400)).rejects.toThrow();
     expect(deny.engine.rejects.onlineDenied).toBe(1);
 
