@@ -15,7 +15,7 @@ import { openTun, type LinuxTun, type TunDevice } from '@corridor/tun';
 import { TcpServerBind, UdpBind, type Bind } from '@corridor/tun/bind';
 import type http from 'node:http';
 import type net from 'node:net';
-import { requireForControl, type AgentConfig } from './config.js';
+import { formatIpv6, requireForControl, type AgentConfig } from './config.js';
 import { ControllerClient, ControllerError } from './control/controller-client.js';
 import { OnlineAuthorizer } from './control/online-auth.js';
 import { StateStore } from './control/state-store.js';
@@ -389,7 +389,7 @@ export class Agent {
             userId: s.claims.userId,
             deviceId: s.claims.deviceId,
             address: e.pool.ipv4Text(s.index),
-            address6: s.v6Low >= 0 ? e.pool.ipv6Bytes(s.index)?.toString('hex') : null,
+            address6: s.v6Low >= 0 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
             endpoint: s.endpoint ? `${s.endpoint.transport} ${s.endpoint.key}` : null,
             rxBytes: s.rxBytes,
             txBytes: s.txBytes,
