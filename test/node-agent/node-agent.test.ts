@@ -119,15 +119,18 @@ describe.skipIf(skip !== undefined)('corridor-node in network namespaces', { tim
       .filter(Boolean);
 
   const connect = (name: string, t: Ticket, conn: string, extra: Record<string, unknown> = {}) =>
-    host.call<{ ok: boolean; params?: Record<string, unknown>; error?: string; received?: number }>('connect', {
-      name,
-      conn,
-      ticket: t.ticket,
-      nodeKey: t.node.publicKey,
-      host: lab.addr.node,
-      port: extra.transport === 'tcp' ? 8443 : 51820,
-      ...extra,
-    });
+    host.call<{ ok: boolean; params?: Record<string, unknown>; error?: string; received?: number }>(
+      'connect',
+      {
+        name,
+        conn,
+        ticket: t.ticket,
+        nodeKey: t.node.publicKey,
+        host: lab.addr.node,
+        port: extra.transport === 'tcp' ? 8443 : 51820,
+        ...extra,
+      },
+    );
 
   const ticket = (name: string, nodeId = 'lab-1') => host.call<Ticket>('ticket', { name, nodeId });
 

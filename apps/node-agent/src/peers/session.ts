@@ -41,6 +41,13 @@ export class ByteBucket {
   }
 }
 
+/** Shared by every session without a bandwidth limit (no per-session allocation). */
+const UNLIMITED = new ByteBucket(0);
+
+function bucketFor(rate: number): ByteBucket {
+  return rate === 0 ? UNLIMITED : new ByteBucket(rate);
+}
+
 export class Session {
   claims: SessionClaims;
   /** Wall-clock start (ms) of the current ticket's session. */
@@ -75,8 +82,8 @@ export class Session {
     this.endpoint = endpoint;
     this.bind = bind;
     this.v6Low = v6Low;
-    this.rxBucket = new ByteBucket(claims.bandwidthBytesPerSec);
-    this.txBucket = new ByteBucket(claims.bandwidthBytesPerSec);
+    this.rxBucket = bucketFor(claims.bandwidthBytesPerSec);
+    this.txBucket = bucketFor(claims.bandwidthBytesPerSec);
   }
 
   /** New ticket on the same peer (re-handshake with a fresh ticket): counters and limits restart. */
@@ -84,8 +91,8 @@ export class Session {
     this.claims = claims;
     this.connectedAt = now;
     this.rxBytes = this.txBytes = this.rxPackets = this.txPackets = 0;
-    this.rxBucket = new ByteBucket(claims.bandwidthBytesPerSec);
-    this.txBucket = new ByteBucket(claims.bandwidthBytesPerSec);
+    this.rxBucket = bucketFor(claims.bandwidthBytesPerSec);
+    this.txBucket = bucketFor(claims.bandwidthBytesPerSec);
     this.quotaExceeded = false;
   }
 
