@@ -38,19 +38,19 @@ export interface SyncStats {
   lastCutAt: number | null;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
+/** Sleeps `ms` or until `signal` aborts; leaves no listener behind either way. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
+}
 
 export class ControlSync {
   readonly stats: SyncStats = {
@@ -216,6 +216,7 @@ export class ControlSync {
       const done = () => {
         this.wakeRevocations = null;
         clearTimeout(t);
+        signal.removeEventListener('abort', done);
         resolve();
       };
       const t = setTimeout(done, ms);
