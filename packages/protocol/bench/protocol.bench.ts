@@ -98,7 +98,7 @@ function makePair(): { client: InitiatorTunnel; node: ResponderTunnel; clock: { 
     authorize: () => ({ ok: true, params: PARAMS }),
     rateLimiter: { packetsPerSecond: 1e12, burst: 1e12 },
     // One client handshakes back to back on a frozen clock: lift the per-client-key limit.
-    clientKeyInitiationIntervalMs: 0,
+    clientKeyLimiter: { initiationsPerSecond: 1e12, burst: 1e12 },
   });
   node.underLoadOverride = false;
   return { client, node, clock };

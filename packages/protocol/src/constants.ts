@@ -47,10 +47,11 @@ export const INITIATION_TIMESTAMP_WINDOW_MS = 300_000;
  */
 export const UNDER_LOAD_AFTER_TIME_MS = 10_000;
 /**
- * Initiations of one client static key are consumed at most once per this interval (WireGuard's
- * HandshakeInitationRate, 50 per second), checked after the timestamp guards and before `authorize`.
+ * Initiations of one client static key reach `authorize` at most this often per second (WireGuard's
+ * per-peer 50/s), after the timestamp guards; CLIENT_KEY_INITIATION_BURST of them may come at once.
  */
-export const HANDSHAKE_INITIATION_RATE_MS = 20;
+export const CLIENT_KEY_INITIATIONS_PER_SECOND = 50;
+export const CLIENT_KEY_INITIATION_BURST = 5;
 /** All state of a session is dropped when no handshake succeeded for this long. */
 export const SESSION_DEAD_AFTER_MS = REJECT_AFTER_TIME_MS * 3;
 

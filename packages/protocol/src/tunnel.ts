@@ -19,8 +19,8 @@
  * `underLoadInitiationsPerSecond` mac1-valid initiations in a second turns it on until
  * UNDER_LOAD_AFTER_TIME_MS after that was last the case) -> per-source token bucket -> DH -> timestamp
  * within INITIATION_TIMESTAMP_WINDOW_MS of the node's wall clock ('clockSkew') -> replay guard
- * ('staleTimestamp') -> one initiation per client key per HANDSHAKE_INITIATION_RATE_MS
- * ('clientKeyRateLimited') -> `authorize`.
+ * ('staleTimestamp') -> per-client-key token bucket, CLIENT_KEY_INITIATIONS_PER_SECOND with a burst
+ * of CLIENT_KEY_INITIATION_BURST ('clientKeyRateLimited') -> `authorize`.
  *
  * Peers: `removePeer(peer)` removes that very object (idempotent); a client whose peer was removed
  * or died gets a new ResponderPeer (same `id`) on its next handshake.
@@ -37,13 +37,12 @@
  * After `close()` every call returns `{ type: 'error', reason: 'closed' }` and all keys are wiped.
  */
 import {
-  HANDSHAKE_INITIATION_RATE_MS,
   INITIATION_TIMESTAMP_WINDOW_MS,
   REKEY_AFTER_MESSAGES_NUMBER,
   REKEY_TIMEOUT_JITTER_MAX_MS,
   UNDER_LOAD_AFTER_TIME_MS,
 } from './constants.js';
-import { ClientKeyLimiter } from './handshake/client-key-limiter.js';
+import { ClientKeyLimiter, type ClientKeyLimiterOptions } from './handshake/client-key-limiter.js';
 import { CookieChecker, InitiatorCookieState, mac1Key } from './handshake/cookie.js';
 import {
   consumeCookieReply,
@@ -506,8 +505,8 @@ export interface ResponderTunnelOptions {
    * UNDER_LOAD_AFTER_TIME_MS after the load was last seen. Default 1000.
    */
   readonly underLoadInitiationsPerSecond?: number;
-  /** Minimum interval between consumed initiations of one client key; default HANDSHAKE_INITIATION_RATE_MS. */
-  readonly clientKeyInitiationIntervalMs?: number;
+  /** Per-client-key initiation limit; defaults 50/s with a burst of 5 (CLIENT_KEY_INITIATION_*). */
+  readonly clientKeyLimiter?: Partial<ClientKeyLimiterOptions>;
   readonly maxPeers?: number;
   readonly limits?: Partial<SessionLimits>;
 }
@@ -602,9 +601,7 @@ export class ResponderTunnel {
     };
     this.loadThreshold = opts.underLoadInitiationsPerSecond ?? 1000;
     this.timestampWindowMs = opts.initiationTimestampWindowMs ?? INITIATION_TIMESTAMP_WINDOW_MS;
-    this.clientKeyLimiter = new ClientKeyLimiter(
-      opts.clientKeyInitiationIntervalMs ?? HANDSHAKE_INITIATION_RATE_MS,
-    );
+    this.clientKeyLimiter = new ClientKeyLimiter(opts.clientKeyLimiter);
   }
 
   get peerCount(): number {
@@ -659,7 +656,7 @@ export class ResponderTunnel {
   /**
    * Handles one datagram from `source`. Order for initiations: structure -> mac1 -> mac2/cookie
    * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp within the node clock's
-   * window -> timestamp replay guard -> per-client-key limit -> authorize.
+   * window -> timestamp replay guard -> per-client-key token bucket -> authorize.
    */
   decapsulate(datagram: Uint8Array, source: PacketSource, out: Buffer, now = this.clock()): ResponderResult {
     if (this.closed) return this.fail('closed');

@@ -287,15 +287,15 @@ describe('ReplayTimestampGuard', () => {
 });
 
 describe('ClientKeyLimiter', () => {
-  it('consumes one initiation per key per interval, and stays bounded', () => {
-    const l = new ClientKeyLimiter(20, 3);
+  it('allows a small burst, then the sustained rate, per key; refusals cost nothing; bounded', () => {
+    const l = new ClientKeyLimiter({ initiationsPerSecond: 50, burst: 3, maxEntries: 3 });
     const k = (i: number) => Buffer.alloc(32, i);
-    expect(l.allow(k(1), 0)).toBe(true);
+    expect([0, 0, 0, 0].map((t) => l.allow(k(1), t))).toEqual([true, true, true, false]);
+    expect(l.allow(k(2), 0)).toBe(true); // other keys are independent
     expect(l.allow(k(1), 19)).toBe(false);
-    expect(l.allow(k(2), 19)).toBe(true); // other keys are independent
-    expect(l.allow(k(1), 20)).toBe(true);
-    expect(l.allow(k(1), 39)).toBe(false); // refused attempts do not restart the interval...
-    expect(l.allow(k(1), 40)).toBe(true); // ...so the holder gets exactly one per interval
+    expect(l.allow(k(1), 20)).toBe(true); // one token per 20 ms
+    expect(l.allow(k(1), 39)).toBe(false);
+    expect(l.allow(k(1), 40)).toBe(true);
     for (let i = 3; i < 50; i++) l.allow(k(i), 41);
     expect(l.size).toBe(3);
   });
