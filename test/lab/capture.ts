@@ -1,8 +1,9 @@
 // Packet captures on a lab link: tcpdump inside the host's namespace writing a pcap file into the
 // lab's work dir. Contract: LabHost.capture() resolves once tcpdump is listening (packets sent after
 // that are in the file); stop() ends tcpdump with SIGINT (it flushes) and returns the result; the
-// file stays until the lab is torn down (or for good with keepArtifacts). Packets dropped by the
-// lab's egress rules never reach the capture; ingress drops are seen (taps run before the hook).
+// file stays until the lab is torn down (or for good with keepArtifacts). Link rules act on the
+// backbone's end of the link, so a capture on the host shows what it sent even when the link then
+// dropped it, and never shows what the link dropped on the way in.
 import { readFileSync } from 'node:fs';
 import { LabError } from './errors.js';
 import { readCapture, type DecodedPacket } from './pcap.js';

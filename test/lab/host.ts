@@ -22,6 +22,7 @@ import {
   buildLinkRules,
   droppedPackets,
   LAB_NFT_TABLE,
+  linkChains,
   linkTableScript,
   parseEchoHandles,
   type LinkMatch,
@@ -33,6 +34,8 @@ import type { HostSpec, PlannedHost } from './topology.js';
 /** What a host needs from its lab (implemented by Lab). */
 export interface LabContext {
   readonly runId: string;
+  /** The backbone router's namespace (where the link rules live). */
+  readonly routerNs: string;
   readonly dir: string;
   assertOpen(): void;
   /** Records a started process so teardown (and `lab down` after a crash) kills its group. */
@@ -99,12 +102,13 @@ export interface Reachability {
 
 const FETCH_MARK = '\n<<corridor-lab-fetch>>';
 
-function curlReason(code: number | null, stderr: string): Extract<FetchResult, { type: 'error' }>['reason'] {
+function curlReason(code: number | null, detail: string): Extract<FetchResult, { type: 'error' }>['reason'] {
   switch (code) {
     case 6:
       return 'dns';
     case 7:
-      return /refused/i.test(stderr) ? 'refused' : 'unreachable';
+      // curl's own message is the same for both; the errno of the connect (from -v) tells them apart.
+      return /Connection refused/i.test(detail) ? 'refused' : 'unreachable';
     case 28:
       return 'timeout';
     case 52:
@@ -117,17 +121,39 @@ function curlReason(code: number | null, stderr: string): Extract<FetchResult, {
   }
 }
 
+/** The lines of curl's -v output that explain a failure (its error and the connect errno). */
+function curlDetail(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .filter(
+      (l) =>
+        /^curl: \(\d+\)/.test(l) || /^\* .*(failed|fail for|refused|unreachable|No route|timed out)/i.test(l),
+    );
+  return lines.map((l) => l.replace(/^\* /, '')).join('; ');
+}
+
+type RouterRun = (argv: readonly string[], input?: string) => Promise<string>;
+
 /** A block or loss rule on a host's link; remove() takes it out (idempotent). */
 export class LinkRule {
   readonly host: LabHost;
   readonly description: string;
-  readonly rules: readonly { chain: 'ingress' | 'egress'; handle: number }[];
+  /** The nft rules in the backbone namespace (chain names are the router's side of the link). */
+  readonly rules: readonly { chain: string; handle: number }[];
+  readonly #router: RouterRun;
   #removed = false;
 
-  constructor(host: LabHost, description: string, rules: { chain: 'ingress' | 'egress'; handle: number }[]) {
+  /** Use LabHost.block() / loss(). */
+  constructor(
+    host: LabHost,
+    description: string,
+    rules: { chain: string; handle: number }[],
+    router: RouterRun,
+  ) {
     this.host = host;
     this.description = description;
     this.rules = rules;
+    this.#router = router;
   }
 
   get active(): boolean {
@@ -136,7 +162,7 @@ export class LinkRule {
 
   /** Packets this rule has dropped so far. */
   async dropped(): Promise<number> {
-    const json = await this.host.run(['nft', '-j', 'list', 'table', 'netdev', LAB_NFT_TABLE]);
+    const json = await this.#router(['nft', '-j', 'list', 'table', 'netdev', LAB_NFT_TABLE]);
     return droppedPackets(
       json,
       this.rules.map((r) => r.handle),
@@ -149,7 +175,7 @@ export class LinkRule {
     const script = this.rules
       .map((r) => `delete rule netdev ${LAB_NFT_TABLE} ${r.chain} handle ${r.handle}\n`)
       .join('');
-    await this.host.run(['nft', '-f', '-'], { input: script });
+    await this.#router(['nft', '-f', '-'], script);
   }
 }
 
@@ -267,7 +293,7 @@ export class LabHost {
   /** HTTP(S) request with curl from inside the host. Never rejects for network failures: see type. */
   async fetch(url: string, options: FetchOptions = {}): Promise<FetchResult> {
     const timeoutMs = options.timeoutMs ?? 10_000;
-    const argv = ['curl', '-sS', '-g', '--max-time', String(timeoutMs / 1000)];
+    const argv = ['curl', '-sS', '-v', '-g', '--max-time', String(timeoutMs / 1000)];
     argv.push('--connect-timeout', String((options.connectTimeoutMs ?? timeoutMs) / 1000));
     argv.push(...(options.proxy ? ['--proxy', options.proxy] : ['--noproxy', '*']));
     if (options.family) argv.push(`-${options.family}`);
@@ -284,11 +310,12 @@ export class LabHost {
     const r = await this.exec(argv, { timeoutMs: timeoutMs + 5000, input: options.body });
     const at = r.stdout.lastIndexOf(FETCH_MARK);
     if (r.code !== 0 || at < 0) {
+      const detail = curlDetail(r.stderr);
       return {
         type: 'error',
-        reason: r.timedOut ? 'timeout' : curlReason(r.code, r.stderr),
+        reason: r.timedOut ? 'timeout' : curlReason(r.code, detail),
         curlExit: r.code,
-        message: r.stderr.trim() || `curl exited with ${r.code}`,
+        message: detail || r.stderr.trim().split('\n').slice(-3).join('; ') || `curl exited with ${r.code}`,
       };
     }
     const [status = '0', remoteIp = '', size = '0', speed = '0', connect = '0', total = '0'] = r.stdout
@@ -382,7 +409,11 @@ export class LabHost {
   async clearLinkRules(): Promise<void> {
     if (!this.#linkTable) return;
     await this.#linkTable;
-    await this.run(['nft', 'flush', 'table', 'netdev', LAB_NFT_TABLE]);
+    const c = linkChains(this.routerIface);
+    await this.#router(
+      ['nft', '-f', '-'],
+      `flush chain netdev ${LAB_NFT_TABLE} ${c.egress}\nflush chain netdev ${LAB_NFT_TABLE} ${c.ingress}\n`,
+    );
   }
 
   /** Starts tcpdump on the host's link (or options.iface); resolves once it is listening. */
@@ -394,26 +425,35 @@ export class LabHost {
     return new Capture(file, iface, proc);
   }
 
+  /** Runs argv in the backbone namespace; rejects with the output unless it exits 0. */
+  #router: RouterRun = (argv, input) => {
+    this.#lab.assertOpen();
+    return runArgvOk(netnsArgv(this.#lab.routerNs, argv), `link rules of ${this.name}`, { input });
+  };
+
   async #addRule(match: LinkMatch, permille: number, description: string): Promise<LinkRule> {
     this.#lab.assertOpen();
     const rules = buildLinkRules(match, permille, `lab-${this.name}-${++this.#ruleSeq}`);
-    this.#linkTable ??= runArgvOk(netnsArgv(this.ns, ['nft', '-f', '-']), `nft table on ${this.name}`, {
-      input: linkTableScript(this.iface),
-    }).then(() => undefined);
+    const chains = linkChains(this.routerIface);
+    this.#linkTable ??= this.#router(['nft', '-f', '-'], linkTableScript(this.routerIface)).then(
+      () => undefined,
+    );
     await this.#linkTable;
-    const script = rules.map((r) => `add rule netdev ${LAB_NFT_TABLE} ${r.chain} ${r.body}\n`).join('');
-    const out = await this.run(['nft', '--echo', '--handle', '-f', '-'], { input: script });
+    const placed = rules.map((r) => ({ chain: chains[r.chain], body: r.body }));
+    const script = placed.map((r) => `add rule netdev ${LAB_NFT_TABLE} ${r.chain} ${r.body}\n`).join('');
+    const out = await this.#router(['nft', '--echo', '--handle', '-f', '-'], script);
     const handles = parseEchoHandles(out);
     if (handles.length !== rules.length) {
       throw new LabError(
         'CORRIDOR_ERR_LAB_COMMAND_FAILED',
-        `nft on ${this.name} echoed ${handles.length} handles for ${rules.length} rules:\n${out}`,
+        `nft for ${this.name} echoed ${handles.length} handles for ${rules.length} rules:\n${out}`,
       );
     }
     return new LinkRule(
       this,
       description,
-      rules.map((r, i) => ({ chain: r.chain, handle: handles[i] as number })),
+      placed.map((r, i) => ({ chain: r.chain, handle: handles[i] as number })),
+      this.#router,
     );
   }
 

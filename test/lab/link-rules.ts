@@ -1,9 +1,12 @@
-// Blocking and loss on a host's link, as nftables rules in the host's own namespace. The rules sit
-// in a `netdev` table hooked at the link device's ingress and egress, i.e. on the wire side of the
-// host's stack: a blocked packet leaves the sockets normally and vanishes on the link (no EPERM to
-// the sender, as with an upstream firewall), after the host's own NAT. Matching order and effects:
-//   - egress rules see what the host sends (peer = destination), ingress what it receives
+// Blocking and loss on a host's link, as nftables rules on the backbone's end of that link (the
+// router namespace, a `netdev` table hooked at the link device's ingress and egress). Why there and
+// not in the host's own namespace: a drop at the sender's own egress hook returns ENOBUFS to the
+// socket (ping resends, TCP sees local congestion), and an iptables OUTPUT drop returns EPERM; a
+// drop one hop away is silent, as an upstream firewall or a lossy line is. So:
+//   - 'out' rules see what the host sends (peer = destination), 'in' rules what it receives
 //     (peer = source); direction 'both' installs both.
+//   - a capture on the host still shows its outgoing packets that the link then drops, and never
+//     the incoming ones that were dropped, as a capture on a real machine would.
 //   - port matches either transport port (source or destination), so "UDP 51820" catches the
 //     flow both ways whichever end listens.
 //   - 'any' means IPv4 and IPv6 (ARP passes); 'icmp' means ICMP and ICMPv6 echo only, so
@@ -30,6 +33,7 @@ export interface LinkMatch {
 }
 
 export interface BuiltRule {
+  /** From the host's side: 'egress' = what it sends, 'ingress' = what it receives. */
   chain: 'ingress' | 'egress';
   /** The rule's match and verdict, as `nft add rule` takes it. */
   body: string;
@@ -120,13 +124,20 @@ export function buildLinkRules(match: LinkMatch, permille: number, comment: stri
   return rules;
 }
 
-/** The table with its two base chains on `device`; `nft -f` of this is idempotent. */
-export function linkTableScript(device: string): string {
-  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(device)) throw bad(`bad device name ${device}`);
+/** The router-side chains of one host link: its traffic "out" enters the router, "in" leaves it. */
+export function linkChains(routerIface: string): { egress: string; ingress: string } {
+  const id = /^(v\d{2})-[a-z0-9]{6}$/.exec(routerIface)?.[1];
+  if (!id) throw bad(`bad router interface name ${routerIface}`);
+  return { egress: `from_${id}`, ingress: `to_${id}` };
+}
+
+/** The lab table with the two base chains of one host link; `nft -f` of this is idempotent. */
+export function linkTableScript(routerIface: string): string {
+  const c = linkChains(routerIface);
   return [
     `table netdev ${LAB_NFT_TABLE} {`,
-    `  chain egress { type filter hook egress device "${device}" priority 0; policy accept; }`,
-    `  chain ingress { type filter hook ingress device "${device}" priority 0; policy accept; }`,
+    `  chain ${c.egress} { type filter hook ingress device "${routerIface}" priority 0; policy accept; }`,
+    `  chain ${c.ingress} { type filter hook egress device "${routerIface}" priority 0; policy accept; }`,
     '}',
     '',
   ].join('\n');

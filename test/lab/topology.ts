@@ -149,6 +149,16 @@ export class Planner {
       throw bad(`host ${name}: a lab has at most ${def.maxPerLab} host(s) of role ${role}`);
     }
 
+    const dnsNames = [name, ...(def.aliases ?? []), ...(spec.aliases ?? [])].map((a) => `${a}.${LAB_ZONE}`);
+    for (const d of dnsNames) {
+      const labels = d.split('.');
+      if (d.length > 200 || labels.some((l) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
+        throw bad(`host ${name}: bad DNS name ${JSON.stringify(d)}`);
+      }
+      if (this.#dnsNames.has(d)) throw bad(`host ${name}: DNS name ${d} is taken by another host`);
+    }
+    if (new Set(dnsNames).size !== dnsNames.length) throw bad(`host ${name}: a DNS name is listed twice`);
+
     let pool: AddressPool = def.pool;
     if (spec.region !== undefined) {
       if (pool === 'internet')
@@ -173,14 +183,6 @@ export class Planner {
       addr = infraLink(++this.#infra);
     }
 
-    const dnsNames = [name, ...(def.aliases ?? []), ...(spec.aliases ?? [])].map((a) => `${a}.${LAB_ZONE}`);
-    for (const d of dnsNames) {
-      const labels = d.split('.');
-      if (d.length > 200 || labels.some((l) => !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
-        throw bad(`host ${name}: bad DNS name ${JSON.stringify(d)}`);
-      }
-      if (this.#dnsNames.has(d)) throw bad(`host ${name}: DNS name ${d} is taken by another host`);
-    }
     for (const d of dnsNames) this.#dnsNames.add(d);
 
     const index = this.hosts.length + 1;
