@@ -77,9 +77,10 @@ function down(args: string[]): number {
   const { records, broken } = readRecords();
   let status = 0;
   let removed = 0;
-  const wanted = new Set(rest);
+  const only = new Set(rest);
+  const wanted = new Set(rest); // still to find, for the "no lab run" message
   for (const rec of records) {
-    if (wanted.size > 0 && !wanted.has(rec.runId)) continue;
+    if (only.size > 0 && !only.has(rec.runId)) continue;
     wanted.delete(rec.runId);
     const alive = ownerAlive(rec);
     if (alive && !force) {
@@ -100,7 +101,7 @@ function down(args: string[]): number {
     if (report.problems.length > 0) status = 1;
   }
   for (const [id, namespaces] of orphanNamespaces(records)) {
-    if (rest.length > 0 && !wanted.has(id)) continue;
+    if (only.size > 0 && !only.has(id)) continue;
     wanted.delete(id);
     const rec = orphanRecord(id, namespaces);
     const report = cleanupRunSync(rec);

@@ -243,7 +243,7 @@ export class LabHost {
   // ---- commands and processes -------------------------------------------------------------------
 
   /** Runs a command inside the host (string: `sh -c`); resolves with its result whatever the exit code. */
-  exec(cmd: Command, options?: ExecOptions): Promise<ExecResult> {
+  async exec(cmd: Command, options?: ExecOptions): Promise<ExecResult> {
     this.#lab.assertOpen();
     return runArgv(netnsArgv(this.ns, cmd), options);
   }

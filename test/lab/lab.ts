@@ -11,7 +11,7 @@
 //   whatever is left in the namespaces, deletes them and their /etc/netns dirs, the work dir (unless
 //   keepArtifacts) and the run record. It is idempotent. SIGINT, SIGTERM, SIGHUP and process exit do
 //   the same synchronously; after a SIGKILL, `pnpm lab:down` (or the next createLab's sweep) does it.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LabError } from './errors.js';
 import {
@@ -32,6 +32,7 @@ import {
   NETNS_ETC_DIR,
   newRunId,
   procStartTime,
+  recordPath,
   requireRoot,
   sweepDeadRuns,
   workDirFor,
@@ -141,6 +142,7 @@ export class Lab implements LabContext {
   readonly #processes = new Set<LabProcess>();
   readonly #log: (line: string) => void;
   #closed = false;
+  #recorded = false;
   #closing: Promise<void> | undefined;
   #artifactSeq = 0;
 
@@ -174,7 +176,7 @@ export class Lab implements LabContext {
     const t0 = performance.now();
     activeLabs.add(this);
     installHandlers();
-    writeRecord(this.#record);
+    this.#persist();
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     await this.#addHosts(specs, true);
     this.buildMs = performance.now() - t0;
@@ -245,7 +247,7 @@ export class Lab implements LabContext {
   }
 
   /** Runs a command in the backbone router's namespace (e.g. to look at its routes). */
-  routerExec(cmd: Command, options?: ExecOptions): Promise<ExecResult> {
+  async routerExec(cmd: Command, options?: ExecOptions): Promise<ExecResult> {
     this.assertOpen();
     return runArgv(netnsArgv(this.routerNs, cmd), options);
   }
@@ -275,7 +277,7 @@ export class Lab implements LabContext {
 
     // 1. Intent first, then resolv.conf files, then the namespaces.
     this.#record.namespaces.push(...newNs);
-    writeRecord(this.#record);
+    this.#persist();
     const resolverAdded = !hadResolver && planned.some((p) => p.role === 'resolver');
     for (const ns of resolverAdded ? this.#record.namespaces : newNs) this.#writeResolvConf(ns);
     await ipBatch(
@@ -367,6 +369,16 @@ export class Lab implements LabContext {
     return hosts;
   }
 
+  /**
+   * Writes the run record. Once written, a missing file means someone removed the run from outside
+   * (`lab down --force`): the record is then not brought back, so nothing is left to clean twice.
+   */
+  #persist(): void {
+    if (this.#recorded && !existsSync(recordPath(this.runId))) return;
+    writeRecord(this.#record);
+    this.#recorded = true;
+  }
+
   // ---- LabContext ------------------------------------------------------------------------------------------
 
   assertOpen(): void {
@@ -376,12 +388,12 @@ export class Lab implements LabContext {
   trackProcess(p: LabProcess): void {
     this.#processes.add(p);
     this.#record.processes.push({ pid: p.pid, startTime: procStartTime(p.pid), name: p.name });
-    writeRecord(this.#record);
+    this.#persist();
     void p.exited.then(() => {
       this.#processes.delete(p);
       if (this.#closed) return;
       this.#record.processes = this.#record.processes.filter((r) => r.pid !== p.pid);
-      writeRecord(this.#record);
+      this.#persist();
     });
   }
 

@@ -168,6 +168,7 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
 
 export interface CleanupReport {
   runId: string;
+  /** Distinct processes killed: the run's process groups' leaders and whatever was left inside. */
   killed: number;
   namespaces: string[];
   etcDirs: string[];
@@ -197,11 +198,12 @@ export function cleanupRunSync(rec: RunRecord, extraNamespaces: readonly string[
   });
 
   // 1. Process groups the run started (pid checked against its start time), then anything still inside.
+  const killed = new Set<number>();
   for (const p of rec.processes) {
     if (!isSameProcessAlive(p)) continue;
     killQuietly(-p.pid, 'SIGKILL');
     killQuietly(p.pid, 'SIGKILL');
-    report.killed++;
+    killed.add(p.pid);
   }
   const deadline = Date.now() + 3000;
   for (;;) {
@@ -211,10 +213,13 @@ export function cleanupRunSync(rec: RunRecord, extraNamespaces: readonly string[
       report.problems.push(`processes still alive in the lab namespaces: ${left.join(' ')}`);
       break;
     }
-    for (const pid of left) killQuietly(pid, 'SIGKILL');
-    report.killed += left.length;
+    for (const pid of left) {
+      killQuietly(pid, 'SIGKILL');
+      killed.add(pid);
+    }
     sleepSync(20);
   }
+  report.killed = killed.size;
 
   // 2. Namespaces (in one `ip -batch`; -force goes on past names already gone).
   const present = new Set(listNamespaces());
