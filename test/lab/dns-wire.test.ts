@@ -86,6 +86,14 @@ describe('DNS wire format', () => {
     if (!r.ok) expect(r.reason).toBe(reason);
   });
 
+  it('sets TC on a truncated answer', () => {
+    const parsed = parseQuery(buildQuery(1, 'many.lab', DNS_TYPE.A));
+    if (!parsed.ok) throw new Error('query did not parse');
+    const r = buildResponse(parsed.query, RCODE.NOERROR, [], true, true);
+    expect(r[2]! & 0x02).toBe(0x02);
+    expect(r[7]).toBe(0); // no answers
+  });
+
   it('builds header-only error answers that keep the id', () => {
     const r = buildErrorResponse(0x1234, 2, true, RCODE.NOTIMP);
     expect(Array.from(r)).toEqual([0x12, 0x34, 0x80 | (2 << 3) | 0x01, RCODE.NOTIMP, 0, 0, 0, 0, 0, 0, 0, 0]);

@@ -10,6 +10,8 @@ import { formatIPv6Bytes, parseIPv4, parseIPv6 } from './addresses.js';
 export const DNS_HEADER_LEN = 12;
 export const DNS_MAX_NAME_LEN = 255;
 export const DNS_MAX_LABEL_LEN = 63;
+/** Largest answer sent over UDP to a client that offered no EDNS buffer size (RFC 1035 4.2.1). */
+export const DNS_UDP_MAX = 512;
 
 export const DNS_TYPE = {
   A: 1,
@@ -140,11 +142,17 @@ export function buildResponse(
   rcode: number,
   answers: readonly DnsAnswer[] = [],
   authoritative = true,
+  truncated = false,
 ): Uint8Array {
   const size = DNS_HEADER_LEN + q.questionBytes.length + answers.reduce((n, a) => n + 12 + a.data.length, 0);
   const out = new Uint8Array(size);
   const flags =
-    0x8000 | ((q.opcode & 0xf) << 11) | (authoritative ? 0x0400 : 0) | (q.rd ? 0x0100 : 0) | (rcode & 0xf);
+    0x8000 |
+    ((q.opcode & 0xf) << 11) |
+    (authoritative ? 0x0400 : 0) |
+    (truncated ? 0x0200 : 0) |
+    (q.rd ? 0x0100 : 0) |
+    (rcode & 0xf);
   put16(out, 0, q.id);
   put16(out, 2, flags);
   put16(out, 4, q.questionBytes.length > 0 ? 1 : 0);

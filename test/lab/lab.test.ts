@@ -205,6 +205,16 @@ describe.skipIf(skip !== undefined)('the default lab', () => {
       .filter((e) => e.name === 'cdn.lab')
       .map((e) => `${e.transport} ${e.from}`);
     expect(transports).toEqual([`udp ${c.v6}`, `tcp ${c.v6}`]);
+    // 40 A records do not fit 512 bytes: the UDP answer is truncated and glibc retries over TCP.
+    const many = Array.from({ length: 40 }, (_, i) => `198.51.100.${100 + i}`);
+    await lab.dns.set('many.lab', { a: many });
+    const got = (await c.run(['getent', 'ahostsv4', 'many.lab']))
+      .split('\n')
+      .filter((l) => l.includes('STREAM'));
+    expect(got.map((l) => l.split(/\s+/)[0]).sort()).toEqual([...many].sort());
+    const manyQueries = lab.dns.queries().filter((e) => e.name === 'many.lab' && e.type === 'A');
+    expect(manyQueries.map((e) => e.transport)).toContain('tcp');
+    await lab.dns.delete('many.lab');
     await lab.dns.delete('cdn.lab');
     expect((await c.exec(['getent', 'hosts', 'cdn.lab'])).code).toBe(2);
     await expect(lab.dns.set('bad.lab', { a: ['2001:db8::1'] })).rejects.toThrow(/not addresses/);

@@ -5,6 +5,7 @@
 //
 // Protocol with the lab (the parent process):
 //   argv[2]  JSON config: { zone, ttl, port, records: { "<name>": { a: [...], aaaa: [...] } } }
+// UDP answers longer than 512 bytes are sent truncated (TC) so clients retry over TCP.
 //   stdout   one JSON object per line: {"event":"listening",...} once, then {"event":"query",...} per
 //            query (source address and port, transport, name, type, rcode, answers) and
 //            {"event":"ack","id":n} per command.
@@ -21,6 +22,7 @@ import {
   buildResponse,
   DNS_CLASS_IN,
   DNS_TYPE,
+  DNS_UDP_MAX,
   parseQuery,
   RCODE,
   typeName,
@@ -94,7 +96,10 @@ function answer(
     rcode: Object.keys(RCODE).find((k) => RCODE[k as keyof typeof RCODE] === rcode),
     answers: answers.length,
   });
-  return buildResponse(q, rcode, answers, inZone);
+  const full = buildResponse(q, rcode, answers, inZone);
+  // Over UDP an answer that does not fit 512 bytes goes out empty with TC set: the client retries on TCP.
+  if (from.transport === 'udp' && full.length > DNS_UDP_MAX) return buildResponse(q, rcode, [], inZone, true);
+  return full;
 }
 
 const closers: (() => void)[] = [];
