@@ -1,5 +1,6 @@
 // `lab`: build the default lab by hand, list lab runs, remove what killed runs left behind.
 // Root scripts: `pnpm lab:up`, `pnpm lab:down` (see test/lab/README.md).
+import os from 'node:os';
 import { createLab } from './lab.js';
 import { LabError } from './errors.js';
 import {
@@ -28,6 +29,9 @@ Commands:
         is still alive (that process then fails).
   list [--json]
         Show recorded lab runs, their owner process and whether it is alive.
+  bench [--runs N]
+        Build and remove the default lab N times (default 5); print build and teardown times
+        with the machine's load average (figures from a busy machine are noisy).
 
 Examples:
   pnpm lab:up
@@ -160,6 +164,39 @@ async function up(args: string[]): Promise<number> {
   return 0;
 }
 
+function stats(ms: number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
+  const f = (x: number) => `${(x / 1000).toFixed(2)} s`;
+  return `median ${f(median)}  min ${f(sorted[0] ?? 0)}  max ${f(sorted.at(-1) ?? 0)}`;
+}
+
+async function bench(args: string[]): Promise<number> {
+  const { flags } = parseFlags(args, { '--runs': 'value' });
+  const runs = Number(flags.get('--runs') ?? 5);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new UsageError('--runs takes 1..100');
+  const build: number[] = [];
+  const teardown: number[] = [];
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
+  console.log(`lab bench: ${runs} runs of the default lab, ${os.cpus().length} CPUs, load average ${load()}`);
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const lab = await createLab({ label: 'lab-bench' });
+    const t1 = performance.now();
+    await lab.down();
+    build.push(t1 - t0);
+    teardown.push(performance.now() - t1);
+  }
+  console.log(`  build (8 hosts, 3 servers ready)  ${stats(build)}`);
+  console.log(`  teardown                          ${stats(teardown)}`);
+  console.log(`  load average after: ${load()}`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
@@ -169,6 +206,8 @@ async function main(argv: string[]): Promise<number> {
       return down(args);
     case 'list':
       return list(args);
+    case 'bench':
+      return bench(args);
     case undefined:
     case 'help':
     case '--help':

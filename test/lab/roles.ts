@@ -16,7 +16,10 @@ export interface RoleDefinition {
   readonly aliases?: readonly string[];
   /** At most this many hosts of the role in one lab. */
   readonly maxPerLab?: number;
-  /** Start order: lower first; the resolver starts before everyone (default 10). */
+  /**
+   * Start order: lower first, same order in parallel. The resolver and the web hosts depend on
+   * nothing and start together at 0; roles that need DNS or the web hosts keep the default 10.
+   */
   readonly startOrder?: number;
   /** Checks role-specific spec.options; returns a problem or undefined. May reserve regions. */
   validate?(spec: HostSpec, planner: Planner): string | undefined;
@@ -73,12 +76,14 @@ export const BUILTIN_ROLES = {
   'web-echo': {
     pool: 'internet',
     description: 'web host answering HTTP with the source address it sees (v4 and v6)',
+    startOrder: 0,
     validate: validPort,
     start: (host) => startHttp(host, 'echo'),
   },
   'web-geo': {
     pool: 'internet',
     description: 'region-locked web host: 200 only for addresses of options.allowRegions, else 403',
+    startOrder: 0,
     validate(spec, planner) {
       const regions = stringList(spec.options?.allowRegions);
       if (!regions) return 'options.allowRegions must be a non-empty list of region names';
