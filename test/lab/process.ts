@@ -66,6 +66,7 @@ export class LabProcess {
       env: options.env ?? process.env,
       cwd: options.cwd,
     });
+    this.child.on('error', () => undefined); // a failed spawn also ends in 'close' (exit code -2)
     if (this.child.pid === undefined) {
       throw new LabError('CORRIDOR_ERR_LAB_COMMAND_FAILED', `cannot start ${quote(this.argv)}`);
     }
@@ -79,7 +80,6 @@ export class LabProcess {
     this.child.stdout.on('data', (d: Buffer) => this.#onData('stdout', d));
     this.child.stderr.on('data', (d: Buffer) => this.#onData('stderr', d));
     this.exited = new Promise((resolve) => {
-      this.child.on('error', () => undefined); // spawn errors also end in 'close'
       this.child.on('close', (code, signal) => {
         for (const stream of ['stdout', 'stderr'] as const) {
           if (this.#partial[stream]) this.#emit({ stream, text: this.#partial[stream] });

@@ -126,9 +126,10 @@ export function procStartTime(pid: number): string | null {
   }
 }
 
+/** True only for the very process recorded: a pid whose start time is unknown is never trusted. */
 export function isSameProcessAlive(p: { pid: number; startTime: string | null }): boolean {
-  const now = procStartTime(p.pid);
-  return now !== null && (p.startTime === null || now === p.startTime);
+  if (p.startTime === null || !Number.isInteger(p.pid) || p.pid <= 1) return false;
+  return procStartTime(p.pid) === p.startTime;
 }
 
 export function ownerAlive(rec: RunRecord): boolean {
