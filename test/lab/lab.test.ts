@@ -71,7 +71,7 @@ describe.skipIf(skip !== undefined)('the default lab', () => {
     // The backbone has routes to the lab's links and nothing else: the host's own network is unreachable.
     const v4 = await lab.routerExec(['ip', '-4', 'route', 'show']);
     expect(v4.stdout).not.toMatch(/default/);
-    for (const dst of ['192.0.2.1', '10.255.255.53', '8.8.8.8']) {
+    for (const dst of ['192.0.2.1', '10.255.255.53', '8.8.8.8', '10.8.0.12']) {
       const r = await lab.routerExec(['ip', 'route', 'get', dst]);
       expect(r.ok, `${dst}: ${r.stdout}`).toBe(false);
       expect(r.stderr).toMatch(/unreachable/i);
