@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Server } from './routes/types.js';
 import { registerErrorHandlers } from './errors.js';
+import { createValidatorCompiler } from './lib/validation.js';
 import { loadTls, type TlsMaterial } from './lib/tls.js';
 import metrics from './plugins/external/metrics.js';
 import jwt from './plugins/external/jwt.js';
@@ -59,6 +60,9 @@ export const corridorApp = fp<AppOptions, Server>(
       ),
     );
     registerErrorHandlers(app as unknown as FastifyInstance);
+    // One validation layer for every route (lib/validation.ts): no coercion of JSON bodies, finite
+    // numbers, no NUL or unpaired surrogates, instants PostgreSQL can store.
+    app.setValidatorCompiler(createValidatorCompiler());
     await app.register(metrics);
     await app.register(jwt);
     await app.register(swagger);
@@ -141,10 +145,6 @@ export async function build(config: Config, options: BuildOptions = {}) {
     return503OnClosing: true,
     // On close: idle keep-alive connections are closed, in-flight requests finish (see drain.ts).
     forceCloseConnections: 'idle',
-    ajv: {
-      // Reject unknown properties instead of silently stripping them; coerce only query strings.
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('tls', tls);
   await app.register(corridorApp, { config });

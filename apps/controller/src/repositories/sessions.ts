@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export interface SessionReportInput {
   ticketId: string;
@@ -200,7 +200,7 @@ export class SessionsRepository {
         ...afterCursor(c, f.order, 'startedAt', (id) => id),
       },
       orderBy: [{ startedAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
     });
     return page(rows.map(toSession), f.limit, (s) => ({ createdAt: s.startedAt, id: s.id }));
   }
@@ -221,7 +221,7 @@ export class SessionsRepository {
     if (f.to) where.push(`day <= $${values.push(f.to)}::date`);
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const order = f.groupBy === 'day' ? 'key DESC' : 'sum(rx_bytes) + sum(tx_bytes) DESC, key';
-    const limitIdx = values.push(f.limit);
+    const limitIdx = values.push(takeFor(f.limit) - 1);
     const offsetIdx = values.push(f.offset);
     const res = await this.pool.query<{ key: string; rx: string; tx: string; total: string }>(
       `SELECT ${col} AS key, sum(rx_bytes)::text AS rx, sum(tx_bytes)::text AS tx, count(*) OVER ()::text AS total

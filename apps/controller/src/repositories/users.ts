@@ -1,7 +1,7 @@
 /** Users: accounts, roles and the disabled flag. Returns plain objects; never password hashes to callers that do not ask. */
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export type Role = 'user' | 'admin';
 
@@ -136,7 +136,7 @@ export class UsersRepository {
         ...afterCursor(c, f.order, 'createdAt', (id) => id),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
       select: PUBLIC_FIELDS,
     });
     return page(rows.map(toRecord), f.limit, (u) => u);
