@@ -67,6 +67,11 @@ export class TicketsRepository {
   constructor(
     private readonly pool: pg.Pool,
     private readonly onBatchError: (err: unknown, size: number) => void = () => {},
+    /**
+     * Use a named prepared statement for the group insert (planned once per connection). Off for
+     * the embedded database, whose one session outlives connections (db/embedded.ts).
+     */
+    private readonly namedStatements = true,
   ) {}
 
   /**
@@ -112,7 +117,7 @@ export class TicketsRepository {
   private async write(batch: readonly Pending[]): Promise<void> {
     const col = <K extends keyof TicketRowInput>(k: K) => batch.map((p) => p.t[k]);
     const res = await this.pool.query<{ id: string; public_key: string; bw: string; quota: string }>({
-      name: 'ticket-batch-insert',
+      ...(this.namedStatements ? { name: 'ticket-batch-insert' } : {}),
       text: BATCH_SQL,
       values: [
         col('ticketId'),

@@ -56,8 +56,11 @@ export default fp(
       devices: new DevicesRepository(prisma),
       refreshTokens: new RefreshTokensRepository(prisma),
       nodes: new NodesRepository(prisma),
-      tickets: new TicketsRepository(pool, (err, size) =>
-        app.log.error({ err, size }, 'ticket group insert failed; retrying its tickets one by one'),
+      tickets: new TicketsRepository(
+        pool,
+        (err, size) =>
+          app.log.error({ err, size }, 'ticket group insert failed; retrying its tickets one by one'),
+        app.db.namedStatements,
       ),
       sessions: new SessionsRepository(pool, prisma),
       revocations: new RevocationsRepository(prisma),
