@@ -11,7 +11,7 @@ import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Server } from './routes/types.js';
-import { registerErrorHandlers } from './errors.js';
+import { clientErrorHandler, registerErrorHandlers } from './errors.js';
 import { createValidatorCompiler } from './lib/validation.js';
 import { loadTls, type TlsMaterial } from './lib/tls.js';
 import metrics from './plugins/external/metrics.js';
@@ -133,8 +133,21 @@ export async function build(config: Config, options: BuildOptions = {}) {
   // A hop count as the equivalent function (Fastify's types omit the numeric form).
   const hops = config.trustProxy;
   const trustProxy = typeof hops === 'number' ? (_address: string, hop: number) => hop < hops : hops;
+  const requestTimeoutMs = config.requestTimeoutS * 1000;
   const app = Fastify({
-    https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
+    https: {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      // Node checks request deadlines on this interval: keep it well below the timeout.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeoutMs / 4))),
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+    },
+    // A client must deliver its whole request within REQUEST_TIMEOUT_S (408 + close otherwise) and
+    // a connection idle for CONNECTION_TIMEOUT_S is closed (longer than any revocation long poll).
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutS * 1000,
+    clientErrorHandler,
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { readOrCreateSecretFile, randomSecret } from '../../lib/data-dir.js';
 import { PasswordHasher } from '../../lib/passwords.js';
+import { normalizeClientIp } from '../../lib/client-ip.js';
 import { AuditRepository, type AuditInput } from '../../repositories/audit.js';
 import { DevicesRepository } from '../../repositories/devices.js';
 import { NodesRepository } from '../../repositories/nodes.js';
@@ -110,7 +111,7 @@ export default fp(
       await repos.audit.record({
         actorType: event.actorType ?? principal?.kind ?? 'anonymous',
         actorId: event.actorId ?? principal?.id ?? null,
-        ip: request.ip,
+        ip: normalizeClientIp(request.ip),
         ...event,
       });
     });
