@@ -2,10 +2,12 @@
  * Password login with brute-force protection, and refresh-token rotation.
  *
  * Limits (shared store, so they hold across replicas): every attempt counts against the client IP
- * (fixed window; IPv6 clients by /64); failures count against the account e-mail, and reaching the limit locks the
- * e-mail for `loginLockoutS`. Locked/limited attempts get 429 with Retry-After before any password
- * work. Unknown e-mail and wrong password are indistinguishable: same code, same message, and the
- * same argon2 cost (verification against a dummy hash).
+ * (fixed window; IPv6 clients by /64) and, before the password is checked, against the account
+ * e-mail; a success resets the account's count. Reaching the limit with a failure, or attempting
+ * beyond it, locks the e-mail for `loginLockoutS`. Locked/limited attempts get 429 with Retry-After
+ * before any password work. Unknown e-mail, wrong password and a disabled account are
+ * indistinguishable: same code, same message, and the same argon2 cost (verification against a
+ * dummy hash for unknown e-mails).
  */
 import type { Config } from '../config.js';
 import { AppError, ERROR_CODES } from '../errors.js';
@@ -36,7 +38,7 @@ export class AuthService {
     return { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) };
   }
 
-  /** Throws AppError (401 invalid, 403 disabled, 429 limited); `onOutcome` sees every result. */
+  /** Throws AppError (401 invalid or disabled, 429 limited); `onOutcome` sees every result. */
   async login(
     email: string,
     password: string,
@@ -65,23 +67,34 @@ export class AuthService {
       );
     }
 
+    // The attempt is counted before any password work, atomically (INCR), so parallel attempts
+    // cannot all pass a check made before the others were counted: at most
+    // `loginMaxAttemptsPerAccount` attempts per window reach argon2, whatever their timing.
+    const attemptsKey = `login:attempts:${account}`;
+    const attempts = await this.store.incr(attemptsKey, this.config.loginWindowS * 1000);
+    if (attempts > this.config.loginMaxAttemptsPerAccount) {
+      await this.store.set(lockKey, '1', this.config.loginLockoutS * 1000);
+      onOutcome('limited');
+      throw new AppError(
+        ERROR_CODES.RATE_LIMITED,
+        'too many failed attempts; try again later',
+        this.retryAfter(this.config.loginLockoutS * 1000),
+      );
+    }
+
     const creds = await this.users.findCredentials(email);
     const ok = await this.passwords.verify(creds?.passwordHash ?? null, password);
-    if (!ok || creds === null) {
-      const failKey = `login:fail:${account}`;
-      const failures = await this.store.incr(failKey, this.config.loginWindowS * 1000);
-      if (failures >= this.config.loginMaxAttemptsPerAccount) {
+    // A disabled account answers exactly like a wrong password, whether or not the password was
+    // right: a distinct answer would confirm the password to whoever tries it.
+    if (!ok || creds === null || creds.disabledAt !== null) {
+      if (attempts >= this.config.loginMaxAttemptsPerAccount) {
         await this.store.set(lockKey, '1', this.config.loginLockoutS * 1000);
-        await this.store.del(failKey);
+        await this.store.del(attemptsKey);
       }
-      onOutcome('invalid', creds?.id);
+      onOutcome(ok && creds?.disabledAt ? 'disabled' : 'invalid', creds?.id);
       throw new AppError(ERROR_CODES.INVALID_CREDENTIALS, 'invalid e-mail or password');
     }
-    if (creds.disabledAt !== null) {
-      onOutcome('disabled', creds.id);
-      throw new AppError(ERROR_CODES.ACCOUNT_DISABLED, 'account is disabled');
-    }
-    await this.store.del(`login:fail:${account}`);
+    await this.store.del(attemptsKey);
     await this.users.touchLogin(creds.id);
     const refreshToken = await this.refreshTokens.issue(creds.id, this.config.refreshTokenTtlS);
     onOutcome('success', creds.id);
@@ -100,6 +113,7 @@ export class AuthService {
     }
     if (r.kind === 'expired') throw new AppError(ERROR_CODES.TOKEN_EXPIRED, 'refresh token expired');
     if (r.kind === 'invalid') throw new AppError(ERROR_CODES.TOKEN_INVALID, 'refresh token invalid');
+    if (r.kind === 'disabled') throw new AppError(ERROR_CODES.ACCOUNT_DISABLED, 'account is disabled');
     const user = await this.users.findById(r.userId);
     if (user === null || user.disabledAt !== null) {
       await this.refreshTokens.revokeByToken(r.token);
