@@ -13,7 +13,9 @@ import { SessionsRepository } from '../../repositories/sessions.js';
 import { SigningKeysRepository } from '../../repositories/signing-keys.js';
 import { TicketsRepository } from '../../repositories/tickets.js';
 import { UsersRepository } from '../../repositories/users.js';
+import { AccountsService } from '../../services/accounts.js';
 import { AuthService } from '../../services/auth.js';
+import { DisabledUsers } from '../../services/disabled-users.js';
 import { NodeDirectory } from '../../services/node-directory.js';
 import { RevocationService } from '../../services/revocations.js';
 import { SigningKeyService } from '../../services/signing-keys.js';
@@ -40,6 +42,8 @@ declare module 'fastify' {
     revocations: RevocationService;
     nodeDirectory: NodeDirectory;
     ticketIssuer: TicketIssuer;
+    accounts: AccountsService;
+    disabledUsers: DisabledUsers;
     /** Appends an audit event with the request's actor and client IP. */
     audit(
       request: FastifyRequest,
@@ -100,6 +104,20 @@ export default fp(
       app.metrics.revocationsReceived.inc({ kind: n.kind }),
     );
     app.decorate('revocations', revocations);
+    const disabledUsers = new DisabledUsers(repos.users, revocations);
+    app.decorate('disabledUsers', disabledUsers);
+    app.decorate(
+      'accounts',
+      new AccountsService(
+        prisma,
+        repos.users,
+        repos.devices,
+        repos.refreshTokens,
+        repos.revocations,
+        revocations,
+        disabledUsers,
+      ),
+    );
 
     app.decorate(
       'ticketIssuer',
@@ -117,7 +135,9 @@ export default fp(
     });
 
     await Promise.all([signingKeys.start(), nodeDirectory.start(), revocations.start(), passwords.warmUp()]);
+    await disabledUsers.start();
     app.addHook('onClose', async () => {
+      disabledUsers.stop();
       await Promise.all([signingKeys.stop(), nodeDirectory.stop(), revocations.stop()]);
     });
   },

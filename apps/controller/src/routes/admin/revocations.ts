@@ -28,15 +28,8 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request) => {
       const { deviceId } = request.params;
-      const device = await app.repos.devices.findById(deviceId);
-      if (device === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
-      await app.repos.devices.revoke(deviceId);
-      const rec = await app.revocations.revoke(
-        'device',
-        deviceId,
-        request.query.reason ?? null,
-        request.user.sub,
-      );
+      const rec = await app.accounts.revokeDevice(deviceId, request.query.reason ?? null, request.user.sub);
+      if (rec === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
       await app.audit(request, {
         action: 'device.revoke',
         targetType: 'device',

@@ -105,20 +105,16 @@ const routes: RoutePlugin = async (app) => {
       const { userId } = request.params;
       if (userId === request.user.sub)
         throw new AppError(ERROR_CODES.CONFLICT, 'admins cannot disable themselves');
-      const existing = await app.repos.users.findById(userId);
-      if (existing === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      if (existing.disabledAt !== null) return toAdminUser(existing);
-      const u = await app.repos.users.setDisabled(userId, true);
-      if (u === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      await app.repos.refreshTokens.revokeAllForUser(userId);
-      await app.revocations.revoke('user', userId, request.query.reason ?? null, request.user.sub);
+      const res = await app.accounts.disableUser(userId, request.query.reason ?? null, request.user.sub);
+      if (res === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      if (!res.changed && !res.repaired) return toAdminUser(res.user);
       await app.audit(request, {
         action: 'user.disable',
         targetType: 'user',
         targetId: userId,
-        details: { reason: request.query.reason ?? null },
+        details: { reason: request.query.reason ?? null, ...(res.repaired ? { repaired: true } : {}) },
       });
-      return toAdminUser(u);
+      return toAdminUser(res.user);
     },
   );
 
@@ -134,23 +130,11 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request) => {
       const { userId } = request.params;
-      const existing = await app.repos.users.findById(userId);
-      if (existing === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      if (existing.disabledAt === null) return toAdminUser(existing);
-      // Tickets from before the re-enable stay revoked individually; then the user-wide revocation
-      // is lifted (nodes receive a fresh snapshot because the cursor epoch changes).
-      const old = await app.repos.tickets.unexpiredForUser(userId, new Date());
-      await app.repos.revocations.insertMany(
-        'ticket',
-        old,
-        'issued before the user was disabled',
-        request.user.sub,
-      );
-      await app.repos.revocations.lift('user', userId);
-      const u = await app.repos.users.setDisabled(userId, false);
-      if (u === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      const res = await app.accounts.enableUser(userId, request.user.sub);
+      if (res === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      if (!res.changed) return toAdminUser(res.user);
       await app.audit(request, { action: 'user.enable', targetType: 'user', targetId: userId });
-      return toAdminUser(u);
+      return toAdminUser(res.user);
     },
   );
 

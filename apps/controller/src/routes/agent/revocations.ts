@@ -15,7 +15,7 @@ const routes: RoutePlugin = async (app) => {
         response: { 200: RevocationListSchema, ...errors(400, 401) },
       },
     },
-    async (request) => app.repos.revocations.feed(request.query.since, app.config.ticketTtlS),
+    async (request) => app.repos.revocations.feed(request.query.since),
   );
 };
 

@@ -33,7 +33,7 @@ const routes: RoutePlugin = async (app) => {
         tags: ['devices'],
         security: BearerSecurity,
         body: DeviceRegisterRequestSchema,
-        response: { 201: DeviceSchema, ...errors(400, 401, 403, 409, 413) },
+        response: { 201: DeviceSchema, ...errors(400, 401, 403, 409, 413, 429) },
       },
     },
     async (request, reply) => {
@@ -52,6 +52,11 @@ const routes: RoutePlugin = async (app) => {
           );
         case 'keyInUse':
           throw new AppError(ERROR_CODES.DEVICE_KEY_IN_USE, 'this public key is already registered');
+        case 'keyRevoked':
+          throw new AppError(
+            ERROR_CODES.DEVICE_REVOKED,
+            'this public key belongs to a device an administrator revoked; generate a new device key',
+          );
         case 'noUser':
           throw new AppError(ERROR_CODES.UNAUTHORIZED, 'account no longer exists');
         case 'disabled':

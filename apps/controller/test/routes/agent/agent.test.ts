@@ -299,10 +299,22 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
         { ...report, deviceId: devV.id },
         { ...report, userId: v.userId, deviceId: devV.id },
         { ...report, ticketId: randomUUID() },
-        // The date-time format admits a leap second, which Date cannot represent: ignored, not a 500.
-        { ...report, connectedAt: '2026-12-31T23:59:60Z' },
       ],
     });
+    // A leap second, which Date cannot represent, is refused by validation (400), never a 500.
+    const leap = await h.app.inject({
+      method: 'POST',
+      url: '/v1/agent/heartbeat',
+      headers: a.auth,
+      payload: {
+        protocolVersion: 1,
+        agentVersion: '0.1.0',
+        load: 0,
+        activeSessions: 1,
+        sessions: [{ ...report, connectedAt: '2026-12-31T23:59:60Z' }],
+      },
+    });
+    expect(leap.statusCode).toBe(400);
     const rows = async () =>
       (
         await h.app.db.pool.query<{ node_id: string; user_id: string; rx: string; tx: string }>(
@@ -322,9 +334,9 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(await rows()).toEqual([]);
     expect(await usage()).toEqual([]);
     const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
-    // Node B's report, one for the three claim mismatches (same session key, so deduplicated), the
-    // unknown ticket and the leap second.
-    expect(metrics.body).toMatch(/^corridor_heartbeat_session_reports_ignored_total 4$/m);
+    // Node B's report, one for the three claim mismatches (same session key, so deduplicated) and
+    // the unknown ticket.
+    expect(metrics.body).toMatch(/^corridor_heartbeat_session_reports_ignored_total 3$/m);
 
     // The genuine report is accepted, next to a bogus one in the same heartbeat.
     await heartbeat(h.app, a.auth, { sessions: [report, { ...report, ticketId: randomUUID() }] });
