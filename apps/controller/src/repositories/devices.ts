@@ -22,6 +22,9 @@ export type RegisterResult =
   | { kind: 'noUser' }
   | { kind: 'disabled' };
 
+/** Most devices one listing returns (the schemas' maxItems); active ones are capped by DEVICE_LIMIT. */
+export const MAX_LISTED_DEVICES = 1000;
+
 export class DevicesRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
@@ -30,7 +33,7 @@ export class DevicesRepository {
       SELECT d.id, d.user_id AS "userId", d.name, d.public_key AS "publicKey", d.created_at AS "createdAt",
              d.revoked_at AS "revokedAt",
              (SELECT max(t.issued_at) FROM tickets t WHERE t.device_id = d.id) AS "lastSeenAt"
-      FROM devices d WHERE d.user_id = ${userId}::uuid ORDER BY d.created_at, d.id`;
+      FROM devices d WHERE d.user_id = ${userId}::uuid ORDER BY d.created_at, d.id LIMIT ${MAX_LISTED_DEVICES}`;
     return rows;
   }
 

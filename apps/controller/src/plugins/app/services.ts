@@ -16,6 +16,7 @@ import { UsersRepository } from '../../repositories/users.js';
 import { AccountsService } from '../../services/accounts.js';
 import { AuthService } from '../../services/auth.js';
 import { DisabledUsers } from '../../services/disabled-users.js';
+import { Retention } from '../../services/retention.js';
 import { NodeDirectory } from '../../services/node-directory.js';
 import { RevocationService } from '../../services/revocations.js';
 import { SigningKeyService } from '../../services/signing-keys.js';
@@ -44,6 +45,7 @@ declare module 'fastify' {
     ticketIssuer: TicketIssuer;
     accounts: AccountsService;
     disabledUsers: DisabledUsers;
+    retention: Retention;
     /** Appends an audit event with the request's actor and client IP. */
     audit(
       request: FastifyRequest,
@@ -121,7 +123,10 @@ export default fp(
 
     app.decorate(
       'ticketIssuer',
-      new TicketIssuer(repos.tickets, nodeDirectory, signingKeys, app.config.ticketTtlS),
+      new TicketIssuer(repos.tickets, nodeDirectory, signingKeys, app.config.ticketTtlS, app.store, {
+        max: app.config.ticketLimitPerUser,
+        windowS: app.config.ticketLimitWindowS,
+      }),
     );
 
     app.decorate('audit', async (request: FastifyRequest, event: Parameters<typeof app.audit>[1]) => {
@@ -136,7 +141,19 @@ export default fp(
 
     await Promise.all([signingKeys.start(), nodeDirectory.start(), revocations.start(), passwords.warmUp()]);
     await disabledUsers.start();
+    const retention = new Retention(
+      pool,
+      repos.revocations,
+      app.config.retention,
+      (counts) => {
+        if (Object.values(counts).some((n) => n > 0)) app.log.info({ deleted: counts }, 'retention: pruned');
+      },
+      (err) => app.log.error({ err }, 'retention: pruning failed; retrying next round'),
+    );
+    app.decorate('retention', retention);
+    retention.start();
     app.addHook('onClose', async () => {
+      await retention.stop();
       disabledUsers.stop();
       await Promise.all([signingKeys.stop(), nodeDirectory.stop(), revocations.stop()]);
     });

@@ -13,7 +13,7 @@ const routes: RoutePlugin = async (app) => {
         security: BearerSecurity,
         params: NodeParamsSchema,
         body: TicketRequestSchema,
-        response: { 200: TicketResponseSchema, ...errors(400, 401, 403, 404, 409, 413, 503) },
+        response: { 200: TicketResponseSchema, ...errors(400, 401, 403, 404, 409, 413, 429, 503) },
       },
     },
     async (request) => {

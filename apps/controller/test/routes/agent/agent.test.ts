@@ -125,6 +125,30 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(retry.statusCode).toBe(200);
   });
 
+  it('never lets two nodes enroll the same static key, even concurrently (unique index)', async () => {
+    for (let round = 0; round < 8; round++) {
+      const publicKey = devicePublicKey();
+      const tokens = await Promise.all(
+        [0, 1, 2].map(async (i) => (await createNode(`dup-${round}-${i}`)).enrollmentToken),
+      );
+      const res = await Promise.all(
+        tokens.map((enrollmentToken) =>
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/agent/enroll',
+            payload: { enrollmentToken, publicKey, agentVersion: '1.0.0' },
+          }),
+        ),
+      );
+      expect(res.map((r) => r.statusCode).sort(), `round ${round}`).toEqual([200, 409, 409]);
+      const holders = await h.app.db.pool.query(
+        'SELECT count(*)::int AS n FROM nodes WHERE static_public_key = $1',
+        [publicKey],
+      );
+      expect(holders.rows[0].n).toBe(1);
+    }
+  });
+
   it('re-enrollment with a fresh token revokes the old credential', async () => {
     const n = await onlineNode(h.app, admin);
     const tok = await h.app.inject({
