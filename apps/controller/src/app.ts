@@ -32,6 +32,7 @@ import enrollRoutes from './routes/agent/enroll.js';
 import heartbeatRoutes from './routes/agent/heartbeat.js';
 import signingKeyRoutes from './routes/agent/signing-keys.js';
 import revocationRoutes from './routes/agent/revocations.js';
+import authorizeRoutes from './routes/agent/authorize.js';
 import adminUsers from './routes/admin/users.js';
 import adminNodes from './routes/admin/nodes.js';
 import adminActivity from './routes/admin/activity.js';
@@ -86,6 +87,7 @@ export const corridorApp = fp<AppOptions, Server>(
             await agent.register(heartbeatRoutes);
             await agent.register(signingKeyRoutes);
             await agent.register(revocationRoutes);
+            await agent.register(authorizeRoutes);
           },
           { prefix: '/agent' },
         );

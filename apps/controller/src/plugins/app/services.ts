@@ -17,6 +17,7 @@ import { AccountsService } from '../../services/accounts.js';
 import { AuthService } from '../../services/auth.js';
 import { DisabledUsers } from '../../services/disabled-users.js';
 import { Retention } from '../../services/retention.js';
+import { RevocationPoll } from '../../services/revocation-poll.js';
 import { NodeDirectory } from '../../services/node-directory.js';
 import { RevocationService } from '../../services/revocations.js';
 import { SigningKeyService } from '../../services/signing-keys.js';
@@ -46,6 +47,7 @@ declare module 'fastify' {
     accounts: AccountsService;
     disabledUsers: DisabledUsers;
     retention: Retention;
+    revocationPoll: RevocationPoll;
     /** Appends an audit event with the request's actor and client IP. */
     audit(
       request: FastifyRequest,
@@ -152,6 +154,17 @@ export default fp(
     );
     app.decorate('retention', retention);
     retention.start();
+    const revocationPoll = new RevocationPoll(
+      repos.revocations,
+      revocations,
+      app.config.revocationWaitersMax,
+      (n) => app.metrics.revocationWaiters.set(n),
+    );
+    revocationPoll.start();
+    app.decorate('revocationPoll', revocationPoll);
+    // Before the server stops accepting and waits for in-flight requests: long polls answer now
+    // instead of holding the shutdown for up to a minute.
+    app.addHook('preClose', async () => revocationPoll.close());
     app.addHook('onClose', async () => {
       await retention.stop();
       disabledUsers.stop();
