@@ -156,6 +156,9 @@ export async function build(config: Config, options: BuildOptions = {}) {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.bodyLimitBytes,
+    // Creating the embedded database or running migrations can take longer than Fastify's 10 s
+    // default on a busy machine; a plugin that truly hangs still fails boot.
+    pluginTimeout: 120_000,
     trustProxy,
     return503OnClosing: true,
     // On close: idle keep-alive connections are closed, in-flight requests finish (see drain.ts).

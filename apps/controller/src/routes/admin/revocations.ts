@@ -19,6 +19,8 @@ const routes: RoutePlugin = async (app) => {
     '/devices/:deviceId/revoke',
     {
       schema: {
+        operationId: 'adminRevokeDevice',
+        summary: 'Revoke a device',
         tags,
         security,
         params: DeviceIdParamsSchema,
@@ -44,6 +46,8 @@ const routes: RoutePlugin = async (app) => {
     '/tickets/:ticketId/revoke',
     {
       schema: {
+        operationId: 'adminRevokeTicket',
+        summary: 'Revoke a ticket',
         tags,
         security,
         params: TicketIdParamsSchema,
@@ -73,13 +77,29 @@ const routes: RoutePlugin = async (app) => {
 
   app.get(
     '/signing-keys',
-    { schema: { tags, security, response: { 200: SigningKeyAdminListSchema, ...errors(401, 403) } } },
+    {
+      schema: {
+        operationId: 'adminListSigningKeys',
+        summary: 'List published ticket-signing keys',
+        tags,
+        security,
+        response: { 200: SigningKeyAdminListSchema, ...errors(401, 403) },
+      },
+    },
     async () => app.signingKeys.published(),
   );
 
   app.post(
     '/signing-keys/rotate',
-    { schema: { tags, security, response: { 200: RotateResultSchema, ...errors(401, 403) } } },
+    {
+      schema: {
+        operationId: 'adminRotateSigningKey',
+        summary: 'Rotate the ticket-signing key now',
+        tags,
+        security,
+        response: { 200: RotateResultSchema, ...errors(401, 403) },
+      },
+    },
     async (request) => {
       const keyId = await app.signingKeys.rotateNow();
       await app.audit(request, {

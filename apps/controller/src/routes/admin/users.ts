@@ -23,6 +23,8 @@ const routes: RoutePlugin = async (app) => {
     '/users',
     {
       schema: {
+        operationId: 'adminListUsers',
+        summary: 'Search and list users',
         tags,
         security,
         querystring: UserListQuerySchema,
@@ -47,6 +49,8 @@ const routes: RoutePlugin = async (app) => {
     '/users',
     {
       schema: {
+        operationId: 'adminCreateUser',
+        summary: 'Create a user',
         tags,
         security,
         body: UserCreateRequestSchema,
@@ -77,6 +81,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId',
     {
       schema: {
+        operationId: 'adminGetUser',
+        summary: 'Get a user',
         tags,
         security,
         params: UserParamsSchema,
@@ -94,6 +100,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/disable',
     {
       schema: {
+        operationId: 'adminDisableUser',
+        summary: 'Disable a user and revoke their tickets',
         tags,
         security,
         params: UserParamsSchema,
@@ -122,6 +130,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/enable',
     {
       schema: {
+        operationId: 'adminEnableUser',
+        summary: 'Re-enable a user',
         tags,
         security,
         params: UserParamsSchema,
@@ -142,6 +152,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/devices',
     {
       schema: {
+        operationId: 'adminListUserDevices',
+        summary: "List a user's devices",
         tags,
         security,
         params: UserParamsSchema,
@@ -160,6 +172,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/usage',
     {
       schema: {
+        operationId: 'adminGetUserUsage',
+        summary: "A user's traffic per day",
         tags,
         security,
         params: UserParamsSchema,

@@ -18,6 +18,8 @@ const routes: RoutePlugin = async (app) => {
       // of ~320 bytes) exceeds the global limit.
       bodyLimit: Math.max(app.config.bodyLimitBytes, HEARTBEAT_MAX_SESSIONS * (320 + 400)),
       schema: {
+        operationId: 'sendHeartbeat',
+        summary: 'Report liveness, load and session counters',
         tags: ['agent'],
         security: NodeSecurity,
         body: HeartbeatSchema,

@@ -18,6 +18,8 @@ const routes: RoutePlugin = async (app) => {
     '',
     {
       schema: {
+        operationId: 'listDevices',
+        summary: 'List your devices',
         tags: ['devices'],
         security: BearerSecurity,
         response: { 200: DeviceListSchema, ...errors(401) },
@@ -30,6 +32,8 @@ const routes: RoutePlugin = async (app) => {
     '',
     {
       schema: {
+        operationId: 'registerDevice',
+        summary: 'Register a device and its public key',
         tags: ['devices'],
         security: BearerSecurity,
         body: DeviceRegisterRequestSchema,
@@ -71,6 +75,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'getDevice',
+        summary: 'Get one of your devices',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,
@@ -88,6 +94,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'renameDevice',
+        summary: 'Rename one of your devices',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,
@@ -115,6 +123,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'removeDevice',
+        summary: 'Remove one of your devices (its tickets are revoked)',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,

@@ -9,6 +9,8 @@ const routes: RoutePlugin = async (app) => {
     {
       onRequest: app.requireUser,
       schema: {
+        operationId: 'issueTicket',
+        summary: 'Get a signed ticket for a node',
         tags: ['tickets'],
         security: BearerSecurity,
         params: NodeParamsSchema,
