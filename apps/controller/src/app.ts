@@ -11,7 +11,7 @@ import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Server } from './routes/types.js';
-import { clientErrorHandler, registerErrorHandlers } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandlers } from './errors.js';
 import { createValidatorCompiler } from './lib/validation.js';
 import { loadTls, type TlsMaterial } from './lib/tls.js';
 import metrics from './plugins/external/metrics.js';
@@ -150,6 +150,7 @@ export async function build(config: Config, options: BuildOptions = {}) {
     requestTimeout: requestTimeoutMs,
     connectionTimeout: config.connectionTimeoutS * 1000,
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },

@@ -130,6 +130,27 @@ function safeClientMessage(error: FastifyError, code: ErrorCode): string {
   }
 }
 
+/**
+ * Errors Fastify's router raises before routing (a URL that does not percent-decode to valid
+ * UTF-8, a path parameter longer than the router allows): answered like every other error instead
+ * of Fastify's own body, and without echoing the URL.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const code = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? ERROR_CODES.URI_TOO_LONG : ERROR_CODES.VALIDATION;
+  const status = ERROR_HTTP_STATUS[code];
+  const message =
+    code === ERROR_CODES.URI_TOO_LONG
+      ? 'a path segment of the URL is too long'
+      : error.code === 'FST_ERR_BAD_URL'
+        ? 'the URL does not decode to valid UTF-8'
+        : 'malformed request';
+  void reply.code(status).send(errorBody(status, code, message));
+}
+
 /** How long a socket answered by `clientErrorHandler` may linger for the peer to read and close. */
 const CLIENT_ERROR_LINGER_MS = 2_000;
 
