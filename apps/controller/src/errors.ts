@@ -162,8 +162,13 @@ const CLIENT_ERROR_LINGER_MS = 2_000;
  * close into a reset that would destroy the answer. Fastify's default writes no `Connection: close`
  * and destroys the socket at once, so keep-alive clients see a reset instead of a reason.
  */
-export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+export function clientErrorHandler(
+  this: { log?: { debug(o: object, msg: string): void } } | undefined,
+  err: NodeJS.ErrnoException,
+  socket: Socket,
+): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  this?.log?.debug({ code: err.code }, 'client error answered and connection closed');
   const code: ErrorCode =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? ERROR_CODES.REQUEST_TIMEOUT
