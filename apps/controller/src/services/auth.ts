@@ -102,10 +102,11 @@ export class AuthService {
   }
 
   /** Rotates a refresh token; reuse of a rotated token revokes its family (401 TOKEN_REUSED). */
-  async refresh(token: string, onReuse: (userId: string) => void): Promise<LoginOk> {
+  /** `onReuse` (the audit record) completes before the 401 is answered. */
+  async refresh(token: string, onReuse: (userId: string) => Promise<void>): Promise<LoginOk> {
     const r = await this.refreshTokens.rotate(token, this.config.refreshTokenTtlS);
     if (r.kind === 'reused') {
-      onReuse(r.userId);
+      await onReuse(r.userId);
       throw new AppError(
         ERROR_CODES.TOKEN_REUSED,
         'refresh token was already used; all sessions of this login were revoked',

@@ -69,8 +69,8 @@ const routes: RoutePlugin = async (app) => {
       },
     },
     async (request) => {
-      const ok = await app.auth.refresh(request.body.refreshToken, (userId) => {
-        void app
+      const ok = await app.auth.refresh(request.body.refreshToken, (userId) =>
+        app
           .audit(request, {
             actorType: 'user',
             actorId: userId,
@@ -78,8 +78,8 @@ const routes: RoutePlugin = async (app) => {
             targetType: 'user',
             targetId: userId,
           })
-          .catch(() => {});
-      });
+          .catch((e: unknown) => request.log.error({ err: e }, 'audit failed')),
+      );
       return tokens(app, ok);
     },
   );

@@ -436,7 +436,7 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
       method: 'POST',
       url: '/v1/agent/heartbeat',
       headers: { ...n.auth, 'content-type': 'application/json' },
-      payload: JSON.stringify({ ...base, agentVersion: 'x'.repeat(4 * 1024 * 1024) }),
+      payload: JSON.stringify({ ...base, agentVersion: 'x'.repeat(8 * 1024 * 1024) }),
     });
     expect(huge.statusCode).toBe(413);
     const version = await h.app.inject({
