@@ -3,8 +3,9 @@
  *
  * Limits (shared store, so they hold across replicas): every attempt counts against the client IP
  * (fixed window; IPv6 clients by /64) and, before the password is checked, against the account
- * e-mail; a success resets the account's count. Reaching the limit with a failure, or attempting
- * beyond it, locks the e-mail for `loginLockoutS`. Locked/limited attempts get 429 with Retry-After
+ * e-mail (failures plus attempts in flight; a success or a refused attempt gives its count back).
+ * A failure that reaches the limit locks the e-mail for `loginLockoutS`; attempts beyond the limit
+ * while others are in flight are refused without being tried. Locked/limited attempts get 429 with Retry-After
  * before any password work. Unknown e-mail, wrong password and a disabled account are
  * indistinguishable: same code, same message, and the same argon2 cost (verification against a
  * dummy hash for unknown e-mails).
@@ -68,17 +69,19 @@ export class AuthService {
     }
 
     // The attempt is counted before any password work, atomically (INCR), so parallel attempts
-    // cannot all pass a check made before the others were counted: at most
-    // `loginMaxAttemptsPerAccount` attempts per window reach argon2, whatever their timing.
+    // cannot all pass a check made before the others were counted: the counter holds this window's
+    // failures plus the attempts in flight, and at most `loginMaxAttemptsPerAccount` of them ever
+    // reach argon2. An attempt refused here was not tried (its count is given back); a success gives
+    // its count back too, so a user's own logins never lock the account.
     const attemptsKey = `login:attempts:${account}`;
     const attempts = await this.store.incr(attemptsKey, this.config.loginWindowS * 1000);
     if (attempts > this.config.loginMaxAttemptsPerAccount) {
-      await this.store.set(lockKey, '1', this.config.loginLockoutS * 1000);
+      await this.store.decr(attemptsKey);
       onOutcome('limited');
       throw new AppError(
         ERROR_CODES.RATE_LIMITED,
-        'too many failed attempts; try again later',
-        this.retryAfter(this.config.loginLockoutS * 1000),
+        'too many login attempts for this account; try again later',
+        this.retryAfter(1000),
       );
     }
 
@@ -94,7 +97,7 @@ export class AuthService {
       onOutcome(ok && creds?.disabledAt ? 'disabled' : 'invalid', creds?.id);
       throw new AppError(ERROR_CODES.INVALID_CREDENTIALS, 'invalid e-mail or password');
     }
-    await this.store.del(attemptsKey);
+    await this.store.decr(attemptsKey);
     await this.users.touchLogin(creds.id);
     const refreshToken = await this.refreshTokens.issue(creds.id, this.config.refreshTokenTtlS);
     onOutcome('success', creds.id);

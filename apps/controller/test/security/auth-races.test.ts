@@ -155,6 +155,28 @@ describe.skipIf(!hasServices)('authentication races (two replicas, PostgreSQL + 
     }
   });
 
+  it('never locks an account out through its own parallel logins', async () => {
+    const u = await createUser(a, admin);
+    const res = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        [a, b][i % 2]!.inject({
+          method: 'POST',
+          url: '/v1/auth/login',
+          payload: { email: u.email, password: u.password },
+        }),
+      ),
+    );
+    // Attempts beyond the limit while others are in flight wait for a second, nothing more.
+    for (const r of res) expect([200, 429]).toContain(r.statusCode);
+    expect(res.filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+    const later = await a.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { email: u.email, password: u.password },
+    });
+    expect(later.statusCode).toBe(200);
+  });
+
   it('answers a disabled account alike for the right and a wrong password (no password oracle)', async () => {
     const u = await createUser(a, admin);
     const dis = await a.inject({
