@@ -1,0 +1,274 @@
+// TCP send path and timers: what a connection transmits at poll() and when its timers fire.
+//
+//  1. tcpTimers(now): expired timers turn into flags (retransmit, probe, ACK) or end the connection
+//     (TIME-WAIT over, retries exhausted, keepalive unanswered, FIN-WAIT-2 timeout).
+//  2. tcpOutput(now): SYN / SYN-ACK in the opening states; then, in order,
+//       a. retransmissions of lost data (RFC 6675 NextSeg rule 1) within the recovery budget
+//          (PRR in fast recovery, cwnd - pipe after a timeout),
+//       b. new data within min(cwnd - pipe, peer window), full segments first (Nagle, sender SWS
+//          avoidance), a FIN once all data is out,
+//       c. a window/keepalive probe, or a pure ACK when one is owed and nothing carried it.
+//     Then it arms the retransmission and persist timers.
+// Segments are built by the host (the Stack) from the Tcb's fields; data is copied straight from the
+// send ring into the outgoing packet.
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../wire/constants.js';
+import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
+import { Recovery, TcpState, type Tcb } from './tcb.js';
+
+/** Fires the Tcb's expired timers. */
+export function tcpTimers(tcb: Tcb, now: number): void {
+  const host = tcb.host;
+  if (tcb.lingerAt <= now) {
+    tcb.lingerAt = Infinity;
+    switch (tcb.state) {
+      case TcpState.TIME_WAIT:
+        tcb.terminate(null);
+        return;
+      case TcpState.SYN_RECEIVED:
+        // An accept-any request nobody decided on: refuse it.
+        tcb.held = false;
+        tcb.abort();
+        return;
+      case TcpState.FIN_WAIT_2:
+        tcb.terminate(null);
+        return;
+      default:
+        break;
+    }
+  }
+  if (tcb.delAckAt <= now) {
+    tcb.delAckAt = Infinity;
+    tcb.ackNow = true;
+    host.markDirty(tcb);
+  }
+  if (tcb.rtoAt <= now) {
+    tcb.rtoAt = Infinity;
+    onRetransmitTimeout(tcb, now);
+    if (tcb.state === TcpState.CLOSED) return;
+  }
+  if (tcb.persistAt <= now) {
+    tcb.persistAt = Infinity;
+    if (tcb.sndWnd === 0 && tcb.state !== TcpState.CLOSED) {
+      tcb.persistBackoff++;
+      if (tcb.persistBackoff > host.tcp.maxRetransmits * 2) {
+        // The peer stopped answering probes altogether.
+        tcb.terminate(tcb.softError ?? 'ETIMEDOUT');
+        return;
+      }
+      tcb.needProbe = true;
+      host.tcpCounters.zeroWindowProbes++;
+      host.markDirty(tcb);
+    }
+  }
+  if (tcb.keepAliveAt <= now) {
+    tcb.keepAliveAt = Infinity;
+    const s = tcb.state;
+    if (tcb.keepAliveEnabled && (s === TcpState.ESTABLISHED || s === TcpState.CLOSE_WAIT)) {
+      const idleUntil = tcb.lastRecvAt + tcb.keepAliveIdleMs;
+      if (tcb.keepAliveProbes === 0 && idleUntil > now) {
+        tcb.setKeepAliveTimer(idleUntil);
+      } else if (tcb.keepAliveProbes >= host.tcp.keepAliveCount) {
+        tcb.terminate(tcb.softError ?? 'ETIMEDOUT');
+        return;
+      } else {
+        tcb.keepAliveProbes++;
+        tcb.needProbe = true;
+        host.tcpCounters.keepAliveProbes++;
+        tcb.setKeepAliveTimer(now + host.tcp.keepAliveIntervalMs);
+        host.markDirty(tcb);
+      }
+    }
+  }
+}
+
+/** RFC 6298 5.4-5.7 plus RFC 5681 3.1 / RFC 6675 5.1 on a retransmission timeout. */
+function onRetransmitTimeout(tcb: Tcb, now: number): void {
+  const host = tcb.host;
+  const cfg = host.tcp;
+  const s = tcb.state;
+  if (s === TcpState.SYN_SENT || s === TcpState.SYN_RECEIVED) {
+    tcb.retransmitCount++;
+    const limit = s === TcpState.SYN_SENT ? cfg.synRetries : cfg.synAckRetries;
+    if (tcb.retransmitCount > limit) {
+      tcb.terminate(s === TcpState.SYN_SENT ? (tcb.softError ?? 'ETIMEDOUT') : null);
+      return;
+    }
+    tcb.rtt.backOff();
+    tcb.needSyn = true;
+    host.tcpCounters.retransmits++;
+    host.markDirty(tcb);
+    return;
+  }
+  if (tcb.sndUna === tcb.sndNxt) return; // nothing outstanding
+  tcb.retransmitCount++;
+  if (tcb.retransmitCount > cfg.maxRetransmits) {
+    tcb.terminate(tcb.softError ?? 'ETIMEDOUT');
+    return;
+  }
+  host.tcpCounters.rtoTimeouts++;
+  const flight = seqDiff(tcb.sndNxt, tcb.sndUna);
+  if (tcb.retransmitCount === 1 || tcb.recovery !== Recovery.LOSS) tcb.cc.onTimeout(now, flight);
+  else tcb.cc.cwnd = tcb.sndMss;
+  tcb.recovery = Recovery.LOSS;
+  tcb.recoverSeq = tcb.sndNxt;
+  tcb.highRxt = tcb.sndUna;
+  tcb.lossEnd = tcb.sndNxt;
+  tcb.dupAcks = 0;
+  tcb.renoSacked = 0;
+  tcb.timing = false;
+  tcb.rtt.backOff();
+  host.markDirty(tcb);
+}
+
+/** Emits whatever `tcb` owes the network now. */
+export function tcpOutput(tcb: Tcb, now: number): void {
+  const host = tcb.host;
+  switch (tcb.state) {
+    case TcpState.CLOSED:
+    case TcpState.LISTEN:
+      return;
+    case TcpState.SYN_SENT:
+      if (tcb.needSyn) {
+        tcb.needSyn = false;
+        if (tcb.retransmitCount === 0) tcb.timedAt = now;
+        host.emitSegment(tcb, tcb.iss, TCP_SYN, 0, now);
+        tcb.setRto(now + tcb.rtt.rto);
+      }
+      return;
+    case TcpState.SYN_RECEIVED:
+      if (tcb.held) return;
+      if (tcb.needSyn || tcb.ackNow) {
+        tcb.needSyn = false;
+        tcb.ackNow = false;
+        if (tcb.retransmitCount === 0) tcb.timedAt = now;
+        host.emitSegment(tcb, tcb.iss, TCP_SYN | TCP_ACK, 0, now);
+        tcb.setRto(now + tcb.rtt.rto);
+      }
+      return;
+    case TcpState.TIME_WAIT:
+      if (tcb.ackNow) host.emitSegment(tcb, tcb.sndNxt, TCP_ACK, 0, now);
+      tcb.ackNow = false;
+      return;
+    default:
+      break;
+  }
+
+  const sentAck = sendData(tcb, now);
+  if (tcb.needProbe) {
+    tcb.needProbe = false;
+    if (!sentAck) {
+      // Window probe / keepalive: an old sequence number makes the peer answer with an ACK.
+      host.emitSegment(tcb, seqAdd(tcb.sndUna, -1), TCP_ACK, 0, now);
+    }
+  } else if (!sentAck && tcb.ackNow) {
+    host.emitSegment(tcb, tcb.sndNxt, TCP_ACK, 0, now);
+  }
+
+  // Timers: RTO while anything is outstanding; persist when the peer's window is closed.
+  if (tcb.sndUna !== tcb.sndNxt) {
+    if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
+    tcb.persistAt = Infinity;
+  } else if (tcb.sndWnd === 0 && (tcb.sndBuf.length > 0 || (tcb.finQueued && !tcb.finSent))) {
+    if (tcb.persistAt === Infinity) {
+      const backoff = Math.min(1 << Math.min(tcb.persistBackoff, 10), 64);
+      tcb.setPersist(now + Math.min(tcb.rtt.rto * backoff, host.tcp.maxRtoMs));
+    }
+  }
+}
+
+/** Retransmissions and new data; returns true when at least one segment (carrying an ACK) left. */
+function sendData(tcb: Tcb, now: number): boolean {
+  const host = tcb.host;
+  const mss = tcb.sndMss;
+  let sent = false;
+  const recovery = tcb.recovery;
+  let budget: number;
+  if (recovery === Recovery.RECOVERY) budget = tcb.prrBudget;
+  else budget = tcb.cc.cwnd - tcb.pipe();
+
+  // a. Retransmit lost data (holes below lossEnd not yet retransmitted in this episode).
+  if (recovery !== Recovery.OPEN) {
+    const sb = tcb.scoreboard;
+    const bufEnd = tcb.sndBufEnd;
+    while (budget > 0) {
+      let s = seqGt(tcb.highRxt, tcb.sndUna) ? tcb.highRxt : tcb.sndUna;
+      if (tcb.sackEnabled) s = sb.nextUnsacked(s);
+      if (!seqLt(s, tcb.lossEnd)) break;
+      let e = tcb.sackEnabled ? sb.nextSackedStart(s, tcb.lossEnd) : tcb.lossEnd;
+      if (seqDiff(e, s) > mss) e = seqAdd(s, mss);
+      // Data part [s, min(e, bufEnd)); the FIN when the range reaches past the data.
+      const dataEnd = seqLt(e, bufEnd) ? e : bufEnd;
+      const len = seqLt(s, dataEnd) ? seqDiff(dataEnd, s) : 0;
+      const withFin = tcb.finSent && seqGt(e, bufEnd) && !seqLt(seqAdd(s, len), bufEnd);
+      if (len === 0 && !withFin) {
+        tcb.highRxt = e;
+        continue;
+      }
+      let flags = TCP_ACK;
+      if (withFin) flags |= TCP_FIN;
+      else if (seqAdd(s, len) === bufEnd) flags |= TCP_PSH;
+      host.emitSegment(tcb, s, flags, len, now);
+      sent = true;
+      const used = len + (withFin ? 1 : 0);
+      tcb.highRxt = seqAdd(s, used);
+      budget -= used;
+      if (recovery === Recovery.RECOVERY) tcb.prrOut += used;
+      tcb.segmentsRetransmitted++;
+      host.tcpCounters.retransmits++;
+      tcb.timing = false;
+      if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
+    }
+  }
+
+  // b. New data and the FIN.
+  const wndEnd = seqAdd(tcb.sndUna, tcb.sndWnd);
+  let flight = tcb.pipe();
+  if (tcb.sndUna === tcb.sndNxt && now - tcb.lastSendAt > tcb.rtt.rto && tcb.lastSendAt > 0) {
+    tcb.cc.onIdle(now, tcb.rtt.rto); // RFC 5681 4.1 restart after idle
+    if (recovery !== Recovery.RECOVERY) budget = tcb.cc.cwnd - flight;
+  }
+  while (true) {
+    const bufEnd = tcb.sndBufEnd;
+    const nxt = tcb.sndNxt;
+    const avail = seqGt(bufEnd, nxt) ? seqDiff(bufEnd, nxt) : 0;
+    if (avail === 0) {
+      if (tcb.finQueued && !tcb.finSent && nxt === bufEnd) {
+        // A FIN takes no window (Linux sends it into a zero window too).
+        host.emitSegment(tcb, nxt, TCP_FIN | TCP_ACK, 0, now);
+        tcb.finSent = true;
+        tcb.sndNxt = seqAdd(nxt, 1);
+        tcb.lastSendAt = now;
+        sent = true;
+        if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
+      }
+      break;
+    }
+    const room = seqDiff(wndEnd, nxt);
+    if (room <= 0 || budget <= 0) break;
+    let len = avail < mss ? avail : mss;
+    if (len > room) len = room;
+    if (len > budget) len = budget > 0 ? Math.ceil(budget) : 0;
+    if (len < mss && len < avail && flight > 0) break; // sender SWS avoidance: wait for a full segment
+    if (len < mss && len === avail && !tcb.noDelay && flight > 0 && !tcb.finQueued) break; // Nagle
+    const last = seqAdd(nxt, len) === bufEnd;
+    let flags = TCP_ACK;
+    if (last) flags |= TCP_PSH;
+    const withFin = last && tcb.finQueued && !tcb.finSent;
+    if (withFin) flags |= TCP_FIN;
+    host.emitSegment(tcb, nxt, flags, len, now);
+    sent = true;
+    if (!tcb.timing && !tcb.tsEnabled) {
+      tcb.timing = true;
+      tcb.timedSeq = seqAdd(nxt, len);
+      tcb.timedAt = now;
+    }
+    tcb.sndNxt = seqAdd(nxt, len + (withFin ? 1 : 0));
+    if (withFin) tcb.finSent = true;
+    tcb.lastSendAt = now;
+    budget -= len;
+    flight += len;
+    if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
+    if (withFin) break;
+  }
+  return sent;
+}
