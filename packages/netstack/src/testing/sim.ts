@@ -4,6 +4,7 @@
 // The link is hostile on purpose: it copies each packet out of the sender's scratch buffer (the sink
 // contract), and after a packet was handed to the receiver's input() it scribbles over that copy, so
 // engine code that keeps views of input packets breaks in tests instead of in production.
+import { Netstack, type NetstackOptions } from '../api/netstack.js';
 import { Stack, type StackOptions } from '../stack.js';
 import { Prng } from './prng.js';
 
@@ -41,6 +42,8 @@ export class SimClock {
 
 export interface SimNode {
   readonly stack: Stack;
+  /** Set for nodes added with addNetstack (the Node-style API over the same stack). */
+  readonly netstack: Netstack | null;
   readonly name: string;
   sent: number;
   received: number;
@@ -73,6 +76,7 @@ export class SimNetwork {
       name,
       sent: 0,
       received: 0,
+      netstack: null,
       stack: new Stack({
         random: (b) => rng.fill(b),
         ...options,
@@ -80,6 +84,29 @@ export class SimNetwork {
         sink: (p) => this.transmit(index, p),
       }),
     };
+    this.nodes.push(node);
+    this.links.push(link);
+    this.busyUntil.push(0);
+    this.sentIndex.push(0);
+    return node;
+  }
+
+  /** Adds a Node-style Netstack (its deadline timer off: this loop polls it in virtual time). */
+  addNetstack(
+    name: string,
+    options: Omit<NetstackOptions, 'sink' | 'clock' | 'timers'>,
+    link: LinkOptions = {},
+  ): SimNode & { netstack: Netstack } {
+    const index = this.nodes.length;
+    const rng = new Prng(this.prng.nextU32());
+    const ns = new Netstack({
+      random: (b) => rng.fill(b),
+      ...options,
+      timers: false,
+      clock: this.clock.read,
+      sink: (p) => this.transmit(index, p),
+    });
+    const node = { name, sent: 0, received: 0, netstack: ns, stack: ns.stack };
     this.nodes.push(node);
     this.links.push(link);
     this.busyUntil.push(0);
