@@ -37,3 +37,8 @@ export {
   type UdpError,
 } from './udp/udp-socket.js';
 export type { CongestionControl, CongestionControlName } from './tcp/congestion/index.js';
+export { Netstack, type NetstackOptions, type ConnectOptions } from './api/netstack.js';
+export { TcpSocket, type TcpSocketOptions } from './api/tcp-socket.js';
+export { TcpServer, AnyServer, ConnectionRequest } from './api/servers.js';
+export { UdpSocket, UdpFlowSocket, UdpAnyServer, type RemoteInfo } from './api/udp-socket.js';
+export { SocketError, type SocketErrorCode } from './api/errors.js';

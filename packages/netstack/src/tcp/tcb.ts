@@ -98,6 +98,8 @@ export interface TcpCounters {
   synCookiesAccepted: number;
   zeroWindowProbes: number;
   keepAliveProbes: number;
+  tailLossProbes: number;
+  lostRetransmits: number;
 }
 
 export function newTcpCounters(): TcpCounters {
@@ -118,6 +120,8 @@ export function newTcpCounters(): TcpCounters {
     synCookiesAccepted: 0,
     zeroWindowProbes: 0,
     keepAliveProbes: 0,
+    tailLossProbes: 0,
+    lostRetransmits: 0,
   };
 }
 
@@ -243,6 +247,8 @@ export class Tcb {
 
   // ---- timers (absolute ms; Infinity = off) ----
   rtoAt = Infinity;
+  /** Tail loss probe timeout (RFC 8985 section 7). */
+  ptoAt = Infinity;
   persistAt = Infinity;
   delAckAt = Infinity;
   keepAliveAt = Infinity;
@@ -257,6 +263,12 @@ export class Tcb {
   timing = false;
   timedSeq = 0;
   timedAt = 0;
+  /** A tail loss probe was sent and not yet answered by an ACK of new data. */
+  tlpOutstanding = false;
+  /** Send a tail loss probe at the next output. */
+  needTlp = false;
+  /** SND.NXT right after the latest retransmission (lost-retransmission detection). */
+  rtxLastNxt = 0;
   /** Consecutive RTO expirations (reset by an ACK of new data). */
   retransmitCount = 0;
   persistBackoff = 0;
@@ -490,7 +502,7 @@ export class Tcb {
     if (this.state === TcpState.CLOSED && !this.inTable) return;
     this.state = TcpState.CLOSED;
     if (error !== null && this.error === null) this.error = error;
-    this.rtoAt = this.persistAt = this.delAckAt = this.keepAliveAt = this.lingerAt = Infinity;
+    this.rtoAt = this.ptoAt = this.persistAt = this.delAckAt = this.keepAliveAt = this.lingerAt = Infinity;
     this.sndBuf.release();
     this.assembler.clear();
     this.rcvBuf.beyondEnd = false;
@@ -514,7 +526,7 @@ export class Tcb {
   /** Enters TIME-WAIT: the application is done; only the 2MSL wait remains. */
   enterTimeWait(now: number): void {
     this.state = TcpState.TIME_WAIT;
-    this.rtoAt = this.persistAt = this.keepAliveAt = Infinity;
+    this.rtoAt = this.ptoAt = this.persistAt = this.keepAliveAt = Infinity;
     this.sndBuf.release();
     this.assembler.clear();
     this.rcvBuf.beyondEnd = false;
@@ -527,6 +539,11 @@ export class Tcb {
 
   setRto(at: number): void {
     this.rtoAt = at;
+    if (at < this.heapKey) this.host.timerChanged(this, at);
+  }
+
+  setPto(at: number): void {
+    this.ptoAt = at;
     if (at < this.heapKey) this.host.timerChanged(this, at);
   }
 
@@ -553,6 +570,7 @@ export class Tcb {
   /** The earliest of all armed timers (Infinity when none). */
   nextTimer(): number {
     let t = this.rtoAt;
+    if (this.ptoAt < t) t = this.ptoAt;
     if (this.persistAt < t) t = this.persistAt;
     if (this.delAckAt < t) t = this.delAckAt;
     if (this.keepAliveAt < t) t = this.keepAliveAt;

@@ -429,8 +429,10 @@ function receiveData(tcb: Tcb, seq: number, pkt: Uint8Array, off: number, len: n
     tcb.signal(EV_READABLE);
   }
   buf.beyondEnd = !asm.isEmpty;
-  // RFC 5681 4.2: out-of-order data and hole fills are ACKed at once (duplicate ACK with SACK).
-  sendAck(tcb);
+  // RFC 5681 4.2 / RFC 2018 4: every out-of-order segment and every hole fill is ACKed at once, each
+  // ACK carrying the SACK block of that segment first. Not deferred to poll(): coalescing these would
+  // hide SACK ranges from the sender (only 3-4 blocks fit in one ACK) and trigger needless resends.
+  tcb.host.emitSegment(tcb, tcb.sndNxt, TCP_ACK, 0, now);
   if (tcb.pendingFin >= 0 && tcb.pendingFin === tcb.rcvNxt) processFin(tcb, now);
 }
 
@@ -509,6 +511,7 @@ function processAck(tcb: Tcb, seg: TcpSegment, seq: number, segLen: number, now:
     }
     tcb.retransmitCount = 0;
     tcb.persistBackoff = 0;
+    tcb.tlpOutstanding = false;
     // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, else restart it.
     if (tcb.sndUna === tcb.sndNxt) tcb.rtoAt = Infinity;
     else tcb.rtoAt = now + tcb.rtt.rto; // later than before: the heap re-keys lazily
@@ -563,6 +566,18 @@ function processAck(tcb: Tcb, seg: TcpSegment, seq: number, segLen: number, now:
         const b = sb.lossBoundary(tcb.sndUna, mss, DUP_THRESH);
         if (seqGt(b, tcb.lossEnd)) tcb.lossEnd = b;
         if (seqLt(tcb.lossEnd, tcb.sndUna)) tcb.lossEnd = tcb.sndUna;
+        // Lost retransmissions: data sent after our latest retransmission is SACKed (by more than the
+        // reordering allowance), so holes below HighRxt that are still missing were lost again.
+        if (
+          !sb.isEmpty &&
+          seqGt(tcb.highRxt, tcb.sndUna) &&
+          seqGt(sb.highestSacked, seqAdd(tcb.rtxLastNxt, DUP_THRESH * mss)) &&
+          seqLt(sb.nextUnsacked(tcb.sndUna), tcb.highRxt)
+        ) {
+          tcb.highRxt = tcb.sndUna;
+          tcb.rtxLastNxt = tcb.sndNxt;
+          tcb.host.tcpCounters.lostRetransmits++;
+        }
       }
       prrUpdate(tcb, delivered);
       break;
@@ -612,6 +627,8 @@ function enterRecovery(tcb: Tcb, now: number, delivered: number): void {
   tcb.highRxt = tcb.sndUna;
   tcb.cc.onCongestion(now, flight);
   tcb.recoverFs = flight;
+  tcb.rtxLastNxt = tcb.sndNxt;
+  tcb.ptoAt = Infinity;
   tcb.prrDelivered = 0;
   tcb.prrOut = 0;
   // The head is retransmitted at once (fast retransmit); with SACK everything IsLost() too.

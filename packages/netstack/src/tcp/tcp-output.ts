@@ -15,6 +15,11 @@ import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../wire/constants.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { Recovery, TcpState, type Tcb } from './tcb.js';
 
+/** Floor of the tail loss probe timeout (Linux uses a few ms; scheduling noise below that). */
+const PTO_MIN_MS = 10;
+/** RFC 8985 WCDelAckT: the peer may delay the ACK of a lone segment this long. */
+const DELAYED_ACK_ALLOWANCE_MS = 200;
+
 /** Fires the Tcb's expired timers. */
 export function tcpTimers(tcb: Tcb, now: number): void {
   const host = tcb.host;
@@ -43,8 +48,16 @@ export function tcpTimers(tcb: Tcb, now: number): void {
   }
   if (tcb.rtoAt <= now) {
     tcb.rtoAt = Infinity;
+    tcb.ptoAt = Infinity;
     onRetransmitTimeout(tcb, now);
     if (tcb.state === TcpState.CLOSED) return;
+  }
+  if (tcb.ptoAt <= now) {
+    tcb.ptoAt = Infinity;
+    if (tcb.recovery === Recovery.OPEN && tcb.sndUna !== tcb.sndNxt && !tcb.tlpOutstanding) {
+      tcb.needTlp = true;
+      host.markDirty(tcb);
+    }
   }
   if (tcb.persistAt <= now) {
     tcb.persistAt = Infinity;
@@ -164,16 +177,46 @@ export function tcpOutput(tcb: Tcb, now: number): void {
     host.emitSegment(tcb, tcb.sndNxt, TCP_ACK, 0, now);
   }
 
-  // Timers: RTO while anything is outstanding; persist when the peer's window is closed.
+  // Timers: RTO while anything is outstanding (and a tail loss probe before it, RFC 8985 7.2);
+  // persist when the peer's window is closed.
   if (tcb.sndUna !== tcb.sndNxt) {
     if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
     tcb.persistAt = Infinity;
+    if (tcb.recovery === Recovery.OPEN && tcb.sackEnabled && !tcb.tlpOutstanding && tcb.rtt.samples > 0) {
+      let pto = Math.max(2 * tcb.rtt.srtt, PTO_MIN_MS);
+      if (seqDiff(tcb.sndNxt, tcb.sndUna) <= tcb.sndMss) pto += DELAYED_ACK_ALLOWANCE_MS;
+      const rto = tcb.rtt.rto;
+      if (pto < rto) tcb.setPto(now + pto);
+      else tcb.ptoAt = Infinity;
+    }
   } else if (tcb.sndWnd === 0 && (tcb.sndBuf.length > 0 || (tcb.finQueued && !tcb.finSent))) {
     if (tcb.persistAt === Infinity) {
       const backoff = Math.min(1 << Math.min(tcb.persistBackoff, 10), 64);
       tcb.setPersist(now + Math.min(tcb.rtt.rto * backoff, host.tcp.maxRtoMs));
     }
   }
+}
+
+/**
+ * Retransmits [s, e) (at most one MSS; the FIN too when the range reaches past the data). Returns the
+ * sequence space used (0 when there was nothing to send).
+ */
+function retransmit(tcb: Tcb, s: number, e: number, now: number): number {
+  const bufEnd = tcb.sndBufEnd;
+  const dataEnd = seqLt(e, bufEnd) ? e : bufEnd;
+  const len = seqLt(s, dataEnd) ? seqDiff(dataEnd, s) : 0;
+  const withFin = tcb.finSent && seqGt(e, bufEnd) && !seqLt(seqAdd(s, len), bufEnd);
+  if (len === 0 && !withFin) return 0;
+  let flags = TCP_ACK;
+  if (withFin) flags |= TCP_FIN;
+  else if (seqAdd(s, len) === bufEnd) flags |= TCP_PSH;
+  tcb.host.emitSegment(tcb, s, flags, len, now);
+  tcb.segmentsRetransmitted++;
+  tcb.host.tcpCounters.retransmits++;
+  tcb.timing = false;
+  tcb.rtxLastNxt = tcb.sndNxt;
+  if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
+  return len + (withFin ? 1 : 0);
 }
 
 /** Retransmissions and new data; returns true when at least one segment (carrying an ACK) left. */
@@ -186,37 +229,41 @@ function sendData(tcb: Tcb, now: number): boolean {
   if (recovery === Recovery.RECOVERY) budget = tcb.prrBudget;
   else budget = tcb.cc.cwnd - tcb.pipe();
 
+  // Tail loss probe (RFC 8985 7.3): one new segment if the window allows, else the last one again.
+  if (tcb.needTlp) {
+    tcb.needTlp = false;
+    tcb.tlpOutstanding = true;
+    host.tcpCounters.tailLossProbes++;
+    const avail = seqDiff(tcb.sndBufEnd, tcb.sndNxt);
+    const room = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
+    if (avail > 0 && room > 0) {
+      if (budget < mss) budget = mss;
+    } else {
+      const end = tcb.sndNxt;
+      const start = seqDiff(end, tcb.sndUna) > mss ? seqAdd(end, -mss) : tcb.sndUna;
+      if (retransmit(tcb, start, end, now) > 0) sent = true;
+    }
+    tcb.rtoAt = now + tcb.rtt.rto; // RFC 8985 7.3: re-arm the RTO after the probe
+  }
+
   // a. Retransmit lost data (holes below lossEnd not yet retransmitted in this episode).
   if (recovery !== Recovery.OPEN) {
     const sb = tcb.scoreboard;
-    const bufEnd = tcb.sndBufEnd;
     while (budget > 0) {
       let s = seqGt(tcb.highRxt, tcb.sndUna) ? tcb.highRxt : tcb.sndUna;
       if (tcb.sackEnabled) s = sb.nextUnsacked(s);
       if (!seqLt(s, tcb.lossEnd)) break;
       let e = tcb.sackEnabled ? sb.nextSackedStart(s, tcb.lossEnd) : tcb.lossEnd;
       if (seqDiff(e, s) > mss) e = seqAdd(s, mss);
-      // Data part [s, min(e, bufEnd)); the FIN when the range reaches past the data.
-      const dataEnd = seqLt(e, bufEnd) ? e : bufEnd;
-      const len = seqLt(s, dataEnd) ? seqDiff(dataEnd, s) : 0;
-      const withFin = tcb.finSent && seqGt(e, bufEnd) && !seqLt(seqAdd(s, len), bufEnd);
-      if (len === 0 && !withFin) {
+      const used = retransmit(tcb, s, e, now);
+      if (used === 0) {
         tcb.highRxt = e;
         continue;
       }
-      let flags = TCP_ACK;
-      if (withFin) flags |= TCP_FIN;
-      else if (seqAdd(s, len) === bufEnd) flags |= TCP_PSH;
-      host.emitSegment(tcb, s, flags, len, now);
       sent = true;
-      const used = len + (withFin ? 1 : 0);
       tcb.highRxt = seqAdd(s, used);
       budget -= used;
       if (recovery === Recovery.RECOVERY) tcb.prrOut += used;
-      tcb.segmentsRetransmitted++;
-      host.tcpCounters.retransmits++;
-      tcb.timing = false;
-      if (tcb.rtoAt === Infinity) tcb.setRto(now + tcb.rtt.rto);
     }
   }
 
