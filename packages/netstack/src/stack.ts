@@ -957,8 +957,11 @@ export class Stack implements TcpHost {
     // Receiver SWS avoidance: keep the old edge unless the window grows by a useful amount.
     if (wnd > edgeWnd && wnd - edgeWnd < Math.min(buf.capacity >>> 1, tcb.rcvMss) && edgeWnd > 0)
       wnd = edgeWnd;
+    // Never move the right edge left (RFC 9293 3.8.6.2.2) — up to the scale's rounding, which is
+    // always down so we never promise more than the ring holds.
     let field = wnd >>> scale;
-    if (field << scale < edgeWnd) field = Math.min(0xffff, Math.ceil(edgeWnd / (1 << scale)));
+    const edgeField = edgeWnd >>> scale;
+    if (field < edgeField) field = edgeField;
     return field;
   }
 
