@@ -231,6 +231,8 @@ export class Stack implements TcpHost {
   private ipId = 0;
   private ephemeralNext: number;
   private readonly wscale: number;
+  private readonly randPool = new Uint32Array(256);
+  private randIndex = 256;
   private challengeWindow = 0;
   private challengeCount = 0;
   private icmpWindow = 0;
@@ -282,8 +284,8 @@ export class Stack implements TcpHost {
     this.tcp.recvBufferSize = Math.min(this.tcp.recvBufferSize, 0xffff << 14);
     this.wscale = this.tcp.windowScaling ? windowScaleFor(this.tcp.recvBufferSize) : 0;
     if (!this.tcp.windowScaling) this.tcp.recvBufferSize = Math.min(this.tcp.recvBufferSize, 0xffff);
-    this.sendPool = new BufferPool(this.tcp.sendBufferSize, 32);
-    this.recvPool = new BufferPool(this.tcp.recvBufferSize, 32);
+    this.sendPool = new BufferPool(this.tcp.sendBufferSize);
+    this.recvPool = new BufferPool(this.tcp.recvBufferSize);
     for (const a of options.addresses ?? []) this.addAddress(a);
     this.icmpEcho = options.icmpEcho ?? true;
     this.icmpErrorsPerSecond = options.icmpErrorsPerSecond ?? 100;
@@ -1497,10 +1499,13 @@ export class Stack implements TcpHost {
     );
   }
 
+  /** Random 32-bit values, drawn from `random` 1 KiB at a time. */
   private randomU32(): number {
-    const b = new Uint32Array(1);
-    this.random(new Uint8Array(b.buffer));
-    return b[0] as number;
+    if (this.randIndex >= this.randPool.length) {
+      this.random(new Uint8Array(this.randPool.buffer));
+      this.randIndex = 0;
+    }
+    return this.randPool[this.randIndex++] as number;
   }
 
   private allocatePort(local: IpAddr, remote: IpAddr, remotePort: number): number {
@@ -1850,7 +1855,7 @@ export class Stack implements TcpHost {
       connections: this.tcbs.size,
       connectionsByState: byState,
       udpFlows: this.flows.size,
-      bufferBytes: this.sendPool.inUse * this.sendPool.size + this.recvPool.inUse * this.recvPool.size,
+      bufferBytes: this.sendPool.bytesInUse + this.recvPool.bytesInUse,
       reassemblyBytes: this.reassembler?.bytesHeld ?? 0,
     };
   }

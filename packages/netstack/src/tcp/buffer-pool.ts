@@ -1,35 +1,71 @@
-// BufferPool: fixed-size byte buffers recycled between connections, so a busy stack reuses memory
-// instead of allocating a buffer per connection or per burst. At most `maxFree` idle buffers are kept;
-// `inUse` counts buffers handed out (the stack's data-memory bound is inUse * size).
+// BufferPool: byte buffers in power-of-two size classes (MIN_CLASS .. maxSize), recycled between
+// connections so a busy stack reuses memory instead of allocating per connection or per burst.
+// Idle buffers kept per class are capped (`maxFreePerClass`) and so is their total (`maxIdleBytes`).
+// `bytesInUse` is what connections hold right now (the stack reports it as bufferBytes).
 //
-// Contract: give() only buffers this pool handed out, once each; the pool overwrites nothing, so a
-// buffer comes back with stale bytes (RingBuffer never reads bytes it did not write).
+// Contract: give() only buffers this pool handed out, once each. Storage is NOT zeroed (allocUnsafeSlow
+// and recycled buffers hold stale bytes): RingBuffer never exposes a byte it did not write, which the
+// ring-buffer property tests check.
+
+export const MIN_CLASS = 16 * 1024;
 
 export class BufferPool {
-  private readonly free: Uint8Array[] = [];
+  private readonly free = new Map<number, Uint8Array[]>();
+  private idleBytes = 0;
+  bytesInUse = 0;
+  /** Buffers handed out right now. */
   inUse = 0;
   /** Buffers ever allocated (tests and stats). */
   allocated = 0;
 
   constructor(
-    readonly size: number,
-    readonly maxFree = 64,
+    /** The largest buffer (a ring's capacity); need not be a power of two. */
+    readonly maxSize: number,
+    readonly maxFreePerClass = 64,
+    readonly maxIdleBytes = 64 * 1024 * 1024,
   ) {}
 
-  take(): Uint8Array {
+  /** The size class that holds `n` bytes: a power of two >= MIN_CLASS, capped at maxSize. */
+  classFor(n: number): number {
+    let c = MIN_CLASS;
+    while (c < n && c < this.maxSize) c *= 2;
+    return c > this.maxSize ? this.maxSize : c;
+  }
+
+  /** A buffer of exactly classFor(n) bytes (uninitialized). */
+  take(n: number): Uint8Array {
+    const size = this.classFor(n);
     this.inUse++;
-    const b = this.free.pop();
-    if (b !== undefined) return b;
+    this.bytesInUse += size;
+    const list = this.free.get(size);
+    const b = list?.pop();
+    if (b !== undefined) {
+      this.idleBytes -= size;
+      return b;
+    }
     this.allocated++;
-    return new Uint8Array(this.size);
+    const buf = Buffer.allocUnsafeSlow(size);
+    return new Uint8Array(buf.buffer, buf.byteOffset, size);
   }
 
   give(b: Uint8Array): void {
     this.inUse--;
-    if (this.free.length < this.maxFree) this.free.push(b);
+    this.bytesInUse -= b.length;
+    let list = this.free.get(b.length);
+    if (list === undefined) {
+      list = [];
+      this.free.set(b.length, list);
+    }
+    if (list.length < this.maxFreePerClass && this.idleBytes + b.length <= this.maxIdleBytes) {
+      list.push(b);
+      this.idleBytes += b.length;
+    }
   }
 
+  /** Idle buffers held for reuse. */
   get idle(): number {
-    return this.free.length;
+    let n = 0;
+    for (const l of this.free.values()) n += l.length;
+    return n;
   }
 }

@@ -1,23 +1,33 @@
 // RingBuffer: the byte store behind a TCP send or receive buffer.
 //
-// Storage is taken from a BufferPool on the first write and given back whenever the buffer becomes
-// empty (and nothing is stored past its end), so an idle connection holds no data memory at all.
+// `capacity` is the most it ever holds (the window we advertise, the send buffer limit); the storage
+// behind it grows on demand in power-of-two steps from the pool and goes back to the pool whenever the
+// buffer becomes empty (and nothing is stored past its end), so an idle connection holds no data
+// memory and a small flow never holds a full-size buffer. The size it last needed is remembered, so a
+// bulk flow that drains its buffer between segments does not grow it again step by step.
+//
 // Besides appending (write) the receive side writes out-of-order data past the end (writeAt) and later
 // makes it part of the buffer (commit); the send side reads at any offset (peek) to build
-// retransmissions. Nothing here allocates per call.
+// retransmissions. Nothing here allocates per call except when storage grows.
 import type { BufferPool } from './buffer-pool.js';
 
 export class RingBuffer {
   private buf: Uint8Array | null = null;
+  /** Storage size (buf.length), 0 without storage. */
+  private size = 0;
   private head = 0;
   private len = 0;
+  /** Highest offset from head written so far (covers writeAt past the end). */
+  private hi = 0;
   /** True while bytes written with writeAt() past the end may still be committed. */
   private holdsBeyondEnd = false;
+  /** Storage size to start with next time (what this buffer needed last). */
+  private hint = 0;
 
   constructor(
     private readonly pool: BufferPool,
-    /** Bytes it can hold (the pool's buffer size). */
-    readonly capacity: number = pool.size,
+    /** Bytes it can hold. */
+    readonly capacity: number = pool.maxSize,
   ) {}
 
   /** Bytes stored. */
@@ -29,17 +39,34 @@ export class RingBuffer {
     return this.capacity - this.len;
   }
 
-  /** Whether storage is currently held (for memory accounting in tests and stats). */
+  /** Storage currently held (bytes; 0 when none). */
+  get storageBytes(): number {
+    return this.size;
+  }
+
   get hasStorage(): boolean {
     return this.buf !== null;
   }
 
-  private storage(): Uint8Array {
-    if (this.buf === null) {
-      this.buf = this.pool.take();
-      this.head = 0;
+  /** Makes sure storage covers offsets [0, end) from the head. */
+  private ensure(end: number): Uint8Array {
+    if (this.buf !== null && end <= this.size) return this.buf;
+    const want = Math.max(end, this.hint);
+    const next = this.pool.take(want);
+    const old = this.buf;
+    if (old !== null) {
+      // Unwrap everything written so far (including out-of-order bytes past the end) to offset 0.
+      const n = this.hi;
+      const first = Math.min(n, this.size - this.head);
+      next.set(old.subarray(this.head, this.head + first), 0);
+      if (first < n) next.set(old.subarray(0, n - first), first);
+      this.pool.give(old);
     }
-    return this.buf;
+    this.buf = next;
+    this.size = next.length;
+    this.head = 0;
+    if (this.size > this.hint) this.hint = this.size;
+    return next;
   }
 
   /** Appends up to `free` bytes of src[off, off+n); returns the number appended. */
@@ -69,15 +96,20 @@ export class RingBuffer {
   /** false once nothing is stored past the end any more (assembler empty or cleared). */
   set beyondEnd(v: boolean) {
     this.holdsBeyondEnd = v;
-    if (!v) this.releaseIfEmpty();
+    if (!v) {
+      this.hi = this.len;
+      this.releaseIfEmpty();
+    }
   }
 
   private copyIn(at: number, src: Uint8Array, off: number, n: number): void {
-    const buf = this.storage();
-    const cap = this.capacity;
+    const end = at + n;
+    const buf = this.ensure(end);
+    if (end > this.hi) this.hi = end;
+    const size = this.size;
     let pos = this.head + at;
-    if (pos >= cap) pos -= cap;
-    const first = Math.min(n, cap - pos);
+    if (pos >= size) pos -= size;
+    const first = Math.min(n, size - pos);
     buf.set(src.subarray(off, off + first), pos);
     if (first < n) buf.set(src.subarray(off + first, off + n), 0);
   }
@@ -86,10 +118,10 @@ export class RingBuffer {
   peek(offset: number, dst: Uint8Array, dstOff: number, n: number): void {
     if (n <= 0 || this.buf === null) return;
     const buf = this.buf;
-    const cap = this.capacity;
+    const size = this.size;
     let pos = this.head + offset;
-    if (pos >= cap) pos -= cap;
-    const first = Math.min(n, cap - pos);
+    if (pos >= size) pos -= size;
+    const first = Math.min(n, size - pos);
     dst.set(buf.subarray(pos, pos + first), dstOff);
     if (first < n) dst.set(buf.subarray(0, n - first), dstOff + first);
   }
@@ -99,8 +131,9 @@ export class RingBuffer {
     if (n <= 0) return;
     if (n > this.len) n = this.len;
     this.len -= n;
+    this.hi -= n;
     this.head += n;
-    if (this.head >= this.capacity) this.head -= this.capacity;
+    if (this.head >= this.size) this.head -= this.size;
     // Bytes stored past the end (writeAt) stay where they are relative to the new head.
     if (this.len === 0) this.releaseIfEmpty();
   }
@@ -117,10 +150,13 @@ export class RingBuffer {
   release(): void {
     this.len = 0;
     this.head = 0;
+    this.hi = 0;
     this.holdsBeyondEnd = false;
+    this.hint = 0;
     if (this.buf !== null) {
       this.pool.give(this.buf);
       this.buf = null;
+      this.size = 0;
     }
   }
 
@@ -128,7 +164,9 @@ export class RingBuffer {
     if (this.len === 0 && !this.holdsBeyondEnd && this.buf !== null) {
       this.pool.give(this.buf);
       this.buf = null;
+      this.size = 0;
       this.head = 0;
+      this.hi = 0;
     }
   }
 }

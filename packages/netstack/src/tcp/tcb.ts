@@ -100,6 +100,7 @@ export interface TcpCounters {
   keepAliveProbes: number;
   tailLossProbes: number;
   lostRetransmits: number;
+  spuriousRtos: number;
 }
 
 export function newTcpCounters(): TcpCounters {
@@ -122,6 +123,7 @@ export function newTcpCounters(): TcpCounters {
     keepAliveProbes: 0,
     tailLossProbes: 0,
     lostRetransmits: 0,
+    spuriousRtos: 0,
   };
 }
 
@@ -267,6 +269,13 @@ export class Tcb {
   tlpOutstanding = false;
   /** Send a tail loss probe at the next output. */
   needTlp = false;
+  /**
+   * Eifel detection (RFC 3522): our TSval when the first RTO of an episode retransmitted, 0 when not
+   * armed; the cwnd/ssthresh to restore if the timeout turns out spurious (RFC 4015).
+   */
+  eifelTs = 0;
+  undoCwnd = 0;
+  undoSsthresh = 0;
   /** SND.NXT right after the latest retransmission (lost-retransmission detection). */
   rtxLastNxt = 0;
   /** Consecutive RTO expirations (reset by an ACK of new data). */

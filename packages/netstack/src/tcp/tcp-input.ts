@@ -583,7 +583,25 @@ function processAck(tcb: Tcb, seg: TcpSegment, seq: number, segLen: number, now:
       break;
     }
     default: {
-      // LOSS (after an RTO): slow start until everything sent before the timeout is acknowledged.
+      // LOSS (after an RTO). Eifel (RFC 3522): if the first ACK of new data echoes a timestamp older
+      // than the retransmission, the original transmission arrived — the timeout was spurious: undo
+      // the reduction and stop retransmitting (RFC 4015), instead of resending a whole window.
+      if (acked > 0 && tcb.eifelTs !== 0) {
+        const spurious = seg.hasTimestamp && seg.tsEcr !== 0 && seqLt(seg.tsEcr, tcb.eifelTs);
+        tcb.eifelTs = 0;
+        if (spurious) {
+          tcb.host.tcpCounters.spuriousRtos++;
+          cc.cwnd = Math.max(tcb.undoCwnd, cc.cwnd);
+          cc.ssthresh = Math.max(tcb.undoSsthresh, cc.ssthresh);
+          tcb.recovery = Recovery.OPEN;
+          tcb.lossEnd = tcb.sndUna;
+          tcb.highRxt = tcb.sndUna;
+          tcb.dupAcks = 0;
+          tcb.renoSacked = 0;
+          break;
+        }
+      }
+      // Slow start until everything sent before the timeout is acknowledged.
       if (acked > 0) cc.onAck(acked, now, tcb.rtt.srtt);
       if (seqGe(tcb.sndUna, tcb.recoverSeq)) {
         tcb.recovery = Recovery.OPEN;

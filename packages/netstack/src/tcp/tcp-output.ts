@@ -120,8 +120,16 @@ function onRetransmitTimeout(tcb: Tcb, now: number): void {
   }
   host.tcpCounters.rtoTimeouts++;
   const flight = seqDiff(tcb.sndNxt, tcb.sndUna);
-  if (tcb.retransmitCount === 1 || tcb.recovery !== Recovery.LOSS) tcb.cc.onTimeout(now, flight);
-  else tcb.cc.cwnd = tcb.sndMss;
+  if (tcb.retransmitCount === 1 || tcb.recovery !== Recovery.LOSS) {
+    // Remember what to restore if the ACKs show the timeout was spurious (RFC 3522 / RFC 4015).
+    tcb.undoCwnd = tcb.recovery === Recovery.OPEN ? tcb.cc.cwnd : 0;
+    tcb.undoSsthresh = tcb.cc.ssthresh;
+    tcb.eifelTs = tcb.tsEnabled && tcb.undoCwnd > 0 ? tcb.tsVal(now) || 1 : 0;
+    tcb.cc.onTimeout(now, flight);
+  } else {
+    tcb.cc.cwnd = tcb.sndMss;
+    tcb.eifelTs = 0;
+  }
   tcb.recovery = Recovery.LOSS;
   tcb.recoverSeq = tcb.sndNxt;
   tcb.highRxt = tcb.sndUna;
