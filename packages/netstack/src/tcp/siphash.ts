@@ -90,7 +90,7 @@ function block(hi: number, lo: number): void {
 }
 
 function finish(): void {
-  V[4] = (V[4] as number) ^ 0xff;
+  V[5] = (V[5] as number) ^ 0xff; // v2 ^= 0xff: the low word of lane v2
   round();
   round();
   round();
