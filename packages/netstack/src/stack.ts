@@ -701,10 +701,7 @@ export class Stack implements TcpHost {
     tcb.rcvNxt = seqAdd(seg.seq, 1);
     tcb.lastAckSent = tcb.rcvNxt;
     tcb.rcvWscale = this.wscale;
-    tcb.iss = generateIsn(this.secret, tcb.local, tcb.localPort, tcb.remote, tcb.remotePort, now);
-    tcb.sndUna = tcb.iss;
-    tcb.sndNxt = seqAdd(tcb.iss, 1);
-    tcb.sndBufSeq = tcb.sndNxt;
+    tcb.initSend(generateIsn(this.secret, tcb.local, tcb.localPort, tcb.remote, tcb.remotePort, now), false);
     tcb.tsOffset = this.randomU32();
     negotiateOptions(tcb, seg, this.mssFor(tcb.family), true, true, true, now);
     tcb.sndWnd = seg.window;
@@ -795,13 +792,10 @@ export class Stack implements TcpHost {
     const tcb = new Tcb(this, local, seg.dstPort, remote, seg.srcPort);
     tcb.listener = l;
     tcb.fromCookie = true;
-    tcb.iss = cookie;
+    tcb.initSend(cookie, true);
     tcb.irs = peerIsn;
     tcb.rcvNxt = seg.seq;
     tcb.lastAckSent = seg.seq;
-    tcb.sndUna = seg.ack;
-    tcb.sndNxt = seg.ack;
-    tcb.sndBufSeq = seg.ack;
     const cfg = this.tcp;
     let ws = -1;
     let sack = false;
@@ -1559,10 +1553,7 @@ export class Stack implements TcpHost {
     const now = this.tick(undefined);
     const tcb = new Tcb(this, local, localPort, remote, port);
     tcb.state = TcpState.SYN_SENT;
-    tcb.iss = generateIsn(this.secret, local, localPort, remote, port, now);
-    tcb.sndUna = tcb.iss;
-    tcb.sndNxt = seqAdd(tcb.iss, 1);
-    tcb.sndBufSeq = tcb.sndNxt;
+    tcb.initSend(generateIsn(this.secret, local, localPort, remote, port, now), false);
     tcb.rcvWscale = this.wscale;
     tcb.rcvMss = this.mssFor(local.family);
     tcb.tsOffset = this.randomU32();

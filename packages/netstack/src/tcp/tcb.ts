@@ -207,6 +207,8 @@ export class Tcb {
   /** Sequence number the FIN occupies (valid once finQueued). */
   finSeq = 0;
   noDelay = false;
+  /** End of the last sub-MSS segment sent (Minshall's Nagle: at most one small segment in flight). */
+  sndSmallEnd = 0;
 
   // ---- receive sequence space ----
   irs = 0;
@@ -267,6 +269,8 @@ export class Tcb {
   timedAt = 0;
   /** A tail loss probe was sent and not yet answered by an ACK of new data. */
   tlpOutstanding = false;
+  /** SND.NXT when the probe went out: SACK of the probe means the holes below it were lost. */
+  tlpEnd = 0;
   /** Send a tail loss probe at the next output. */
   needTlp = false;
   /**
@@ -407,18 +411,15 @@ export class Tcb {
 
   private afterRead(before: number): void {
     if (!this.isSynchronized || this.state === TcpState.TIME_WAIT) return;
-    // Receiver SWS avoidance (RFC 9293 3.8.6.2.2): announce the reopened window once it grew by at
-    // least min(half the buffer, 2 MSS), or at once if the advertised window had (nearly) closed.
+    // Receiver SWS avoidance (RFC 9293 3.8.6.2.2): announce the reopened window once the right edge
+    // can move by at least min(half the buffer, one MSS) — the same rule the window field follows.
     const cap = this.rcvBuf.capacity;
     const advertised = seqDiff(this.rcvAdv, this.rcvNxt);
     const possible = Math.min(cap - this.rcvBuf.length, 0xffff << this.rcvWscale);
     const growth = possible - advertised;
-    if (growth <= 0) return;
-    if (advertised < this.rcvMss || growth >= Math.min(cap >>> 1, 2 * this.rcvMss)) {
-      if (before > 0) {
-        this.ackNow = true;
-        this.host.markDirty(this);
-      }
+    if (growth > 0 && growth >= Math.min(cap >>> 1, this.rcvMss) && before > 0) {
+      this.ackNow = true;
+      this.host.markDirty(this);
     }
   }
 
@@ -479,7 +480,8 @@ export class Tcb {
       return;
     }
     if (s !== TcpState.SYN_SENT && !(s === TcpState.SYN_RECEIVED && this.held)) {
-      this.host.emitSegment(this, this.sndNxt, 0x04 /* RST */, 0, this.host.now());
+      // <SEQ=SND.NXT><CTL=RST> (RFC 9293), with the ACK bit as Linux sends it.
+      this.host.emitSegment(this, this.sndNxt, 0x14 /* RST|ACK */, 0, this.host.now());
       this.host.tcpCounters.resetsSent++;
     }
     this.terminate(null);
@@ -499,6 +501,24 @@ export class Tcb {
   }
 
   // ---------------------------------------------------------------- engine helpers
+
+  /**
+   * Sets the send sequence space from our ISN. `synAcked` for SYN-cookie connections, whose SYN-ACK
+   * the peer has already acknowledged.
+   */
+  initSend(iss: number, synAcked: boolean): void {
+    this.iss = iss;
+    const first = seqAdd(iss, 1);
+    this.sndUna = synAcked ? first : iss;
+    this.sndNxt = first;
+    this.sndBufSeq = first;
+    this.sndSmallEnd = first;
+    this.sndWl2 = first;
+    this.highRxt = first;
+    this.lossEnd = first;
+    this.recoverSeq = first;
+    this.rtxLastNxt = first;
+  }
 
   /** Raises event bits for the handler and queues the Tcb for delivery at poll(). */
   signal(ev: number): void {

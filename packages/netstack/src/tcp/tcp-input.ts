@@ -201,6 +201,20 @@ function synchronizedInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: numb
     }
     return;
   }
+  // Simultaneous open (RFC 9293 figure 7, line 5; the RFC 5961 4.2 exception Linux makes): the peer's
+  // SYN-ACK in SYN-RECEIVED acknowledges our SYN; its SYN we already have.
+  if (
+    state === TcpState.SYN_RECEIVED &&
+    syn &&
+    !rst &&
+    (flags & TCP_ACK) !== 0 &&
+    seq === tcb.irs &&
+    seg.ack === tcb.sndNxt &&
+    tcb.listener === null
+  ) {
+    syn = false;
+    seq = seqAdd(seq, 1);
+  }
   // TIME-WAIT: a retransmitted FIN is ACKed again and restarts the 2MSL timer (RFC 9293).
   if (state === TcpState.TIME_WAIT) {
     if (rst) {
@@ -237,6 +251,7 @@ function synchronizedInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: numb
     // Zero window: keep the ACK (and a FIN exactly at RCV.NXT), drop the data (RFC 9293 3.10.7.4).
     acceptable = seq === rcvNxt;
     if (acceptable && dataLen > 0) {
+      drops.tcpOutOfWindow++; // the data: nothing of it fits
       dataLen = 0;
       fin = false;
       sendAck(tcb);
@@ -380,7 +395,11 @@ function synchronizedInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: numb
   if (fin) {
     const finSeq = seqAdd(seq, dataLen);
     if (finSeq === tcb.rcvNxt) processFin(tcb, now);
-    else if (tcb.pendingFin < 0) tcb.pendingFin = finSeq;
+    else {
+      // Out of order: remember it and answer with a duplicate ACK, as for out-of-order data.
+      if (tcb.pendingFin < 0) tcb.pendingFin = finSeq;
+      sendAck(tcb);
+    }
   }
 }
 
@@ -549,7 +568,17 @@ function processAck(tcb: Tcb, seg: TcpSegment, seq: number, segLen: number, now:
       const outstanding = seqDiff(tcb.sndNxt, tcb.sndUna);
       if (outstanding > 0) {
         const sackLoss = tcb.sackEnabled && seqGt(sb.lossBoundary(tcb.sndUna, mss, DUP_THRESH), tcb.sndUna);
-        if (tcb.dupAcks >= DUP_THRESH || sackLoss) enterRecovery(tcb, now, delivered);
+        // The tail loss probe was SACKed while data sent before it is still missing: that data was
+        // lost (what RACK concludes from the probe, RFC 8985 7.4), recover it now instead of at RTO.
+        const tlpLoss =
+          tcb.tlpOutstanding &&
+          tcb.sackEnabled &&
+          sb.isSacked(seqAdd(tcb.tlpEnd, -1)) &&
+          seqLt(sb.nextUnsacked(tcb.sndUna), tcb.tlpEnd);
+        if (tcb.dupAcks >= DUP_THRESH || sackLoss || tlpLoss) {
+          enterRecovery(tcb, now, delivered);
+          if (tlpLoss && seqLt(tcb.lossEnd, tcb.tlpEnd)) tcb.lossEnd = tcb.tlpEnd;
+        }
       }
       break;
     }

@@ -241,11 +241,13 @@ function sendData(tcb: Tcb, now: number): boolean {
   if (tcb.needTlp) {
     tcb.needTlp = false;
     tcb.tlpOutstanding = true;
+    tcb.tlpEnd = tcb.sndNxt;
     host.tcpCounters.tailLossProbes++;
     const avail = seqDiff(tcb.sndBufEnd, tcb.sndNxt);
     const room = seqDiff(seqAdd(tcb.sndUna, tcb.sndWnd), tcb.sndNxt);
     if (avail > 0 && room > 0) {
       if (budget < mss) budget = mss;
+      tcb.tlpEnd = seqAdd(tcb.sndNxt, Math.min(avail, mss, room));
     } else {
       const end = tcb.sndNxt;
       const start = seqDiff(end, tcb.sndUna) > mss ? seqAdd(end, -mss) : tcb.sndUna;
@@ -304,7 +306,10 @@ function sendData(tcb: Tcb, now: number): boolean {
     if (len > room) len = room;
     if (len > budget) len = budget > 0 ? Math.ceil(budget) : 0;
     if (len < mss && len < avail && flight > 0) break; // sender SWS avoidance: wait for a full segment
-    if (len < mss && len === avail && !tcb.noDelay && flight > 0 && !tcb.finQueued) break; // Nagle
+    // Nagle with Minshall's refinement (as Linux): a small segment waits only while an earlier small
+    // segment is unacknowledged, so the tail of a large write goes out with it.
+    if (len < mss && len === avail && !tcb.noDelay && !tcb.finQueued && seqGt(tcb.sndSmallEnd, tcb.sndUna))
+      break;
     const last = seqAdd(nxt, len) === bufEnd;
     let flags = TCP_ACK;
     if (last) flags |= TCP_PSH;
@@ -312,6 +317,7 @@ function sendData(tcb: Tcb, now: number): boolean {
     if (withFin) flags |= TCP_FIN;
     host.emitSegment(tcb, nxt, flags, len, now);
     sent = true;
+    if (len < mss) tcb.sndSmallEnd = seqAdd(nxt, len);
     if (!tcb.timing && !tcb.tsEnabled) {
       tcb.timing = true;
       tcb.timedSeq = seqAdd(nxt, len);
