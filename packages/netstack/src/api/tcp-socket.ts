@@ -83,6 +83,13 @@ export class TcpSocket extends Duplex implements TcpHandler {
     tcb.handler = this;
     tcb.owner = this;
     this.lastActivity = Date.now();
+    // As net.Socket: without allowHalfOpen, our side ends once the peer's data has all been consumed
+    // ('end'), not when its FIN arrives — data still on its way through pipes is written first.
+    if (!this.allowHalfOpenOpt) {
+      this.once('end', () => {
+        if (!this.writableEnded) this.end();
+      });
+    }
   }
 
   /** The engine connection (diagnostics: state, counters). null after close. */
@@ -254,7 +261,6 @@ export class TcpSocket extends Duplex implements TcpHandler {
     if (tcb.readableLength === 0 && tcb.eof && !this.eofPushed) {
       this.eofPushed = true;
       this.push(null);
-      if (!this.allowHalfOpenOpt && !this.writableEnded) this.end();
     }
   }
 

@@ -428,11 +428,11 @@ export class Tcb {
     if (this.finQueued) return;
     switch (this.state) {
       case TcpState.SYN_SENT:
-        // The FIN follows the queued data once the handshake completes.
+      case TcpState.SYN_RECEIVED:
+        // RFC 9293: queued until ESTABLISHED; the FIN then follows the queued data (FIN-WAIT-1).
         this.finQueued = true;
         this.finSeq = seqAdd(this.sndBufSeq, this.sndBuf.length);
         break;
-      case TcpState.SYN_RECEIVED:
       case TcpState.ESTABLISHED:
         this.finQueued = true;
         this.finSeq = seqAdd(this.sndBufSeq, this.sndBuf.length);
