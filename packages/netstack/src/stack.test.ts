@@ -550,6 +550,36 @@ describe('limits and hostile input', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('total buffer memory stays within limits.maxBufferBytes; transfers still complete', () => {
+    const net = new SimNetwork(31);
+    const limits = { maxBufferBytes: 256 * 1024 };
+    const a = net.addNode('a', { addresses: ['10.0.0.1'], limits }, { delayMs: 5 });
+    const b = net.addNode('b', { addresses: ['10.0.0.2'], limits }, { delayMs: 5 });
+    const rxs: BulkReceiver[] = [];
+    acceptAll(b.stack.tcpListen({ port: 80 }), (t) => {
+      const r = new BulkReceiver(t, t.remotePort);
+      r.paused = true; // readers that do not read: every byte stays buffered
+      rxs.push(r);
+    });
+    for (let i = 0; i < 30; i++) {
+      const c = a.stack.tcpConnect({ host: '10.0.0.2', port: 80 });
+      new BulkSender(c, 100_000, c.localPort);
+    }
+    let peakA = 0;
+    let peakB = 0;
+    net.runSync(() => {
+      peakA = Math.max(peakA, a.stack.stats().bufferBytes);
+      peakB = Math.max(peakB, b.stack.stats().bufferBytes);
+      return false;
+    }, 5000);
+    expect(peakA).toBeLessThanOrEqual(256 * 1024);
+    expect(peakB).toBeLessThanOrEqual(256 * 1024);
+    expect(b.stack.stats().bufferRefusals).toBeGreaterThan(0);
+    for (const r of rxs) r.resume();
+    net.runSync(() => rxs.length === 30 && rxs.every((r) => r.eof), 600_000);
+    expect(rxs.every((r) => r.received === 100_000 && r.mismatches === 0)).toBe(true);
+  });
+
   it('the connection table limit refuses new SYNs and connect() with a clear error', () => {
     const p = probe({ limits: { maxConnections: 2 }, tcp: { synCookies: 'never' } });
     p.stack.tcpListen({ port: 80 });

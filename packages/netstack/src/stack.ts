@@ -26,7 +26,7 @@
 import { newDropCounters, type DropCounters, type DropReason } from './drop-reasons.js';
 import { FlowTable } from './flow-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './ip/reassembly.js';
-import { BufferPool } from './tcp/buffer-pool.js';
+import { BufferPool, MemoryBudget } from './tcp/buffer-pool.js';
 import { DEFAULT_TCP_CONFIG, windowScaleFor, type TcpConfig } from './tcp/config.js';
 import { generateIsn } from './tcp/isn.js';
 import { TcpListener } from './tcp/listener.js';
@@ -36,6 +36,7 @@ import { checkSynCookie, cookieOptionsFromTsEcr, cookieTsVal, createSynCookie } 
 import {
   EV_CLOSED,
   EV_CONNECTED,
+  EV_WRITABLE,
   newTcpCounters,
   Recovery,
   Tcb,
@@ -111,6 +112,11 @@ export const DEFAULT_UDP_CONFIG: UdpConfig = {
 export interface StackLimits {
   /** TCP connections in the table (all states, TIME-WAIT included). */
   maxConnections: number;
+  /**
+   * Send + receive buffer memory of all connections together. When it is spent, incoming data that
+   * needs more is dropped ('tcpNoBufferSpace'; the peer retransmits) and send() takes less.
+   */
+  maxBufferBytes: number;
 }
 
 export interface StackOptions {
@@ -158,6 +164,8 @@ export interface StackStats {
   udpFlows: number;
   /** Buffer memory held by connections right now (send + receive rings), bytes. */
   bufferBytes: number;
+  /** Times the buffer memory budget (limits.maxBufferBytes) refused to grow a buffer. */
+  bufferRefusals: number;
   reassemblyBytes: number;
 }
 
@@ -198,6 +206,8 @@ export class Stack implements TcpHost {
   readonly tcpCounters: TcpCounters = newTcpCounters();
   readonly sendPool: BufferPool;
   readonly recvPool: BufferPool;
+  /** Buffer memory of all connections (limits.maxBufferBytes). */
+  readonly memory: MemoryBudget;
   readonly mtu: number;
   readonly addresses: IpAddr[] = [];
 
@@ -221,6 +231,8 @@ export class Stack implements TcpHost {
   private readonly echoQueue: IcmpEchoRequest[] = [];
 
   private dirtyTcbs: Tcb[] = [];
+  /** Connections whose send() the memory budget cut short (woken when memory is freed). */
+  private memoryWaiters: Tcb[] = [];
   private spareDirty: Tcb[] = [];
   private readonly dirtyListeners: TcpListener[] = [];
   private readonly dirtyUdp: (UdpEndpoint | UdpFlow | UdpAnyListener)[] = [];
@@ -269,7 +281,7 @@ export class Stack implements TcpHost {
     this.mtu = mtu;
     this.tcp = { ...DEFAULT_TCP_CONFIG, ...options.tcp };
     this.udpConfig = { ...DEFAULT_UDP_CONFIG, ...options.udp };
-    this.limits = { maxConnections: 65536, ...options.limits };
+    this.limits = { maxConnections: 65536, maxBufferBytes: 256 * 1024 * 1024, ...options.limits };
     for (const [k, v] of Object.entries(this.tcp)) {
       if (typeof v === 'number' && !(v >= 0)) {
         throw new NetstackError('CORRIDOR_ERR_NETSTACK_INVALID_OPTION', `tcp.${k} must be a number >= 0`);
@@ -284,8 +296,9 @@ export class Stack implements TcpHost {
     this.tcp.recvBufferSize = Math.min(this.tcp.recvBufferSize, 0xffff << 14);
     this.wscale = this.tcp.windowScaling ? windowScaleFor(this.tcp.recvBufferSize) : 0;
     if (!this.tcp.windowScaling) this.tcp.recvBufferSize = Math.min(this.tcp.recvBufferSize, 0xffff);
-    this.sendPool = new BufferPool(this.tcp.sendBufferSize);
-    this.recvPool = new BufferPool(this.tcp.recvBufferSize);
+    this.memory = new MemoryBudget(this.limits.maxBufferBytes);
+    this.sendPool = new BufferPool(this.tcp.sendBufferSize, this.memory);
+    this.recvPool = new BufferPool(this.tcp.recvBufferSize, this.memory);
     for (const a of options.addresses ?? []) this.addAddress(a);
     this.icmpEcho = options.icmpEcho ?? true;
     this.icmpErrorsPerSecond = options.icmpErrorsPerSecond ?? 100;
@@ -372,6 +385,10 @@ export class Stack implements TcpHost {
       this.woken = true;
       this.wakeFn();
     }
+  }
+
+  waitForMemory(tcb: Tcb): void {
+    if (!this.memoryWaiters.includes(tcb)) this.memoryWaiters.push(tcb);
   }
 
   timerChanged(tcb: Tcb, at: number): void {
@@ -1327,6 +1344,12 @@ export class Stack implements TcpHost {
     try {
       this.runTimers(t);
       for (let round = 0; round < MAX_POLL_ROUNDS; round++) {
+        if (this.memory.freed && this.memoryWaiters.length > 0) {
+          this.memory.freed = false;
+          const waiters = this.memoryWaiters;
+          this.memoryWaiters = [];
+          for (const w of waiters) if (w.state !== TcpState.CLOSED) w.signal(EV_WRITABLE);
+        }
         const busy =
           this.dirtyTcbs.length > 0 ||
           this.dirtyListeners.length > 0 ||
@@ -1846,7 +1869,8 @@ export class Stack implements TcpHost {
       connections: this.tcbs.size,
       connectionsByState: byState,
       udpFlows: this.flows.size,
-      bufferBytes: this.sendPool.bytesInUse + this.recvPool.bytesInUse,
+      bufferBytes: this.memory.used,
+      bufferRefusals: this.memory.refused,
       reassemblyBytes: this.reassembler?.bytesHeld ?? 0,
     };
   }

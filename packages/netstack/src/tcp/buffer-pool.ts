@@ -9,6 +9,16 @@
 
 export const MIN_CLASS = 16 * 1024;
 
+/** A byte budget shared by pools (the stack's send and receive pools share one). */
+export class MemoryBudget {
+  used = 0;
+  /** Refusals because the budget was spent (the stack reports them). */
+  refused = 0;
+  /** Set whenever memory is given back (the stack then wakes senders that were refused). */
+  freed = false;
+  constructor(readonly limit: number) {}
+}
+
 export class BufferPool {
   private readonly free = new Map<number, Uint8Array[]>();
   private idleBytes = 0;
@@ -21,6 +31,8 @@ export class BufferPool {
   constructor(
     /** The largest buffer (a ring's capacity); need not be a power of two. */
     readonly maxSize: number,
+    /** Total bytes handed out by every pool sharing it (idle buffers are not counted). */
+    readonly budget: MemoryBudget = new MemoryBudget(Infinity),
     readonly maxFreePerClass = 64,
     readonly maxIdleBytes = 64 * 1024 * 1024,
   ) {}
@@ -32,9 +44,14 @@ export class BufferPool {
     return c > this.maxSize ? this.maxSize : c;
   }
 
-  /** A buffer of exactly classFor(n) bytes (uninitialized). */
-  take(n: number): Uint8Array {
+  /** A buffer of exactly classFor(n) bytes (uninitialized), or null when the budget is spent. */
+  take(n: number): Uint8Array | null {
     const size = this.classFor(n);
+    if (this.budget.used + size > this.budget.limit) {
+      this.budget.refused++;
+      return null;
+    }
+    this.budget.used += size;
     this.inUse++;
     this.bytesInUse += size;
     const list = this.free.get(size);
@@ -49,6 +66,8 @@ export class BufferPool {
   }
 
   give(b: Uint8Array): void {
+    this.budget.used -= b.length;
+    this.budget.freed = true;
     this.inUse--;
     this.bytesInUse -= b.length;
     let list = this.free.get(b.length);

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BufferPool, MIN_CLASS } from './buffer-pool.js';
+import { BufferPool, MemoryBudget, MIN_CLASS } from './buffer-pool.js';
 import { RingBuffer } from './ring-buffer.js';
 
 /** A pool whose buffers come back full of 0xEE: reading a byte never written shows up as 0xEE. */
 class PoisonPool extends BufferPool {
-  override take(n: number): Uint8Array {
+  override take(n: number): Uint8Array | null {
     const b = super.take(n);
-    b.fill(0xee);
+    b?.fill(0xee);
     return b;
   }
 }
@@ -106,6 +106,25 @@ describe('RingBuffer', () => {
     expect(r.storageBytes).toBe(2 * MIN_CLASS);
     r.release();
     expect(pool.bytesInUse).toBe(0);
+  });
+
+  it('stops at the shared memory budget instead of growing past it', () => {
+    const budget = new MemoryBudget(3 * MIN_CLASS);
+    const pool = new BufferPool(1 << 20, budget);
+    const a = new RingBuffer(pool);
+    const b = new RingBuffer(pool);
+    expect(a.write(new Uint8Array(MIN_CLASS), 0, MIN_CLASS)).toBe(MIN_CLASS);
+    expect(b.write(new Uint8Array(100), 0, 100)).toBe(100);
+    // Growing a to the next class (32 KiB while holding 16 KiB) would pass the budget.
+    expect(a.write(new Uint8Array(10), 0, 10)).toBe(0);
+    // b still fills what it holds, but cannot grow either.
+    expect(b.write(new Uint8Array(MIN_CLASS), 0, MIN_CLASS)).toBe(MIN_CLASS - 100);
+    expect(b.writeAt(0, new Uint8Array(10), 0, 10)).toBe(false);
+    expect(budget.used).toBe(2 * MIN_CLASS);
+    expect(budget.refused).toBeGreaterThan(0);
+    a.release();
+    expect(b.write(new Uint8Array(10), 0, 10)).toBe(10); // grows into what a released
+    expect(budget.used).toBe(2 * MIN_CLASS);
   });
 
   it('caps writes at capacity', () => {

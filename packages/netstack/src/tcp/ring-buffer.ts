@@ -48,11 +48,15 @@ export class RingBuffer {
     return this.buf !== null;
   }
 
-  /** Makes sure storage covers offsets [0, end) from the head. */
-  private ensure(end: number): Uint8Array {
+  /**
+   * Makes sure storage covers offsets [0, end) from the head; null when the pool's memory budget
+   * cannot provide it (the caller then stores nothing).
+   */
+  private ensure(end: number): Uint8Array | null {
     if (this.buf !== null && end <= this.size) return this.buf;
-    const want = Math.max(end, this.hint);
-    const next = this.pool.take(want);
+    let next = this.pool.take(Math.max(end, this.hint));
+    if (next === null && this.hint > end) next = this.pool.take(end); // the hint is only a wish
+    if (next === null) return null;
     const old = this.buf;
     if (old !== null) {
       // Unwrap everything written so far (including out-of-order bytes past the end) to offset 0.
@@ -69,10 +73,20 @@ export class RingBuffer {
     return next;
   }
 
-  /** Appends up to `free` bytes of src[off, off+n); returns the number appended. */
+  /**
+   * Appends up to `free` bytes of src[off, off+n); returns the number appended (fewer, possibly 0,
+   * when the memory budget cannot grow the storage).
+   */
   write(src: Uint8Array, off: number, n: number): number {
-    const count = Math.min(n, this.capacity - this.len);
+    let count = Math.min(n, this.capacity - this.len);
     if (count <= 0) return 0;
+    if (this.buf === null || this.len + count > this.size) {
+      if (this.ensure(this.len + count) === null) {
+        // Budget spent: use what the current storage still holds.
+        count = Math.min(count, this.size - this.len);
+        if (count <= 0) return 0;
+      }
+    }
     this.copyIn(this.len, src, off, count);
     this.len += count;
     return count;
@@ -80,12 +94,15 @@ export class RingBuffer {
 
   /**
    * Writes src[off, off+n) at `offset` bytes past the current end, without changing the length (the
-   * assembler tracks it). The caller keeps offset + n <= free.
+   * assembler tracks it). The caller keeps offset + n <= free. Returns false, storing nothing, when
+   * the memory budget cannot grow the storage.
    */
-  writeAt(offset: number, src: Uint8Array, off: number, n: number): void {
-    if (n <= 0) return;
+  writeAt(offset: number, src: Uint8Array, off: number, n: number): boolean {
+    if (n <= 0) return true;
+    if (this.ensure(this.len + offset + n) === null) return false;
     this.copyIn(this.len + offset, src, off, n);
     this.holdsBeyondEnd = true;
+    return true;
   }
 
   /** Makes n bytes past the end (written with writeAt) part of the buffer. */
@@ -102,9 +119,10 @@ export class RingBuffer {
     }
   }
 
+  /** Copies into storage that ensure() already provided for [0, at + n). */
   private copyIn(at: number, src: Uint8Array, off: number, n: number): void {
     const end = at + n;
-    const buf = this.ensure(end);
+    const buf = this.buf as Uint8Array;
     if (end > this.hi) this.hi = end;
     const size = this.size;
     let pos = this.head + at;

@@ -148,6 +148,8 @@ export interface TcpHost {
   tsClock(now: number): number;
   /** The stack clock (ms): the time of the current input/poll, or now for API calls. */
   now(): number;
+  /** send() was cut short by the memory budget: signal EV_WRITABLE once memory is freed. */
+  waitForMemory(tcb: Tcb): void;
   /** Spends one challenge ACK from the stack-wide budget; false when spent (RFC 5961 section 7). */
   takeChallengeAck(now: number): boolean;
 }
@@ -382,6 +384,9 @@ export class Tcb {
     if (!this.canSend() || len <= 0) return 0;
     const n = this.sndBuf.write(src, off, len);
     if (n > 0) this.host.markDirty(this);
+    // Short of the buffer's own space: the stack's memory budget is spent. EV_WRITABLE follows when
+    // memory is freed anywhere (this connection may have nothing in flight to free it itself).
+    if (n < len && this.sndBuf.free > 0) this.host.waitForMemory(this);
     return n;
   }
 

@@ -421,7 +421,12 @@ function receiveData(tcb: Tcb, seq: number, pkt: Uint8Array, off: number, len: n
   tcb.bytesReceived += len;
   tcb.host.tcpCounters.bytesIn += len;
   if (offset === 0 && asm.isEmpty) {
-    buf.write(pkt, off, len);
+    len = buf.write(pkt, off, len);
+    if (len === 0) {
+      // The stack's buffer memory budget is spent: drop, the peer retransmits.
+      tcb.host.drops.tcpNoBufferSpace++;
+      return;
+    }
     tcb.rcvNxt = seqAdd(tcb.rcvNxt, len);
     tcb.signal(EV_READABLE);
     // Delayed ACK (RFC 9293 3.8.6.3): every second segment, else within delayedAckMs; ACK at once
@@ -435,12 +440,18 @@ function receiveData(tcb: Tcb, seq: number, pkt: Uint8Array, off: number, len: n
     return;
   }
   // Out of order, or filling a hole: mark the range, store the bytes at their offset.
-  if (!asm.add(offset, len)) {
+  if (!buf.writeAt(offset, pkt, off, len)) {
     tcb.host.drops.tcpNoBufferSpace++;
     sendAck(tcb);
     return;
   }
-  buf.writeAt(offset, pkt, off, len);
+  if (!asm.add(offset, len)) {
+    // Stored bytes past the end that the assembler does not track are simply never committed.
+    tcb.host.drops.tcpNoBufferSpace++;
+    buf.beyondEnd = !asm.isEmpty;
+    sendAck(tcb);
+    return;
+  }
   const contiguous = asm.removeFront();
   if (contiguous > 0) {
     buf.commit(contiguous);
