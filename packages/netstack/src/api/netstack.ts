@@ -77,16 +77,18 @@ export class Netstack {
       this.schedulePoll();
       return;
     }
-    if (at === this.timerAt && this.timer !== null) return;
+    // One timer for the stack. A later deadline keeps the armed timer (it fires early, polls, and
+    // re-arms), so restarting timers on every ACK costs no clearTimeout/setTimeout churn.
+    if (at === Infinity || (this.timer !== null && this.timerAt <= at)) return;
     if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
     this.timerAt = at;
-    if (at === Infinity) return;
     const wait = Math.max(0, Math.ceil(at - this.stack.now()));
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
-      this.runPoll();
+      // Poll from the check phase, after libuv's poll phase has delivered pending packets: an RTO
+      // that fires after the process was busy then sees the ACKs that were already waiting.
+      setImmediate(() => this.runPoll());
     }, wait);
     this.timer.unref?.();
   }

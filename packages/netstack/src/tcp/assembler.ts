@@ -8,15 +8,16 @@
 //
 // Ranges are kept sorted, disjoint and non-adjacent in a fixed Uint32Array: [start0, end0, ...].
 
+const EMPTY = new Uint32Array(0);
+
 export class Assembler {
-  private readonly r: Uint32Array;
+  /** Allocated on the first out-of-order segment (most connections never need it). */
+  private r: Uint32Array = EMPTY;
   private n = 0;
   /** Index (in ranges) of the range touched last: SACK reports it first (RFC 2018 section 4). */
   private lastTouched = -1;
 
-  constructor(readonly maxRanges = 32) {
-    this.r = new Uint32Array(maxRanges * 2);
-  }
+  constructor(readonly maxRanges = 32) {}
 
   get rangeCount(): number {
     return this.n;
@@ -62,6 +63,7 @@ export class Assembler {
     if (i === j) {
       // No overlap or adjacency: insert a new range at i.
       if (this.n >= this.maxRanges) return false;
+      if (this.r.length === 0) return this.firstRange(s, e);
       r.copyWithin(2 * i + 2, 2 * i, 2 * this.n);
       r[2 * i] = s;
       r[2 * i + 1] = e;
@@ -80,6 +82,15 @@ export class Assembler {
       this.n -= removed;
     }
     this.lastTouched = i;
+    return true;
+  }
+
+  private firstRange(s: number, e: number): boolean {
+    this.r = new Uint32Array(this.maxRanges * 2);
+    this.r[0] = s;
+    this.r[1] = e;
+    this.n = 1;
+    this.lastTouched = 0;
     return true;
   }
 

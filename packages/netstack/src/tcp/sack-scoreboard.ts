@@ -6,15 +6,16 @@
 // drops everything below the new SND.UNA.
 import { seqDiff, seqGe, seqGt, seqLe, seqLt } from './seq.js';
 
+const EMPTY = new Uint32Array(0);
+
 export class SackScoreboard {
-  private readonly r: Uint32Array;
+  /** Allocated on the first SACK block (most connections never see one). */
+  private r: Uint32Array = EMPTY;
   private n = 0;
   /** Total SACKed bytes currently recorded. */
   sackedBytes = 0;
 
-  constructor(readonly maxRanges = 32) {
-    this.r = new Uint32Array(maxRanges * 2);
-  }
+  constructor(readonly maxRanges = 32) {}
 
   get rangeCount(): number {
     return this.n;
@@ -45,6 +46,7 @@ export class SackScoreboard {
   /** Records [left, right); returns the number of bytes newly SACKed. */
   add(left: number, right: number): number {
     if (!seqLt(left, right)) return 0;
+    if (this.r.length === 0) this.r = new Uint32Array(this.maxRanges * 2);
     const r = this.r;
     let i = 0;
     while (i < this.n && seqLt(r[2 * i + 1] as number, left)) i++;

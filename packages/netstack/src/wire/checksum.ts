@@ -3,27 +3,50 @@
 // 32768 * 0xffff < 2^31 per call) and folded once at the end.
 import type { IpAddr } from './address.js';
 
+// DataView reads of big-endian 32-bit words are about twice as fast as byte loads in V8. One view per
+// ArrayBuffer is cached: consecutive packets usually share one (a TUN slab, a Buffer pool slab).
+let viewBuffer: ArrayBufferLike | null = null;
+let view: DataView = new DataView(new ArrayBuffer(0));
+
+function viewOf(buf: Uint8Array): DataView {
+  if (buf.buffer !== viewBuffer) {
+    viewBuffer = buf.buffer;
+    view = new DataView(buf.buffer);
+  }
+  return view;
+}
+
 /** Adds the bytes `buf[off, off+len)` as big-endian 16-bit words to `sum` (odd tail padded with 0). */
 export function sumBytes(buf: Uint8Array, off: number, len: number, sum: number): number {
-  let i = off;
-  const end = off + len;
-  const end8 = end - 7;
+  const dv = viewOf(buf);
+  let i = buf.byteOffset + off;
+  const end = i + len;
+  const end16 = end - 15;
   let s = 0;
-  // Four words per iteration; folded every iteration-block to stay in small-integer range.
-  while (i < end8) {
+  // Four 32-bit words per iteration, each split into its two 16-bit halves; folded when large so
+  // the sum stays a small integer.
+  while (i < end16) {
+    const a = dv.getUint32(i);
+    const b = dv.getUint32(i + 4);
+    const c = dv.getUint32(i + 8);
+    const d = dv.getUint32(i + 12);
     s +=
-      (((buf[i] as number) << 8) | (buf[i + 1] as number)) +
-      (((buf[i + 2] as number) << 8) | (buf[i + 3] as number)) +
-      (((buf[i + 4] as number) << 8) | (buf[i + 5] as number)) +
-      (((buf[i + 6] as number) << 8) | (buf[i + 7] as number));
-    i += 8;
+      (a >>> 16) +
+      (a & 0xffff) +
+      (b >>> 16) +
+      (b & 0xffff) +
+      (c >>> 16) +
+      (c & 0xffff) +
+      (d >>> 16) +
+      (d & 0xffff);
+    i += 16;
     if (s > 0x3fffffff) s = (s & 0xffff) + (s >>> 16);
   }
   while (i < end - 1) {
-    s += ((buf[i] as number) << 8) | (buf[i + 1] as number);
+    s += dv.getUint16(i);
     i += 2;
   }
-  if (i < end) s += (buf[i] as number) << 8;
+  if (i < end) s += dv.getUint8(i) << 8;
   return sum + s;
 }
 
