@@ -580,6 +580,36 @@ describe('limits and hostile input', () => {
     expect(rxs.every((r) => r.received === 100_000 && r.mismatches === 0)).toBe(true);
   });
 
+  it('a full table reuses the oldest TIME-WAIT slot for a new connection', () => {
+    const net = new SimNetwork(41);
+    const a = net.addNode('a', { addresses: ['10.0.0.1'], limits: { maxConnections: 5 } }, { delayMs: 1 });
+    const b = net.addNode('b', { addresses: ['10.0.0.2'] }, { delayMs: 1 });
+    // The server closes as soon as it sees our FIN.
+    acceptAll(b.stack.tcpListen({ port: 80 }), (t) => {
+      t.handler = {
+        onTcpEvents(tcb) {
+          tcb.skip(tcb.readableLength);
+          if (tcb.eof) tcb.close();
+        },
+      };
+    });
+    // Five connections that we close first: they all end in TIME-WAIT on our side.
+    for (let i = 0; i < 5; i++) {
+      const c = a.stack.tcpConnect({ host: '10.0.0.2', port: 80 });
+      watch(c);
+      net.runSync(() => c.stateName === 'ESTABLISHED', 1000);
+      c.close();
+      net.runSync(() => c.stateName === 'TIME-WAIT', 1000);
+    }
+    expect(a.stack.stats().connectionsByState).toEqual({ 'TIME-WAIT': 5 });
+    const oldest = a.stack.connections().sort((x, y) => x.id - y.id)[0]!;
+    const fresh = a.stack.tcpConnect({ host: '10.0.0.2', port: 80 });
+    const w = watch(fresh);
+    net.runSync(() => w.connected, 1000);
+    expect(a.stack.connectionCount).toBe(5);
+    expect(oldest.inTable).toBe(false);
+  });
+
   it('the connection table limit refuses new SYNs and connect() with a clear error', () => {
     const p = probe({ limits: { maxConnections: 2 }, tcp: { synCookies: 'never' } });
     p.stack.tcpListen({ port: 80 });

@@ -231,6 +231,9 @@ export class Stack implements TcpHost {
   private readonly echoQueue: IcmpEchoRequest[] = [];
 
   private dirtyTcbs: Tcb[] = [];
+  /** Connections that entered TIME-WAIT, oldest first (entries may be stale; checked on use). */
+  private timeWait: Tcb[] = [];
+  private timeWaitHead = 0;
   /** Connections whose send() the memory budget cut short (woken when memory is freed). */
   private memoryWaiters: Tcb[] = [];
   private spareDirty: Tcb[] = [];
@@ -741,14 +744,36 @@ export class Stack implements TcpHost {
 
   private roomForConnection(): boolean {
     if (this.tcbs.size < this.limits.maxConnections) return true;
-    // Reuse the slot of a connection in TIME-WAIT (Linux's tw bucket limit does the same).
-    for (const t of this.tcbs.values()) {
-      if (t.state === TcpState.TIME_WAIT) {
+    // Reuse the slot of the oldest connection in TIME-WAIT (Linux's tw bucket limit does the same).
+    const q = this.timeWait;
+    while (this.timeWaitHead < q.length) {
+      const t = q[this.timeWaitHead] as Tcb;
+      q[this.timeWaitHead++] = undefined as unknown as Tcb;
+      if (t.state === TcpState.TIME_WAIT && t.inTable) {
         t.terminate(null);
+        this.compactTimeWait();
         return true;
       }
     }
+    this.compactTimeWait();
     return false;
+  }
+
+  timeWaitEntered(tcb: Tcb): void {
+    this.timeWait.push(tcb);
+    this.compactTimeWait();
+  }
+
+  /** Drops consumed and stale entries from the TIME-WAIT FIFO now and then (amortized O(1)). */
+  private compactTimeWait(): void {
+    const q = this.timeWait;
+    if (this.timeWaitHead > 1024 && this.timeWaitHead * 2 > q.length) {
+      this.timeWait = q.slice(this.timeWaitHead).filter((t) => t.state === TcpState.TIME_WAIT && t.inTable);
+      this.timeWaitHead = 0;
+    } else if (q.length > 2 * this.limits.maxConnections + 1024) {
+      this.timeWait = q.slice(this.timeWaitHead).filter((t) => t.state === TcpState.TIME_WAIT && t.inTable);
+      this.timeWaitHead = 0;
+    }
   }
 
   private sendCookieSynAck(now: number): void {

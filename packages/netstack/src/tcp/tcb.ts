@@ -142,6 +142,8 @@ export interface TcpHost {
   emitSegment(tcb: Tcb, seq: number, flags: number, dataLen: number, now: number): void;
   /** The Tcb reached CLOSED: take it out of the table, timers and listener accounting. */
   tcbClosed(tcb: Tcb): void;
+  /** The Tcb entered TIME-WAIT (the stack may reuse its slot when the table is full). */
+  timeWaitEntered(tcb: Tcb): void;
   /** A passively opened Tcb completed its handshake: queue it on its listener. */
   tcbEstablished(tcb: Tcb): void;
   /** Timestamp clock value (ms, 32-bit) for `now`. */
@@ -565,6 +567,7 @@ export class Tcb {
     this.assembler.clear();
     this.rcvBuf.beyondEnd = false;
     this.setLinger(now + this.host.tcp.timeWaitMs);
+    this.host.timeWaitEntered(this);
     if (!this.closedEmitted) {
       this.closedEmitted = true;
       this.signal(EV_CLOSED);
