@@ -625,6 +625,37 @@ describe('limits and hostile input', () => {
     );
   });
 
+  it("a handler that throws does not lose other connections' events or output", () => {
+    const { net, a, b } = pair(51);
+    const got: number[] = [];
+    acceptAll(b.stack.tcpListen({ port: 80 }), (t) => {
+      t.handler = {
+        onTcpEvents(tcb) {
+          if (tcb.remotePort % 2 === 0 && tcb.readableLength > 0) {
+            tcb.skip(tcb.readableLength);
+            throw new Error('application bug');
+          }
+          if (tcb.readableLength > 0) got.push(tcb.skip(tcb.readableLength));
+        },
+      };
+    });
+    for (let i = 0; i < 6; i++) {
+      const c = a.stack.tcpConnect({ host: '10.0.0.2', port: 80, localPort: 50000 + i });
+      c.send(new Uint8Array(100), 0, 100);
+      watch(c);
+    }
+    let thrown = 0;
+    for (let k = 0; k < 200 && got.length < 3; k++) {
+      try {
+        net.runSync(() => got.length === 3, 1000);
+      } catch {
+        thrown++;
+      }
+    }
+    expect(thrown).toBeGreaterThan(0);
+    expect(got).toEqual([100, 100, 100]);
+  });
+
   it('API misuse throws NetstackError with a code; close() aborts everything', () => {
     const p = probe();
     expect(() => p.stack.tcpConnect({ host: 'example.com', port: 80 })).toThrow(

@@ -1433,23 +1433,34 @@ export class Stack implements TcpHost {
     const list = this.dirtyTcbs;
     this.dirtyTcbs = this.spareDirty;
     this.spareDirty = list;
-    for (let i = 0; i < list.length; i++) {
-      const tcb = list[i] as Tcb;
-      tcb.dirty = false;
-      const ev = tcb.events;
-      if (ev !== 0) {
-        tcb.events = 0;
-        const h = tcb.handler;
-        if (h !== null) h.onTcpEvents(tcb, ev);
-        else if ((ev & EV_CLOSED) !== 0 && tcb.state === TcpState.CLOSED) tcb.release();
+    let i = 0;
+    try {
+      for (; i < list.length; i++) {
+        const tcb = list[i] as Tcb;
+        tcb.dirty = false;
+        const ev = tcb.events;
+        if (ev !== 0) {
+          tcb.events = 0;
+          const h = tcb.handler;
+          if (h !== null) h.onTcpEvents(tcb, ev);
+          else if ((ev & EV_CLOSED) !== 0 && tcb.state === TcpState.CLOSED) tcb.release();
+        }
+        if (tcb.state !== TcpState.CLOSED) {
+          tcpOutput(tcb, now);
+          const next = tcb.nextTimer();
+          if (next !== Infinity && next < tcb.heapKey) this.tcbTimers.schedule(tcb, next);
+        }
       }
-      if (tcb.state !== TcpState.CLOSED) {
-        tcpOutput(tcb, now);
-        const next = tcb.nextTimer();
-        if (next !== Infinity && next < tcb.heapKey) this.tcbTimers.schedule(tcb, next);
+    } finally {
+      // A handler threw (its exception goes on to the caller): the connections not processed yet stay
+      // queued for the next poll, and the one whose handler threw still gets its output.
+      if (i < list.length) {
+        const failed = list[i] as Tcb;
+        if (!failed.dirty) this.markDirty(failed);
+        for (let k = i + 1; k < list.length; k++) this.dirtyTcbs.push(list[k] as Tcb);
       }
+      list.length = 0;
     }
-    list.length = 0;
   }
 
   private deliverOthers(): void {
