@@ -1,5 +1,6 @@
 // @corridor/netstack: a userspace TCP/IP stack (sans-IO engine + Node-style sockets).
-export { Stack, NetstackError, DEFAULT_UDP_CONFIG } from './stack.js';
+export { Stack, DEFAULT_UDP_CONFIG } from './stack.js';
+export { NetstackError, type NetstackErrorCode } from './errors.js';
 export type {
   StackOptions,
   StackStats,
@@ -7,7 +8,6 @@ export type {
   UdpConfig,
   IcmpEchoRequest,
   RejectHow,
-  NetstackErrorCode,
 } from './stack.js';
 export { DROP_REASONS, type DropReason, type DropCounters } from './drop-reasons.js';
 export { IpAddr, parseIp, formatIp, normalizeIp, type IpFamily } from './wire/address.js';

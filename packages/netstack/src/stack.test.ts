@@ -659,7 +659,10 @@ describe('limits and hostile input', () => {
   it('API misuse throws NetstackError with a code; close() aborts everything', () => {
     const p = probe();
     expect(() => p.stack.tcpConnect({ host: 'example.com', port: 80 })).toThrow(
-      expect.objectContaining({ code: 'CORRIDOR_ERR_NETSTACK_INVALID_ADDRESS' }),
+      expect.objectContaining({
+        code: 'CORRIDOR_ERR_NETSTACK_INVALID_ADDRESS',
+        hint: expect.stringMatching(/resolve host names/),
+      }),
     );
     expect(() => p.stack.tcpConnect({ host: '10.0.0.9', port: 0 })).toThrow(
       expect.objectContaining({ code: 'CORRIDOR_ERR_NETSTACK_INVALID_PORT' }),

@@ -24,6 +24,7 @@
  * arrays. After close() every connection is aborted and input/poll do nothing.
  */
 import { newDropCounters, type DropCounters, type DropReason } from './drop-reasons.js';
+import { NetstackError } from './errors.js';
 import { FlowTable } from './flow-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './ip/reassembly.js';
 import { BufferPool, MemoryBudget } from './tcp/buffer-pool.js';
@@ -170,28 +171,6 @@ export interface StackStats {
 }
 
 export type RejectHow = 'reset' | 'unreachable' | 'prohibited' | 'drop';
-
-/** Thrown only by API misuse (never by input): bad addresses, ports in use, limits. */
-export class NetstackError extends Error {
-  constructor(
-    readonly code: NetstackErrorCode,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(hint ? `${message} (${hint})` : message);
-    this.name = 'NetstackError';
-  }
-}
-
-export type NetstackErrorCode =
-  | 'CORRIDOR_ERR_NETSTACK_INVALID_ADDRESS'
-  | 'CORRIDOR_ERR_NETSTACK_INVALID_PORT'
-  | 'CORRIDOR_ERR_NETSTACK_INVALID_OPTION'
-  | 'CORRIDOR_ERR_NETSTACK_ADDRESS_IN_USE'
-  | 'CORRIDOR_ERR_NETSTACK_NO_LOCAL_ADDRESS'
-  | 'CORRIDOR_ERR_NETSTACK_CONNECTION_LIMIT'
-  | 'CORRIDOR_ERR_NETSTACK_NO_PORTS'
-  | 'CORRIDOR_ERR_NETSTACK_CLOSED';
 
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
@@ -1517,7 +1496,6 @@ export class Stack implements TcpHost {
       throw new NetstackError(
         'CORRIDOR_ERR_NETSTACK_INVALID_ADDRESS',
         `${what} is not an IP address: ${String(text)}`,
-        'use numeric IPv4 or IPv6 text; resolve host names before calling the stack',
       );
     }
     return a;
@@ -1548,7 +1526,6 @@ export class Stack implements TcpHost {
     throw new NetstackError(
       'CORRIDOR_ERR_NETSTACK_NO_LOCAL_ADDRESS',
       `no local IPv${remote.family} address to connect to ${remote.toString()} from`,
-      `add one with the stack's addresses option (e.g. the tunnel address)`,
     );
   }
 
@@ -1594,7 +1571,6 @@ export class Stack implements TcpHost {
       throw new NetstackError(
         'CORRIDOR_ERR_NETSTACK_CONNECTION_LIMIT',
         `the connection table is full (${this.limits.maxConnections})`,
-        'raise limits.maxConnections or close idle connections',
       );
     }
     let localPort: number;
