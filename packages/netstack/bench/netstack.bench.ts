@@ -13,7 +13,7 @@
 // Env: CORRIDOR_BENCH_BYTES (bulk bytes, default 1 GiB), CORRIDOR_BENCH_SECONDS (rate runs, 3),
 // CORRIDOR_BENCH_FLOWS (1000), CORRIDOR_BENCH_IDLE (idle connections, 5000), CORRIDOR_BENCH_MTU
 // (TUN and veth MTU, 1500), CORRIDOR_BENCH_ONLY (comma list of: ceiling,up,down,flows,accept,connect,idle).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ip, kernelSkipReason, run, withNetns } from '../test/netns.js';
@@ -128,44 +128,53 @@ async function ceiling(): Promise<{ iperf: number; node: number }> {
           console.log(`  (iperf3 failed: ${c.stderr.trim().slice(0, 200)})`);
         }
       }
-      // node:net on both ends (the same peer program the netstack runs use).
-      const sink = run(
+      // node:net on both ends (the same peer program the netstack runs use). The sink is our own child:
+      // it reports per connection and is stopped by its pid once it has.
+      const sink = spawn(
         'ip',
         ['netns', 'exec', b, 'taskset', '-c', '1', process.execPath, PEER, 'sink', '198.18.50.2', '5201'],
         {
-          timeoutMs: 120_000,
+          stdio: ['ignore', 'pipe', 'inherit'],
         },
       );
-      await new Promise((r) => setTimeout(r, 500));
-      const src = await run(
-        'ip',
-        [
-          'netns',
-          'exec',
-          a,
-          'taskset',
-          '-c',
-          '0',
-          process.execPath,
-          PEER,
-          'source',
-          '198.18.50.2',
-          '5201',
-          String(BYTES),
-        ],
-        { timeoutMs: 120_000 },
-      );
-      void src;
-      // The sink reports per connection then keeps listening: read its first result and stop it.
-      await new Promise((r) => setTimeout(r, 200));
-      await run('ip', ['netns', 'exec', b, 'pkill', '-f', `${PEER} sink 198.18.50.2 5201`]).catch(
-        () => undefined,
-      );
-      const s = await sink;
-      const line = s.stdout.split('\n').find((l) => l.startsWith('PEER '));
-      if (line) {
-        const j = JSON.parse(line.slice(5)) as { bytes: number; seconds: number };
-        out.node = gbit(j.bytes, j.seconds);
+      try {
+        let buf = '';
+        const report = new Promise<string>((resolve) => {
+          sink.stdout.on('data', (d: Buffer) => {
+            buf += d.toString();
+            const line = buf.split('\n').find((l) => l.startsWith('PEER '));
+            if (line) resolve(line);
+          });
+        });
+        await new Promise((r) => setTimeout(r, 500));
+        await run(
+          'ip',
+          [
+            'netns',
+            'exec',
+            a,
+            'taskset',
+            '-c',
+            '0',
+            process.execPath,
+            PEER,
+            'source',
+            '198.18.50.2',
+            '5201',
+            String(BYTES),
+          ],
+          { timeoutMs: 120_000 },
+        );
+        const line = await Promise.race([
+          report,
+          new Promise<string>((r) => setTimeout(() => r(''), 10_000)),
+        ]);
+        if (line) {
+          const j = JSON.parse(line.slice(5)) as { bytes: number; seconds: number };
+          out.node = gbit(j.bytes, j.seconds);
+        }
+      } finally {
+        sink.kill();
       }
     }),
   );
