@@ -70,9 +70,13 @@ switch (mode) {
     let failed = 0;
     let running = 0;
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const one = () => {
       if (performance.now() >= until) {
-        if (--running === 0) out({ done, failed, seconds: (performance.now() - t0) / 1000 });
+        if (--running === 0) {
+          const c = process.cpuUsage(c0);
+          out({ done, failed, seconds: (performance.now() - t0) / 1000, peerCpu: (c.user + c.system) / 1e6 });
+        }
         return;
       }
       const s = net.connect({ host, port });
