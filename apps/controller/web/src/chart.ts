@@ -65,6 +65,7 @@ export class TrafficChart {
         {
           width: this.width(),
           height: 220,
+          padding: [12, 28, 0, 0],
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true } },
           axes: [

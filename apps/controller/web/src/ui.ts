@@ -102,3 +102,12 @@ export function section(title: string, ...children: Child[]): HTMLElement {
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * Orders overlapping loads of one list (typing, filters, the live timer): only the answer to the
+ * latest request is drawn, so a slow older answer never replaces a newer one.
+ */
+export function latestOnly(): { begin(): number; current(ticket: number): boolean } {
+  let last = 0;
+  return { begin: () => ++last, current: (ticket) => ticket === last };
+}

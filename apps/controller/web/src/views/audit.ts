@@ -2,7 +2,7 @@
 import { admin, ApiError, type AuditEvent, type Page } from '../api.js';
 import { h, link, replace, table } from '../dom.js';
 import { fromLocalInput, instant, toLocalInput } from '../format.js';
-import { emailOf, errorText, resolveEmails, type View, type ViewContext } from '../ui.js';
+import { emailOf, errorText, resolveEmails, latestOnly, type View, type ViewContext } from '../ui.js';
 
 const ACTIONS = [
   'auth.login',
@@ -106,7 +106,9 @@ export async function auditView(ctx: ViewContext): Promise<View> {
     );
     more.hidden = cursor === null;
   }
+  const loads = latestOnly();
   async function load(reset: boolean): Promise<void> {
+    const ticket = loads.begin();
     const page = await admin<Page<AuditEvent>>('GET', '/audit', {
       action: q.get('action') || undefined,
       actorId: q.get('actorId') || undefined,
@@ -122,6 +124,7 @@ export async function auditView(ctx: ViewContext): Promise<View> {
         e.targetType === 'user' ? e.targetId : null,
       ]),
     );
+    if (!loads.current(ticket)) return;
     rows = reset ? page.items : [...rows, ...page.items];
     cursor = page.nextCursor;
     render();

@@ -15,6 +15,7 @@ import {
   confirmDialog,
   emailOf,
   errorText,
+  latestOnly,
   resolveEmails,
   section,
   type View,
@@ -173,12 +174,15 @@ export async function nodesView(ctx: ViewContext): Promise<View> {
     );
     more.hidden = cursor === null;
   }
+  const loads = latestOnly();
   async function load(reset: boolean): Promise<void> {
+    const ticket = loads.begin();
     const page = await admin<Page<AdminNode>>('GET', '/nodes', {
       region: region || undefined,
       limit: 50,
       cursor: reset ? undefined : cursor,
     });
+    if (!loads.current(ticket)) return;
     rows = reset ? page.items : [...rows, ...page.items];
     cursor = page.nextCursor;
     render();
@@ -214,8 +218,8 @@ export async function nodeView(ctx: ViewContext): Promise<View> {
   const actions = h('div', { class: 'actions' });
   const tokenHost = h('div');
   const live = h('div');
-  const day = new TrafficChart(`Traffic of ${nodeId}, last 24 hours`);
-  const week = new TrafficChart(`Traffic of ${nodeId}, last 7 days`);
+  const day = new TrafficChart(`${nodeId}, per hour`);
+  const week = new TrafficChart(`${nodeId}, per day`);
   let node: AdminNode;
 
   async function act(kind: 'disable' | 'enable' | 'token'): Promise<void> {

@@ -19,8 +19,8 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
     failed: h('div', { class: 'stat-value' }),
   };
   const regions = h('div');
-  const day = new TrafficChart('Traffic, last 24 hours: all nodes and the 5 busiest');
-  const week = new TrafficChart('Traffic, last 7 days: all nodes and the 5 busiest');
+  const day = new TrafficChart('All nodes and the 5 busiest, per hour');
+  const week = new TrafficChart('All nodes and the 5 busiest, per day');
   const el = h(
     'div',
     { class: 'view' },

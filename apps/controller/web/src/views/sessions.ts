@@ -2,7 +2,15 @@
 import { admin, ApiError, type AdminUser, type Page, type VpnSession } from '../api.js';
 import { badge, h, link, replace, table } from '../dom.js';
 import { bytes, duration, fromLocalInput, instant, shortId, toLocalInput } from '../format.js';
-import { emailOf, errorText, rememberEmail, resolveEmails, type View, type ViewContext } from '../ui.js';
+import {
+  emailOf,
+  errorText,
+  rememberEmail,
+  resolveEmails,
+  latestOnly,
+  type View,
+  type ViewContext,
+} from '../ui.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -93,12 +101,15 @@ export async function sessionsView(ctx: ViewContext): Promise<View> {
     );
     more.hidden = cursor === null;
   }
+  const loads = latestOnly();
   async function load(reset: boolean): Promise<void> {
+    const ticket = loads.begin();
     const page = await admin<Page<VpnSession>>('GET', '/sessions', {
       ...filters(),
       cursor: reset ? undefined : cursor,
     });
     await resolveEmails(page.items.map((s) => s.userId));
+    if (!loads.current(ticket)) return;
     rows = reset ? page.items : [...rows, ...page.items];
     cursor = page.nextCursor;
     render();

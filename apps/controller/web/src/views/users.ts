@@ -10,7 +10,15 @@ import {
 } from '../api.js';
 import { badge, h, link, replace, table } from '../dom.js';
 import { ago, bytes, duration, instant, shortId } from '../format.js';
-import { confirmDialog, errorText, rememberEmail, section, type View, type ViewContext } from '../ui.js';
+import {
+  confirmDialog,
+  errorText,
+  rememberEmail,
+  section,
+  latestOnly,
+  type View,
+  type ViewContext,
+} from '../ui.js';
 
 function statusBadge(u: AdminUser): HTMLElement {
   return u.disabled ? badge('disabled', 'bad') : badge('active', 'ok');
@@ -71,11 +79,14 @@ export async function usersView(ctx: ViewContext): Promise<View> {
     );
     more.hidden = cursor === null;
   }
+  const loads = latestOnly();
   async function load(reset: boolean): Promise<void> {
+    const ticket = loads.begin();
     const page = await admin<Page<AdminUser>>('GET', '/users', {
       ...params(),
       cursor: reset ? undefined : cursor,
     });
+    if (!loads.current(ticket)) return;
     rows = reset ? page.items : [...rows, ...page.items];
     cursor = page.nextCursor;
     for (const u of page.items) rememberEmail(u.id, u.email);
