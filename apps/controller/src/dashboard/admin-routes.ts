@@ -6,6 +6,7 @@
  */
 import type { RoutePlugin } from '../routes/types.js';
 import { BearerSecurity, errors } from '../schemas/common.js';
+import type { TrafficRange } from './stats-repository.js';
 import {
   OverviewSchema,
   TrafficQuerySchema,
@@ -14,9 +15,28 @@ import {
   UserEmailsSchema,
 } from './schemas.js';
 
+/**
+ * The all-nodes series are the same for every admin and change slowly (hourly and daily buckets),
+ * while every open overview asks for them every few seconds: one computation per MEMO_MS per
+ * replica serves them all (requests arriving during a computation share it). One node's series are
+ * cheap (its own index range) and always computed.
+ */
+const MEMO_MS = 10_000;
+
 const routes: RoutePlugin = async (app) => {
   const tags = ['admin'];
   const security = BearerSecurity;
+  const memo = new Map<string, { at: number; result: ReturnType<typeof app.dashboardStats.traffic> }>();
+  const traffic = (range: TrafficRange, top: number, nodeId: string | undefined) => {
+    if (nodeId !== undefined) return app.dashboardStats.traffic(range, new Date(), { nodeId, top });
+    const key = `${range}|${top}`;
+    const hit = memo.get(key);
+    if (hit !== undefined && Date.now() - hit.at < MEMO_MS) return hit.result;
+    const result = app.dashboardStats.traffic(range, new Date(), { top });
+    memo.set(key, { at: Date.now(), result });
+    result.catch(() => memo.delete(key));
+    return result;
+  };
 
   app.get(
     '/overview',
@@ -70,10 +90,7 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request) => {
       const q = request.query;
-      const res = await app.dashboardStats.traffic(q.range, new Date(), {
-        nodeId: q.nodeId,
-        top: q.top ?? 5,
-      });
+      const res = await traffic(q.range, q.top ?? 5, q.nodeId);
       return {
         range: res.range,
         method: res.method,

@@ -442,6 +442,35 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     }
   });
 
+  it('serves the all-nodes traffic series from a short memo and one node’s series fresh', async () => {
+    const get = async (url: string) => {
+      const r = await h.app.inject({ method: 'GET', url, headers: bearer(admin) });
+      expect(r.statusCode).toBe(200);
+      return r.json<{ total: { rxBytes: number[]; txBytes: number[] } }>();
+    };
+    const first = await get('/v1/admin/traffic?range=24h&top=3');
+    const n = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const t = await issueTicket(h.app, u.accessToken, n.id, dev.id);
+    await heartbeat(h.app, n.auth, {
+      sessions: [
+        {
+          ticketId: t.ticketId,
+          deviceId: dev.id,
+          userId: u.userId,
+          rxBytes: 7000,
+          txBytes: 9000,
+          connectedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    expect(await get('/v1/admin/traffic?range=24h&top=3')).toEqual(first);
+    const own = await get(`/v1/admin/traffic?range=24h&nodeId=${n.id}`);
+    expect(own.total.rxBytes.reduce((a, b) => a + b, 0)).toBe(7000);
+    expect(own.total.txBytes.reduce((a, b) => a + b, 0)).toBe(9000);
+  });
+
   it('validates traffic queries', async () => {
     for (const q of ['', 'range=1h', 'range=24h&nodeId=Bad_Id', 'range=7d&top=21', 'range=24h&x=1']) {
       const r = await h.app.inject({ method: 'GET', url: `/v1/admin/traffic?${q}`, headers: bearer(admin) });
