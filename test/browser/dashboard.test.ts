@@ -42,6 +42,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
   let browser: Awaited<ReturnType<typeof openBrowser>>;
   let page: Page;
   let adminToken: string;
+  let aliceDevice: string;
   const alice = { email: 'alice@example.com', password: 'alice-password-1', id: '' };
   const bob = { email: 'bob@example.com', password: 'bob-password-12', id: '', token: '' };
   const pageErrors: string[] = [];
@@ -101,6 +102,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
       { name: XSS_DEVICE, publicKey: formatPublicKey('x25519pub', generateX25519KeyPair().publicKey) },
       bearer(aliceToken),
     );
+    aliceDevice = device.id;
     const ticket = await api.ok<{ ticketId: string }>(
       'POST',
       '/v1/nodes/fra-1/tickets',
@@ -218,6 +220,34 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     await shot('07-sessions');
   });
 
+  it('enables the user again, then revokes a device after confirmation and its new session ends', async () => {
+    await page.goto(`${ctl.base}/admin/users/${alice.id}`);
+    const dialog = page.getByRole('dialog');
+    await page.getByRole('button', { name: 'Enable user' }).click();
+    await dialog.getByRole('button', { name: 'Enable user' }).click();
+    await expect.poll(() => page.getByTestId('user-status').textContent(), { timeout: 5_000 }).toBe('active');
+    // Alice connects again with the same device: a new ticket, admitted by the node.
+    const aliceToken = (await ctl.api.login(alice.email, alice.password)).token;
+    const t = await ctl.api.ok<{ ticketId: string }>(
+      'POST',
+      '/v1/nodes/fra-1/tickets',
+      { deviceId: aliceDevice },
+      bearer(aliceToken),
+    );
+    node.admit({ ticketId: t.ticketId, deviceId: aliceDevice, userId: alice.id });
+    const live = page.getByTestId('user-live-sessions');
+    await expect.poll(() => live.getByRole('link', { name: 'fra-1' }).count(), { timeout: 15_000 }).toBe(1);
+    await page.getByRole('button', { name: `Revoke ${XSS_DEVICE}` }).click();
+    await dialog.waitFor();
+    await shot('08-revoke-device-confirm');
+    await dialog.getByRole('button', { name: 'Revoke device' }).click();
+    const devices = page.getByTestId('user-devices');
+    await expect.poll(() => devices.textContent(), { timeout: 5_000 }).toContain('revoked');
+    expect(await page.getByRole('button', { name: `Revoke ${XSS_DEVICE}` }).count()).toBe(0);
+    await expect.poll(() => live.textContent(), { timeout: 20_000 }).toContain('No live sessions.');
+    await shot('09-device-revoked');
+  });
+
   it('creates a node and shows its enrollment token once', async () => {
     await page.getByRole('link', { name: 'Nodes', exact: true }).click();
     await page.waitForURL(/\/admin\/nodes$/);
@@ -232,20 +262,20 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     await token.waitFor();
     expect(await token.inputValue()).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await expect.poll(() => page.getByRole('link', { name: 'ams-1' }).count()).toBe(1);
-    await shot('08-nodes-token');
+    await shot('10-nodes-token');
     await page.getByRole('button', { name: 'Done, hide it' }).click();
     expect(await token.count()).toBe(0);
     await page.reload();
     await page.getByRole('link', { name: 'ams-1' }).waitFor();
     expect(await page.getByTestId('enrollment-token').count()).toBe(0);
     expect(await page.getByText('<b>Amsterdam</b>', { exact: false }).count()).toBeGreaterThan(0);
-    await shot('09-nodes');
+    await shot('11-nodes');
 
     await page.getByRole('link', { name: 'fra-1' }).click();
     await page.waitForURL(/\/admin\/nodes\/fra-1$/);
     await expect.poll(() => page.getByTestId('node-state').textContent(), { timeout: 10_000 }).toBe('online');
     expect(await page.locator('.chart-plot canvas').count()).toBeGreaterThanOrEqual(2);
-    await shot('10-node-detail');
+    await shot('12-node-detail');
   });
 
   it('shows the disable in the audit log with its reason as plain text', async () => {
@@ -259,7 +289,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     expect(text).toContain(ADMIN.email);
     expect(text).toContain(alice.email);
     expect(text).toContain('127.0.0.1');
-    await shot('11-audit');
+    await shot('13-audit');
     // Nothing hostile ran anywhere so far, and normal use tripped no CSP rule.
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(await page.locator('img[src="x"], table script').count()).toBe(0);
@@ -355,11 +385,11 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     const phone = await browser.context.newPage();
     await phone.setViewportSize(PHONE);
     for (const [name, url] of [
-      ['12-phone-overview', '/admin'],
-      ['13-phone-users', `/admin/users/${alice.id}`],
-      ['14-phone-nodes', '/admin/nodes'],
-      ['15-phone-sessions', '/admin/sessions?state=all'],
-      ['16-phone-audit', '/admin/audit'],
+      ['14-phone-overview', '/admin'],
+      ['15-phone-users', `/admin/users/${alice.id}`],
+      ['16-phone-nodes', '/admin/nodes'],
+      ['17-phone-sessions', '/admin/sessions?state=all'],
+      ['18-phone-audit', '/admin/audit'],
     ] as const) {
       await phone.goto(`${ctl.base}${url}`);
       await phone.locator('main h1').first().waitFor();
@@ -371,7 +401,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     await phone.close();
   });
 
-  it('refuses a non-admin: no session at log-in, 403 for a non-admin token, 401 on the admin API', async () => {
+  it('refuses a non-admin: no session at log-in, 403 page and 403 from the admin API for a non-admin token', async () => {
     const other = await openBrowser(ctl.spki);
     try {
       const p = await other.context.newPage();
@@ -381,7 +411,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
       await p.getByRole('button', { name: 'Log in' }).click();
       await expect.poll(() => p.getByRole('alert').textContent()).toContain('not an administrator');
       expect((await other.context.cookies()).filter((c) => c.name === '__Host-corridor_admin')).toEqual([]);
-      await shot('17-non-admin-login', p);
+      await shot('19-non-admin-login', p);
       await p.goto(`${ctl.base}/admin/users`);
       await p.waitForURL(/\/admin\/login/);
       // A non-admin's own bearer token on a dashboard page: 403.
@@ -389,7 +419,7 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
       const res = await p.goto(`${ctl.base}/admin/nodes`);
       expect(res?.status()).toBe(403);
       expect(await p.locator('h1').textContent()).toContain('administrators only');
-      await shot('18-forbidden', p);
+      await shot('20-forbidden', p);
       // The page's own fetch to the admin API has no session: refused.
       const api = await p.evaluate(
         async () => (await fetch('/v1/admin/users', { headers: { authorization: '' } })).status,

@@ -14,6 +14,11 @@ const bucketFormat = {
   '24h': new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
   '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' }),
 };
+/** Axis ticks: short enough that the last one fits at phone width. */
+const tickFormat = {
+  '24h': bucketFormat['24h'],
+  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric' }),
+};
 
 export class TrafficChart {
   readonly el: HTMLElement;
@@ -69,7 +74,10 @@ export class TrafficChart {
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true } },
           axes: [
-            { values: (_u, ticks) => ticks.map((s) => fmt.format(new Date(s * 1000))), stroke: '#6b7280' },
+            {
+              values: (_u, ticks) => ticks.map((s) => tickFormat[t.range].format(new Date(s * 1000))),
+              stroke: '#6b7280',
+            },
             { values: (_u, ticks) => ticks.map((v) => bytes(v)), size: 70, stroke: '#6b7280' },
           ],
           series: [

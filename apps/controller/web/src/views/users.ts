@@ -159,7 +159,7 @@ export async function userView(ctx: ViewContext): Promise<View> {
   const notice = h('div', { role: 'status', class: 'notice', hidden: true });
   const usage = h('div');
   const live = h('div', { 'data-testid': 'user-live-sessions' });
-  const devices = h('div');
+  const devices = h('div', { 'data-testid': 'user-devices' });
   const title = h('h1', { tabindex: -1 }, 'User');
   let user: AdminUser;
 
