@@ -317,15 +317,66 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
       if (change === 'demote')
         await h.app.db.pool.query(`UPDATE users SET role = 'user' WHERE id = $1`, [other.userId]);
       else await h.app.db.pool.query(`UPDATE users SET disabled_at = now() WHERE id = $1`, [other.userId]);
-      expect((await api()).statusCode, change).toBe(403);
       const page = await h.app.inject({ method: 'GET', url: '/admin/users', headers: { cookie: oc } });
       expect(page.statusCode, change).toBe(403);
       expect(page.body).toContain('administrators only');
       // The page guard also ended the session.
+      expect((await api()).statusCode, change).toBe(401);
       expect(
         (await h.app.inject({ method: 'GET', url: '/admin/session', headers: { cookie: oc } })).statusCode,
       ).toBe(401);
     }
+  });
+
+  it('ends a disabled admin’s sessions for good: enabling the account again brings none back', async () => {
+    const other = await createUser(h.app, admin);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    // Two sessions: one in use through the API, one idle in another browser.
+    const used = await dashLogin(other.email, other.password);
+    const idle = await dashLogin(other.email, other.password);
+    const api = (l: LightMyRequestResponse) =>
+      h.app.inject({
+        method: 'GET',
+        url: '/v1/admin/nodes',
+        headers: { cookie: cookieOf(l), 'x-csrf-token': l.json<{ csrfToken: string }>().csrfToken },
+      });
+    expect((await api(used)).statusCode).toBe(200);
+    const off = await h.app.inject({
+      method: 'POST',
+      url: `/v1/admin/users/${other.userId}/disable`,
+      headers: bearer(admin),
+    });
+    expect(off.statusCode).toBe(200);
+    // Refused at once (403 from the role check, or 401 when the notice has already ended it).
+    expect([401, 403]).toContain((await api(used)).statusCode);
+    const on = await h.app.inject({
+      method: 'POST',
+      url: `/v1/admin/users/${other.userId}/enable`,
+      headers: bearer(admin),
+    });
+    expect(on.statusCode).toBe(200);
+    // The disable reached every replica as a revocation notice: both sessions are over.
+    await expect.poll(async () => (await api(used)).statusCode).toBe(401);
+    expect((await api(idle)).statusCode).toBe(401);
+    const page = await h.app.inject({ method: 'GET', url: '/admin', headers: { cookie: cookieOf(idle) } });
+    expect(page.statusCode).toBe(303);
+    // A fresh log-in after the enable works.
+    const again = await dashLogin(other.email, other.password);
+    expect(again.statusCode).toBe(200);
+    expect((await api(again)).statusCode).toBe(200);
+  });
+
+  it('ends a demoted admin’s sessions at their first API call: promoting again brings none back', async () => {
+    const other = await createUser(h.app, admin);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    const l = await dashLogin(other.email, other.password);
+    const headers = { cookie: cookieOf(l), 'x-csrf-token': l.json<{ csrfToken: string }>().csrfToken };
+    const api = () => h.app.inject({ method: 'GET', url: '/v1/admin/users', headers });
+    expect((await api()).statusCode).toBe(200);
+    await h.app.db.pool.query(`UPDATE users SET role = 'user' WHERE id = $1`, [other.userId]);
+    expect((await api()).statusCode).toBe(403);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    expect((await api()).statusCode).toBe(401);
   });
 
   it('ignores malformed cookies and forged session ids', async () => {
