@@ -111,6 +111,14 @@ export default fp<DashboardOptions>(
     });
     app.addHook('onClose', async () => stopListening());
 
+    // Admin API answers (user lists and e-mails, enrollment tokens) must never be kept by a
+    // browser or a caching proxy, whichever credential fetched them.
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (request.routeOptions.url?.startsWith('/v1/admin/') && !reply.hasHeader('cache-control'))
+        void reply.header('cache-control', 'no-store');
+      return payload;
+    });
+
     // 3. The bridge: cookie + CSRF → a short access token for the admin API (see the header).
     app.addHook('onRequest', async (request, reply) => {
       if (!request.routeOptions.url?.startsWith('/v1/admin/')) return;

@@ -379,6 +379,22 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     expect((await api()).statusCode).toBe(401);
   });
 
+  it('marks every admin API answer, with the cookie or a bearer token, as not to be stored by any cache', async () => {
+    const u = await createUser(h.app, admin);
+    for (const [method, url, headers] of [
+      ['GET', '/v1/admin/users?limit=5', withSession()],
+      ['GET', `/v1/admin/users/${u.userId}`, withSession()],
+      ['GET', '/v1/admin/overview', withSession()],
+      ['GET', '/v1/admin/user-emails?ids=' + u.userId, bearer(admin)],
+      ['GET', '/v1/admin/users?limit=5', bearer(admin)],
+      ['GET', '/v1/admin/users', { cookie }],
+      ['GET', '/v1/admin/users/nope', bearer(admin)],
+    ] as const) {
+      const r = await h.app.inject({ method, url, headers });
+      expect(r.headers['cache-control'], `${url} ${r.statusCode}`).toBe('no-store');
+    }
+  });
+
   it('ignores malformed cookies and forged session ids', async () => {
     for (const c of [
       '__Host-corridor_admin=',
