@@ -58,6 +58,11 @@ const routes: RoutePlugin = async (app) => {
         { region: string; online: number; offline: number; disabled: number }
       >();
       const totals = { total: 0, online: 0, offline: 0, disabled: 0 };
+      // A session is active while its node is online; a node that stopped heartbeating never
+      // reported its sessions ended, so they are counted apart instead of as live.
+      const sessions = { active: 0, onOfflineNodes: 0 };
+      for (const [nodeId, open] of counts.openSessionsByNode)
+        sessions[live.has(nodeId) ? 'active' : 'onOfflineNodes'] += open;
       for (const n of counts.nodes) {
         const r = regions.get(n.region) ?? { region: n.region, online: 0, offline: 0, disabled: 0 };
         regions.set(n.region, r);
@@ -69,7 +74,7 @@ const routes: RoutePlugin = async (app) => {
       return {
         generatedAt: now.toISOString(),
         nodes: { ...totals, byRegion: [...regions.values()] },
-        sessions: { active: counts.activeSessions },
+        sessions,
         users: { total: counts.usersTotal, activeToday: counts.usersActiveToday },
         failedLogins24h: counts.failedLogins24h,
       };

@@ -22,7 +22,12 @@ export const OverviewSchema = Type.Object(
         { maxItems: 1000 },
       ),
     }),
-    sessions: Type.Object({ active: Count('Sessions not ended.') }),
+    sessions: Type.Object({
+      active: Count('Sessions not ended, on nodes heartbeating now.'),
+      onOfflineNodes: Count(
+        'Sessions not ended on nodes that stopped heartbeating: their node never reported them ended, so whether they still run is unknown.',
+      ),
+    }),
     users: Type.Object({
       total: Count('Accounts.'),
       activeToday: Count('Users with traffic today (UTC).'),

@@ -489,6 +489,37 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     expect(o.failedLogins24h).toBe(before.failedLogins24h + 1);
   });
 
+  it('counts as active only the sessions of nodes that are online; those of silent nodes are counted apart', async () => {
+    type O = { sessions: { active: number; onOfflineNodes: number } };
+    const overview = async () =>
+      (await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) })).json<O>();
+    const n = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const t = await issueTicket(h.app, u.accessToken, n.id, dev.id);
+    const before = await overview();
+    await heartbeat(h.app, n.auth, {
+      sessions: [
+        {
+          ticketId: t.ticketId,
+          deviceId: dev.id,
+          userId: u.userId,
+          rxBytes: 10,
+          txBytes: 10,
+          connectedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    const live = await overview();
+    expect(live.sessions.active).toBe(before.sessions.active + 1);
+    expect(live.sessions.onOfflineNodes).toBe(before.sessions.onOfflineNodes);
+    // The node stops heartbeating (crashed, unplugged): its session was never reported ended.
+    await h.app.store.del(`node:live:${n.id}`);
+    const silent = await overview();
+    expect(silent.sessions.active).toBe(before.sessions.active);
+    expect(silent.sessions.onOfflineNodes).toBe(before.sessions.onOfflineNodes + 1);
+  });
+
   it('resolves user ids to e-mails for labels, and validates the id list', async () => {
     const u = await createUser(h.app, admin);
     const missing = '00000000-0000-4000-8000-000000000000';

@@ -98,7 +98,8 @@ export interface Overview {
     disabled: number;
     byRegion: { region: string; online: number; offline: number; disabled: number }[];
   };
-  sessions: { active: number };
+  /** active: on nodes heartbeating now; onOfflineNodes: left open by nodes that went silent. */
+  sessions: { active: number; onOfflineNodes: number };
   users: { total: number; activeToday: number };
   failedLogins24h: number;
 }
