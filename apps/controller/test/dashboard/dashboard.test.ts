@@ -569,6 +569,34 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     expect(own.total.txBytes.reduce((a, b) => a + b, 0)).toBe(9000);
   });
 
+  it('answers a burst of overview and node traffic requests with one computation each, never a query per request', async () => {
+    const n = await onlineNode(h.app, admin);
+    const stats = h.app.dashboardStats;
+    const calls = { overview: 0, traffic: 0 };
+    const overview = stats.overview.bind(stats);
+    const traffic = stats.traffic.bind(stats);
+    stats.overview = (...a) => (calls.overview++, overview(...a));
+    stats.traffic = (...a) => (calls.traffic++, traffic(...a));
+    try {
+      const burst = (url: string) =>
+        Promise.all(
+          Array.from({ length: 30 }, () => h.app.inject({ method: 'GET', url, headers: bearer(admin) })),
+        );
+      const o = await burst('/v1/admin/overview');
+      expect(new Set(o.map((r) => r.statusCode))).toEqual(new Set([200]));
+      expect(calls.overview).toBe(1);
+      const t = await burst(`/v1/admin/traffic?range=24h&nodeId=${n.id}`);
+      expect(new Set(t.map((r) => r.statusCode))).toEqual(new Set([200]));
+      expect(calls.traffic).toBe(1);
+      // Nothing is kept once answered: the next request computes afresh.
+      await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) });
+      expect(calls.overview).toBe(2);
+    } finally {
+      stats.overview = overview;
+      stats.traffic = traffic;
+    }
+  });
+
   it('validates traffic queries', async () => {
     for (const q of ['', 'range=1h', 'range=24h&nodeId=Bad_Id', 'range=7d&top=21', 'range=24h&x=1']) {
       const r = await h.app.inject({ method: 'GET', url: `/v1/admin/traffic?${q}`, headers: bearer(admin) });
