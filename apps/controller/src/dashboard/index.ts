@@ -272,20 +272,28 @@ function pages(
       async (request, reply) => {
         assertSameOrigin(request);
         const { email, password } = request.body;
-        const ok = await app.auth.login(email, password, request.ip, (outcome, userId) => {
-          app.metrics.loginAttempts.inc({ result: outcome });
-          if (outcome === 'success' || outcome === 'limited') return;
-          void app
-            .audit(request, {
-              actorType: userId ? 'user' : 'anonymous',
-              actorId: userId ?? null,
-              action: 'auth.login_failed',
-              targetType: 'user',
-              targetId: userId ?? null,
-              details: { reason: outcome, via: 'dashboard' },
-            })
-            .catch((e: unknown) => request.log.error({ err: e }, 'audit failed'));
-        });
+        // A failed attempt is in the audit log before it is answered (an admin reading the log
+        // right after sees it; a crash after the answer cannot lose it).
+        let failure: Promise<void> = Promise.resolve();
+        const ok = await app.auth
+          .login(email, password, request.ip, (outcome, userId) => {
+            app.metrics.loginAttempts.inc({ result: outcome });
+            if (outcome === 'success' || outcome === 'limited') return;
+            failure = app
+              .audit(request, {
+                actorType: userId ? 'user' : 'anonymous',
+                actorId: userId ?? null,
+                action: 'auth.login_failed',
+                targetType: 'user',
+                targetId: userId ?? null,
+                details: { reason: outcome, via: 'dashboard' },
+              })
+              .catch((e: unknown) => request.log.error({ err: e }, 'audit failed'));
+          })
+          .catch(async (e: unknown) => {
+            await failure;
+            throw e;
+          });
         // The dashboard keeps no refresh token: its session lives in the store.
         await app.repos.refreshTokens.revokeByToken(ok.refreshToken);
         if (ok.user.role !== 'admin') {

@@ -159,6 +159,34 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     expect(site.statusCode).toBe(403);
   });
 
+  it('writes the audit event of a failed log-in before it answers', async () => {
+    const audit = h.app.repos.audit;
+    const record = audit.record.bind(audit);
+    // A slow audit write (a busy database) must delay the answer, not lose the event's ordering.
+    audit.record = async (...a) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return record(...a);
+    };
+    try {
+      const email = `nobody-${Date.now()}@example.com`;
+      const bad = await dashLogin(email, 'wrong-password-1');
+      expect(bad.statusCode).toBe(401);
+    } finally {
+      audit.record = record;
+    }
+    const failed = await h.app.inject({
+      method: 'GET',
+      url: '/v1/admin/audit?action=auth.login_failed&limit=1',
+      headers: bearer(admin),
+    });
+    expect(
+      failed.json<{ items: { details: { reason?: string; via?: string } }[] }>().items[0]?.details,
+    ).toEqual({
+      reason: 'invalid',
+      via: 'dashboard',
+    });
+  });
+
   it('gives non-admins 403 and no session at log-in, and 403 on every page and every admin route', async () => {
     const u = await createUser(h.app, admin);
     const res = await dashLogin(u.email, u.password);
