@@ -77,17 +77,37 @@ const routes: RoutePlugin = async (app) => {
     const now = new Date();
     const counts = await app.dashboardStats.overview(now);
     const live = await app.nodeDirectory.liveStates(counts.nodes.map((n) => n.id));
-    const regions = new Map<string, { region: string; online: number; offline: number; disabled: number }>();
-    const totals = { total: 0, online: 0, offline: 0, disabled: 0 };
+    type Counts = { online: number; offline: number; notEnrolled: number; disabled: number };
+    const regions = new Map<string, Counts & { region: string }>();
+    const totals: Counts & { total: number } = {
+      total: 0,
+      online: 0,
+      offline: 0,
+      notEnrolled: 0,
+      disabled: 0,
+    };
     // A session is active while its node is online; a node that stopped heartbeating never
     // reported its sessions ended, so they are counted apart instead of as live.
     const sessions = { active: 0, onOfflineNodes: 0 };
     for (const [nodeId, open] of counts.openSessionsByNode)
       sessions[live.has(nodeId) ? 'active' : 'onOfflineNodes'] += open;
     for (const n of counts.nodes) {
-      const r = regions.get(n.region) ?? { region: n.region, online: 0, offline: 0, disabled: 0 };
+      const r = regions.get(n.region) ?? {
+        region: n.region,
+        online: 0,
+        offline: 0,
+        notEnrolled: 0,
+        disabled: 0,
+      };
       regions.set(n.region, r);
-      const state = n.disabled ? 'disabled' : live.has(n.id) ? 'online' : 'offline';
+      // A node that never enrolled has not failed: it is waiting for its agent, not offline.
+      const state: keyof Counts = n.disabled
+        ? 'disabled'
+        : live.has(n.id)
+          ? 'online'
+          : n.enrolled
+            ? 'offline'
+            : 'notEnrolled';
       r[state]++;
       totals[state]++;
       totals.total++;

@@ -10,13 +10,15 @@ export const OverviewSchema = Type.Object(
     nodes: Type.Object({
       total: Count('All nodes.'),
       online: Count('Enabled nodes heartbeating now.'),
-      offline: Count('Enabled nodes not heartbeating.'),
+      offline: Count('Enabled, enrolled nodes not heartbeating.'),
+      notEnrolled: Count('Enabled nodes whose agent has not enrolled yet.'),
       disabled: Count('Disabled by an admin.'),
       byRegion: Type.Array(
         Type.Object({
           region: Region(),
           online: Count('Online.'),
-          offline: Count('Offline.'),
+          offline: Count('Offline (enrolled, not heartbeating).'),
+          notEnrolled: Count('Not enrolled yet.'),
           disabled: Count('Disabled.'),
         }),
         { maxItems: 1000 },

@@ -509,6 +509,7 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
       region,
       online: 1,
       offline: 0,
+      notEnrolled: 0,
       disabled: 1,
     });
     expect(o.sessions.active).toBeGreaterThanOrEqual(1);
@@ -546,6 +547,38 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     const silent = await overview();
     expect(silent.sessions.active).toBe(before.sessions.active);
     expect(silent.sessions.onOfflineNodes).toBe(before.sessions.onOfflineNodes + 1);
+  });
+
+  it('counts a node waiting for its first enrollment as not enrolled, not as offline', async () => {
+    type Counts = { online: number; offline: number; notEnrolled: number; disabled: number };
+    const region = `r-${Date.now().toString(36)}-new`;
+    const made = await h.app.inject({
+      method: 'POST',
+      url: '/v1/admin/nodes',
+      headers: bearer(admin),
+      payload: {
+        id: `new-${Date.now().toString(36)}`,
+        region,
+        country: 'NL',
+        city: 'Amsterdam',
+        endpoint: { host: '203.0.113.7', udpPort: 51820, tcpPort: 443 },
+      },
+    });
+    expect(made.statusCode).toBe(201);
+    const o = (
+      await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) })
+    ).json<{
+      nodes: Counts & { total: number; byRegion: (Counts & { region: string })[] };
+    }>();
+    expect(o.nodes.byRegion.find((r) => r.region === region)).toEqual({
+      region,
+      online: 0,
+      offline: 0,
+      notEnrolled: 1,
+      disabled: 0,
+    });
+    const { total, online, offline, notEnrolled, disabled } = o.nodes;
+    expect(online + offline + notEnrolled + disabled).toBe(total);
   });
 
   it('resolves user ids to e-mails for labels, and validates the id list', async () => {

@@ -95,8 +95,9 @@ export interface Overview {
     total: number;
     online: number;
     offline: number;
+    notEnrolled: number;
     disabled: number;
-    byRegion: { region: string; online: number; offline: number; disabled: number }[];
+    byRegion: { region: string; online: number; offline: number; notEnrolled: number; disabled: number }[];
   };
   /** active: on nodes heartbeating now; onOfflineNodes: left open by nodes that went silent. */
   sessions: { active: number; onOfflineNodes: number };

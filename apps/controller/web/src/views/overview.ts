@@ -62,7 +62,10 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
       admin<Traffic>('GET', '/traffic', { range: '7d', top: 5 }),
     ]);
     values.nodes.textContent = `${count(o.nodes.online)} / ${count(o.nodes.total - o.nodes.disabled)}`;
-    values.nodesDetail.textContent = `${count(o.nodes.offline)} offline, ${count(o.nodes.disabled)} disabled`;
+    values.nodesDetail.textContent =
+      `${count(o.nodes.offline)} offline, ` +
+      (o.nodes.notEnrolled ? `${count(o.nodes.notEnrolled)} not enrolled yet, ` : '') +
+      `${count(o.nodes.disabled)} disabled`;
     values.sessions.textContent = count(o.sessions.active);
     values.sessionsDetail.textContent = o.sessions.onOfflineNodes
       ? `on online nodes; ${count(o.sessions.onOfflineNodes)} more left open by offline nodes. `
@@ -82,6 +85,7 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
           },
           { label: 'Online', cell: (r) => count(r.online), numeric: true },
           { label: 'Offline', cell: (r) => count(r.offline), numeric: true },
+          { label: 'Not enrolled', cell: (r) => count(r.notEnrolled), numeric: true },
           { label: 'Disabled', cell: (r) => count(r.disabled), numeric: true },
         ],
         o.nodes.byRegion,
