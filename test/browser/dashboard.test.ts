@@ -401,6 +401,37 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     await phone.close();
   });
 
+  it('labels UTC days and the UTC "today" as such for an admin in another time zone', async () => {
+    // New York: UTC midnight is 19:00 or 20:00 the day before, local time.
+    const ny = await openBrowser(ctl.spki, undefined, 'America/New_York');
+    try {
+      await ny.context.addCookies(
+        (await browser.context.cookies()).filter((c) => c.name === '__Host-corridor_admin'),
+      );
+      const p = await ny.context.newPage();
+      await p.goto(`${ctl.base}/admin`);
+      const week = p.locator('figure.chart').nth(1);
+      await week.locator('canvas').first().waitFor();
+      await week.getByText('Data table').click();
+      const utcDay = (d: Date) =>
+        new Intl.DateTimeFormat('en-US', {
+          weekday: 'short',
+          day: 'numeric',
+          month: 'short',
+          timeZone: 'UTC',
+        }).format(d);
+      const now = new Date();
+      const labels = await week.locator('tbody tr td:first-child').allTextContents();
+      expect(labels).toHaveLength(7);
+      expect(labels[6]).toBe(utcDay(now));
+      expect(labels[0]).toBe(utcDay(new Date(now.getTime() - 6 * 86_400_000)));
+      expect(await p.getByText('Users active today (UTC)').count()).toBe(1);
+      await shot('21-overview-new-york', p);
+    } finally {
+      await ny.close();
+    }
+  });
+
   it('refuses a non-admin: no session at log-in, 403 page and 403 from the admin API for a non-admin token', async () => {
     const other = await openBrowser(ctl.spki);
     try {

@@ -10,14 +10,28 @@ import { bytes } from './format.js';
 
 const PALETTE = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626'];
 
+/**
+ * Hours are instants, shown in the browser's time zone. Days are UTC days (the usage rows' unit), so
+ * they are named in UTC: in the browser's zone a UTC midnight may fall on the day before.
+ */
 const bucketFormat = {
   '24h': new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
-  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' }),
+  '7d': new Intl.DateTimeFormat(undefined, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    timeZone: 'UTC',
+  }),
 };
 /** Axis ticks: short enough that the last one fits at phone width. */
 const tickFormat = {
   '24h': bucketFormat['24h'],
-  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric' }),
+  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', timeZone: 'UTC' }),
+};
+/** uPlot places time ticks at midnights of this zone: UTC days for the daily chart. */
+const tzDate = {
+  '24h': (ts: number) => new Date(ts * 1000),
+  '7d': (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
 };
 
 export class TrafficChart {
@@ -73,6 +87,7 @@ export class TrafficChart {
           padding: [12, 28, 0, 0],
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true } },
+          tzDate: tzDate[t.range],
           axes: [
             {
               values: (_u, ticks) => ticks.map((s) => tickFormat[t.range].format(new Date(s * 1000))),

@@ -40,7 +40,7 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
           link('/admin/sessions?state=live', 'See live sessions'),
         ),
       ),
-      stat('Users active today', values.users, values.usersDetail),
+      stat('Users active today (UTC)', values.users, values.usersDetail),
       stat(
         'Failed logins, 24 h',
         values.failed,
