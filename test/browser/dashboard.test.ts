@@ -426,6 +426,11 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
       expect(labels[6]).toBe(utcDay(now));
       expect(labels[0]).toBe(utcDay(new Date(now.getTime() - 6 * 86_400_000)));
       expect(await p.getByText('Users active today (UTC)').count()).toBe(1);
+      // The 24-hour series is an estimate from sessions: its caption says so, the daily one's not.
+      expect(await p.getByTestId('chart-caption').allTextContents()).toEqual([
+        'All nodes and the 5 busiest, per hour (estimate)',
+        'All nodes and the 5 busiest, per day',
+      ]);
       await shot('21-overview-new-york', p);
     } finally {
       await ny.close();

@@ -39,6 +39,8 @@ export class TrafficChart {
   private readonly plotHost: HTMLElement;
   private readonly tableHost: HTMLElement;
   private readonly note: HTMLElement;
+  private readonly caption: HTMLElement;
+  private readonly title: string;
   private plot: uPlot | undefined;
   private seriesKey = '';
   private readonly resize: ResizeObserver;
@@ -47,10 +49,12 @@ export class TrafficChart {
     this.plotHost = h('div', { class: 'chart-plot' });
     this.tableHost = h('div');
     this.note = h('p', { class: 'hint' });
+    this.title = title;
+    this.caption = h('figcaption', { 'data-testid': 'chart-caption' }, title);
     this.el = h(
       'figure',
       { class: 'chart' },
-      h('figcaption', null, title),
+      this.caption,
       this.plotHost,
       this.note,
       h('details', null, h('summary', null, 'Data table'), this.tableHost),
@@ -110,6 +114,10 @@ export class TrafficChart {
         this.plotHost,
       );
     }
+    // An estimate says so where its numbers are read: caption (also the data table's), not only
+    // in the note under the chart.
+    const estimated = t.method === 'sessions-estimate';
+    this.caption.textContent = estimated ? `${this.title} (estimate)` : this.title;
     this.note.textContent =
       t.method === 'sessions-estimate'
         ? 'Bytes up + down per hour (UTC hours), estimated: each session’s bytes spread evenly over its lifetime.'
@@ -118,7 +126,7 @@ export class TrafficChart {
     replace(
       this.tableHost,
       table(
-        'Traffic per bucket',
+        estimated ? 'Estimated traffic per hour' : 'Traffic per day',
         [
           {
             label: t.range === '24h' ? 'Hour' : 'Day',
