@@ -468,6 +468,38 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     expect(direct.status).toBe(403);
   });
 
+  it('recovers a second tab after the admin logged in again in another tab', async () => {
+    const a = await browser.context.newPage();
+    await a.goto(`${ctl.base}/admin/sessions?state=live`);
+    await expect.poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 }).toMatch(/^Live/);
+    await a.evaluate(() => ((window as unknown as { __tabA: number }).__tabA = 1));
+    // Tab B: the admin logs in again (e.g. after the session ended there); the browser's cookie now
+    // names a new session, with a new CSRF token.
+    const b = await browser.context.newPage();
+    await b.goto(`${ctl.base}/admin/login`);
+    const status = await b.evaluate(
+      async ([email, password]) =>
+        (
+          await fetch('/admin/session', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email, password }),
+          })
+        ).status,
+      [ADMIN.email, ADMIN.password] as const,
+    );
+    expect(status).toBe(200);
+    // Tab A picks up the new session by itself (it reloads), instead of failing every request.
+    await expect
+      .poll(() => a.evaluate(() => (window as unknown as { __tabA?: number }).__tabA ?? null), {
+        timeout: 20_000,
+      })
+      .toBeNull();
+    await expect.poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 }).toMatch(/^Live ·/);
+    await a.close();
+    await b.close();
+  });
+
   it('logs out: the cookie is gone and pages go back to the log-in', async () => {
     await page.goto(`${ctl.base}/admin`);
     await page.getByRole('button', { name: 'Log out' }).click();

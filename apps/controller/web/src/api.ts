@@ -133,6 +133,9 @@ export class ApiError extends Error {
 
 let csrfToken = '';
 
+/** How the controller's refusal of a missing or stale X-CSRF-Token begins (dashboard/index.ts). */
+export const CSRF_REFUSAL = 'CSRF token missing or wrong';
+
 export function setCsrfToken(token: string): void {
   csrfToken = token;
 }
@@ -182,7 +185,11 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   return data as T;
 }
 
-/** GET/POST under /v1/admin; a 401 (session over) sends the page to the login view. */
+/**
+ * GET/POST under /v1/admin. A 401 (session over) sends the page to the login view; a CSRF refusal
+ * means the browser's cookie now names another session (a log-in in another tab), so the page
+ * reloads to read that session (its user and token) instead of failing every request.
+ */
 export async function admin<T>(
   method: 'GET' | 'POST',
   path: string,
@@ -193,6 +200,8 @@ export async function admin<T>(
     return await request<T>(method, withQuery(`/v1/admin${path}`, query), body);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) location.assign(loginUrl());
+    else if (e instanceof ApiError && e.status === 403 && e.message.startsWith(CSRF_REFUSAL))
+      location.reload();
     throw e;
   }
 }
