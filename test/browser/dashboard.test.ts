@@ -495,7 +495,9 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
         timeout: 20_000,
       })
       .toBeNull();
-    await expect.poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 }).toMatch(/^Live ·/);
+    await expect
+      .poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 })
+      .toMatch(/^Live ·/);
     await a.close();
     await b.close();
   });
