@@ -47,7 +47,9 @@ socket.once('secureConnect', () => {
     socket.destroy();
     fail(`the certificate on 127.0.0.1:${port} is not the one in ${certFile}`);
   }
-  socket.end('GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  // write, not end: a half-closed TLS connection makes the server abort the request unanswered.
+  // `Connection: close` has the server close the connection once it has answered.
+  socket.write('GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
 });
 socket.setEncoding('latin1');
 socket.on('data', (chunk) => {
