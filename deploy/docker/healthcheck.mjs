@@ -18,7 +18,8 @@ import tls from 'node:tls';
 
 const port = Number(process.env.PORT ?? '8443');
 const certFile =
-  process.env.TLS_CERT_FILE ?? path.join(process.env.CORRIDOR_DATA_DIR ?? '/var/lib/corridor', 'tls-cert.pem');
+  process.env.TLS_CERT_FILE ??
+  path.join(process.env.CORRIDOR_DATA_DIR ?? '/var/lib/corridor', 'tls-cert.pem');
 const timeoutMs = Number(process.env.HEALTHCHECK_TIMEOUT_MS ?? '4000');
 
 function fail(message) {
@@ -35,7 +36,12 @@ try {
 
 // rejectUnauthorized is off only so the handshake completes; nothing is sent until the
 // presented certificate matches the pin.
-const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+const socket = tls.connect({
+  host: '127.0.0.1',
+  port,
+  rejectUnauthorized: false,
+  ALPNProtocols: ['http/1.1'],
+});
 const timer = setTimeout(() => {
   socket.destroy();
   fail(`no answer from 127.0.0.1:${port} within ${timeoutMs} ms`);

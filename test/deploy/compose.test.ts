@@ -263,7 +263,8 @@ describe('docker-compose.yml: controllers', () => {
     for (const name of CONTROLLERS) {
       const s = svc(name);
       const vars = envOf(s);
-      for (const key of Object.keys(vars)) expect(names, `${name}: ${key} is a controller setting`).toContain(key);
+      for (const key of Object.keys(vars))
+        expect(names, `${name}: ${key} is a controller setting`).toContain(key);
       const { config, error, read } = controllerConfigWithReads({ ...imageEnv(s), ...vars });
       expect(error?.message, name).toBeUndefined();
       for (const key of Object.keys(vars)) expect(read).toContain(key);
@@ -285,7 +286,9 @@ describe('docker-compose.yml: controllers', () => {
       expect(targets.get(vars.TLS_CERT_FILE!), `${name}: TLS_CERT_FILE is a mounted secret`).toBe(
         'controller-cert',
       );
-      expect(targets.get(vars.TLS_KEY_FILE!), `${name}: TLS_KEY_FILE is a mounted secret`).toBe('controller-key');
+      expect(targets.get(vars.TLS_KEY_FILE!), `${name}: TLS_KEY_FILE is a mounted secret`).toBe(
+        'controller-key',
+      );
     }
   });
 
@@ -331,12 +334,15 @@ describe('docker-compose.yml: load balancer', () => {
   it('mounts deploy/haproxy/haproxy.cfg where its command reads it', () => {
     const mount = (haproxy.volumes ?? []).find((v) => v.startsWith('./deploy/haproxy/haproxy.cfg:'));
     expect(mount).toBe('./deploy/haproxy/haproxy.cfg:/etc/haproxy/haproxy.cfg:ro');
-    expect(readFileSync(repo('deploy/docker/haproxy.Dockerfile'), 'utf8')).toContain('/etc/haproxy/haproxy.cfg');
+    expect(readFileSync(repo('deploy/docker/haproxy.Dockerfile'), 'utf8')).toContain(
+      '/etc/haproxy/haproxy.cfg',
+    );
   });
 
   it('sets only variables haproxy.cfg reads, and every one it needs', () => {
     for (const key of Object.keys(vars)) expect([...cfgVars.keys()], key).toContain(key);
-    for (const [key, def] of cfgVars) if (def === null) expect(vars[key], `${key} has no default`).toBeTruthy();
+    for (const [key, def] of cfgVars)
+      if (def === null) expect(vars[key], `${key} has no default`).toBeTruthy();
   });
 
   it('balances over both controller replicas on their listening port', () => {
@@ -405,8 +411,16 @@ describe('docker-compose.yml: node agent', () => {
     const r = loadNodeConfig(vars);
     if (!r.ok) throw new Error(r.problems.join('\n'));
     const published = (node.ports ?? []).map(parsePort);
-    expect(published).toContainEqual({ host: r.config.udpListen!.port, container: r.config.udpListen!.port, proto: 'udp' });
-    expect(published).toContainEqual({ host: r.config.tcpListen!.port, container: r.config.tcpListen!.port, proto: 'tcp' });
+    expect(published).toContainEqual({
+      host: r.config.udpListen!.port,
+      container: r.config.udpListen!.port,
+      proto: 'udp',
+    });
+    expect(published).toContainEqual({
+      host: r.config.tcpListen!.port,
+      container: r.config.tcpListen!.port,
+      proto: 'tcp',
+    });
     expect(published).toHaveLength(2);
     expect(node.volumes).toContain(`node-data:${r.config.dataDir}`);
     // Metrics stay on the container's loopback.

@@ -54,7 +54,9 @@ for (const parent of ['apps', 'packages'])
   for (const entry of readdirSync(repo(parent))) {
     const file = repo(parent, entry, 'package.json');
     if (!existsSync(file)) continue;
-    const manifest = JSON.parse(readFileSync(file, 'utf8')) as WorkspacePackage['manifest'] & { name: string };
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as WorkspacePackage['manifest'] & {
+      name: string;
+    };
     workspace.set(manifest.name, { name: manifest.name, dir: `${parent}/${entry}`, manifest });
   }
 
@@ -97,7 +99,8 @@ function copies(s: Stage): { from: string | null; source: string; dest: string }
     if (ins.keyword !== 'COPY' && ins.keyword !== 'ADD') continue;
     expect(ins.keyword, `line ${ins.line}: COPY, not ADD`).toBe('COPY');
     const c = parseCopy(ins);
-    for (const source of c.sources) out.push({ from: c.from, source, dest: path.posix.resolve(workdir, c.dest) });
+    for (const source of c.sources)
+      out.push({ from: c.from, source, dest: path.posix.resolve(workdir, c.dest) });
   }
   return out;
 }
@@ -129,10 +132,15 @@ describe('Dockerfile: stages and build', () => {
   });
 
   it('uses the pinned pnpm and a Node that satisfies engines.node, on one Debian release', () => {
-    const pnpmArg = stage('pnpm').instructions.find((i) => i.keyword === 'ARG' && i.args.startsWith('PNPM_VERSION='));
+    const pnpmArg = stage('pnpm').instructions.find(
+      (i) => i.keyword === 'ARG' && i.args.startsWith('PNPM_VERSION='),
+    );
     expect(pnpmArg?.args).toBe(`PNPM_VERSION=${rootPackage.packageManager.split('@')[1]}`);
     const wantMajor = Number(/\d+/.exec(rootPackage.engines.node)?.[0]);
-    const images = [dockerfile.globalArgs.NODE_BUILD_IMAGE, dockerfile.globalArgs.NODE_RUNTIME_IMAGE] as string[];
+    const images = [
+      dockerfile.globalArgs.NODE_BUILD_IMAGE,
+      dockerfile.globalArgs.NODE_RUNTIME_IMAGE,
+    ] as string[];
     for (const image of images) {
       const m = /^node:(\d+)-(\w+)(?:-slim)?$/.exec(image);
       expect(m, image).not.toBeNull();
@@ -149,7 +157,11 @@ describe('Dockerfile: stages and build', () => {
   });
 
   it('installs from the lockfile only, and builds both apps with their workspace packages', () => {
-    const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+    const runs = (s: Stage) =>
+      s.instructions
+        .filter((i) => i.keyword === 'RUN')
+        .map((i) => i.args)
+        .join('\n');
     expect(runs(stage('fetch'))).toContain('pnpm fetch --frozen-lockfile');
     expect(runs(stage('build'))).toContain('pnpm install --offline --frozen-lockfile');
     expect(runs(stage('build'))).toContain(
@@ -162,12 +174,16 @@ describe('Dockerfile: stages and build', () => {
       "pnpm install --offline --frozen-lockfile --prod --filter '@corridor/node-agent...'",
     );
     // The manifests tarball holds the same globs as pnpm-workspace.yaml.
-    const globs = (parse(readFileSync(repo('pnpm-workspace.yaml'), 'utf8')) as { packages: string[] }).packages;
-    for (const g of globs) expect(runs(stage('build')), g).toContain(g === 'test' ? 'test/package.json' : `${g}/package.json`);
+    const globs = (parse(readFileSync(repo('pnpm-workspace.yaml'), 'utf8')) as { packages: string[] })
+      .packages;
+    for (const g of globs)
+      expect(runs(stage('build')), g).toContain(g === 'test' ? 'test/package.json' : `${g}/package.json`);
   });
 
   it('gives every native package of the runtime closure what its install script compiles from', () => {
-    const nodeDeps = copies(stage('node-agent-deps')).filter((c) => c.from === null).map((c) => c.source);
+    const nodeDeps = copies(stage('node-agent-deps'))
+      .filter((c) => c.from === null)
+      .map((c) => c.source);
     for (const pkg of runtimeClosure('@corridor/node-agent').filter((p) => p.manifest.gypfile)) {
       expect(nodeDeps, pkg.name).toContain(`${pkg.dir}/binding.gyp`);
       const gyp = readFileSync(repo(pkg.dir, 'binding.gyp'), 'utf8');
@@ -181,7 +197,9 @@ describe('Dockerfile: stages and build', () => {
 
 describe('Dockerfile: build context', () => {
   it('copies only files that exist and that .dockerignore lets through', () => {
-    const all = [...copies(stage('build')), ...dockerfile.stages.flatMap(copies)].filter((c) => c.from === null);
+    const all = [...copies(stage('build')), ...dockerfile.stages.flatMap(copies)].filter(
+      (c) => c.from === null,
+    );
     expect(all.length).toBeGreaterThan(3);
     for (const c of all) {
       if (c.source === '.') continue;
@@ -231,14 +249,24 @@ describe.each([
   });
 
   it('receives package.json, dist and production node_modules of every workspace package it runs', () => {
-    expect(has(deps, '/app/node_modules', `${workdir}/node_modules`), 'root node_modules (.pnpm store)').toBe(true);
+    expect(has(deps, '/app/node_modules', `${workdir}/node_modules`), 'root node_modules (.pnpm store)').toBe(
+      true,
+    );
     for (const pkg of closure) {
-      expect(has('build', `/app/${pkg.dir}/package.json`, `${workdir}/${pkg.dir}/package.json`), pkg.dir).toBe(true);
-      expect(has('build', `/app/${pkg.dir}/dist`, `${workdir}/${pkg.dir}/dist`), `${pkg.dir}/dist`).toBe(true);
-      expect(pkg.manifest.scripts?.build, `${pkg.name} is built by tsc`).toMatch(/tsc -p tsconfig.build.json/);
-      expect(has(deps, `/app/${pkg.dir}/node_modules`, `${workdir}/${pkg.dir}/node_modules`), `${pkg.dir}/node_modules`).toBe(
+      expect(
+        has('build', `/app/${pkg.dir}/package.json`, `${workdir}/${pkg.dir}/package.json`),
+        pkg.dir,
+      ).toBe(true);
+      expect(has('build', `/app/${pkg.dir}/dist`, `${workdir}/${pkg.dir}/dist`), `${pkg.dir}/dist`).toBe(
         true,
       );
+      expect(pkg.manifest.scripts?.build, `${pkg.name} is built by tsc`).toMatch(
+        /tsc -p tsconfig.build.json/,
+      );
+      expect(
+        has(deps, `/app/${pkg.dir}/node_modules`, `${workdir}/${pkg.dir}/node_modules`),
+        `${pkg.dir}/node_modules`,
+      ).toBe(true);
       for (const addon of nativeAddons(pkg))
         expect(has(deps, `/app/${addon}`, `${workdir}/${addon}`), addon).toBe(true);
     }
@@ -292,7 +320,10 @@ describe('Dockerfile: privileges and runtime needs', () => {
 
   it('gives the node agent ip and nft (its kernel setup runs both) and a 0700 data dir', () => {
     const s = stage('node-agent');
-    const run = s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args).join('\n');
+    const run = s.instructions
+      .filter((i) => i.keyword === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(run).toMatch(/apt-get install -y --no-install-recommends [^\n]*\biproute2\b/);
     expect(run).toMatch(/apt-get install -y --no-install-recommends [^\n]*\bnftables\b/);
     expect(run).toContain(`install -d -m 0700 ${stageEnv(s).CORRIDOR_DATA_DIR}`);
@@ -307,8 +338,16 @@ describe('Dockerfile: privileges and runtime needs', () => {
     const s = haproxy.stages[0]!;
     expect(haproxy.stages).toHaveLength(1);
     expect(s.from).toBe('debian:bookworm-slim');
-    expect(s.instructions.find((i) => i.keyword === 'RUN')!.args).toMatch(/install -y --no-install-recommends haproxy curl/);
+    expect(s.instructions.find((i) => i.keyword === 'RUN')!.args).toMatch(
+      /install -y --no-install-recommends haproxy curl/,
+    );
     expect(last(s, 'USER')!.args).toBe('10001:10001');
-    expect(execForm(last(s, 'CMD')!.args)).toEqual(['haproxy', '-W', '-db', '-f', '/etc/haproxy/haproxy.cfg']);
+    expect(execForm(last(s, 'CMD')!.args)).toEqual([
+      'haproxy',
+      '-W',
+      '-db',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+    ]);
   });
 });

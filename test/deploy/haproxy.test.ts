@@ -20,14 +20,30 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { parseDocument } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, makeCertificate, request, sleep, start, tsxArgs, type Proc, type TlsPair } from './lib/processes.js';
-import { exists, repo } from './lib/paths.js';
+import {
+  createDatabase,
+  healthcheck,
+  makeSecrets,
+  servicesSkipReason,
+  startController,
+  waitReady,
+  type TestDatabase,
+} from './lib/controller-fixture.js';
+import {
+  freePort,
+  makeCertificate,
+  request,
+  sleep,
+  start,
+  tsxArgs,
+  type Proc,
+  type TlsPair,
+} from './lib/processes.js';
+import { repo } from './lib/paths.js';
 
 const CFG = repo('deploy/haproxy/haproxy.cfg');
-const HEALTHCHECK = repo('deploy/docker/healthcheck.mjs');
 const HOST = 'vpn.example.test';
 
 const haproxyVersion = spawnSync('haproxy', ['-v'], { encoding: 'utf8' });
@@ -38,10 +54,7 @@ const noTools =
     : openssl.status !== 0
       ? 'openssl is not installed'
       : undefined;
-const noServices =
-  process.env.DATABASE_URL_TEST && process.env.REDIS_URL_TEST
-    ? undefined
-    : 'DATABASE_URL_TEST and REDIS_URL_TEST are not set (scripts/services.sh starts PostgreSQL and Redis)';
+const noServices = servicesSkipReason();
 if (noTools) console.warn(`[deploy/haproxy] skipping: ${noTools}`);
 else if (noServices) console.warn(`[deploy/haproxy] skipping the live load balancer test: ${noServices}`);
 
@@ -67,7 +80,7 @@ describe.skipIf(noTools !== undefined)('haproxy.cfg: haproxy -c', () => {
 
   it('is valid with the environment docker-compose.yml sets (only the replica names do not resolve here)', () => {
     const tls = makeCertificate(dir, 'controller', HOST);
-    const env = { ...composeHaproxyEnv(), CORRIDOR_PUBLIC_HOST: HOST };
+    const env: Record<string, string> = { ...composeHaproxyEnv(), CORRIDOR_PUBLIC_HOST: HOST };
     // The secret paths exist only inside the container; point them at the same kind of files.
     env.CORRIDOR_TLS_CRT = tls.certFile;
     env.CORRIDOR_BACKEND_CA = tls.certFile;
@@ -80,7 +93,11 @@ describe.skipIf(noTools !== undefined)('haproxy.cfg: haproxy -c', () => {
 
   it('refuses to start without the public host name (no default for the certificate name)', () => {
     const tls = makeCertificate(dir, 'other', HOST);
-    const env = { ...composeHaproxyEnv(), CORRIDOR_TLS_CRT: tls.certFile, CORRIDOR_BACKEND_CA: tls.certFile };
+    const env: Record<string, string> = {
+      ...composeHaproxyEnv(),
+      CORRIDOR_TLS_CRT: tls.certFile,
+      CORRIDOR_BACKEND_CA: tls.certFile,
+    };
     delete env.CORRIDOR_PUBLIC_HOST;
     const r = spawnSync('haproxy', ['-c', '-f', CFG], { env: haproxyEnv(env), encoding: 'utf8' });
     expect(r.status).not.toBe(0);
@@ -92,19 +109,23 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
   { timeout: 120_000 },
   () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'corridor-haproxy-'));
-    const dbName = `corridor_t_${randomBytes(6).toString('hex')}`;
     const adminPassword = randomBytes(12).toString('base64url');
+    const secrets = makeSecrets();
+    const redisKeyPrefix = `corridor-deploy-${randomBytes(4).toString('hex')}:`;
     const procs: Proc[] = [];
+    let db: TestDatabase | undefined;
     let tls: TlsPair;
     let replicas: { proc: Proc; port: number }[] = [];
     let lb: Proc;
     let lbPort = 0;
     let monitorPort = 0;
-    let dbCreated = false;
 
-    const adminUrl = new URL(process.env.DATABASE_URL_TEST ?? 'postgresql://x/postgres');
-
-    function lbConfigEnv(controller1: string, controller2: string, api: number, monitor: number): NodeJS.ProcessEnv {
+    function lbConfigEnv(
+      controller1: string,
+      controller2: string,
+      api: number,
+      monitor: number,
+    ): NodeJS.ProcessEnv {
       return haproxyEnv({
         CORRIDOR_PUBLIC_HOST: HOST,
         CORRIDOR_API_BIND: `127.0.0.1:${api}`,
@@ -116,58 +137,7 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
       });
     }
 
-    function controllerEnv(port: number): NodeJS.ProcessEnv {
-      const db = new URL(adminUrl.toString());
-      db.pathname = `/${dbName}`;
-      return {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        TRUST_PROXY: '1',
-        LOG_LEVEL: 'warn',
-        CORRIDOR_DATA_DIR: path.join(dir, `data-${port}`),
-        DATABASE_URL: db.toString(),
-        REDIS_URL: process.env.REDIS_URL_TEST,
-        REDIS_KEY_PREFIX: `corridor-deploy-${randomBytes(4).toString('hex')}:`,
-        TLS_CERT_FILE: tls.certFile,
-        TLS_KEY_FILE: tls.keyFile,
-        JWT_SECRET: sharedSecrets.jwt,
-        SIGNING_KEY_ENCRYPTION_KEY: sharedSecrets.skek,
-        METRICS_TOKEN: sharedSecrets.metrics,
-        CORRIDOR_ADMIN_EMAIL: 'admin@example.com',
-        CORRIDOR_ADMIN_PASSWORD: adminPassword,
-        // Cheap password hashing keeps logins fast on a busy test machine.
-        ARGON2_MEMORY_KIB: '1024',
-        ARGON2_TIME_COST: '1',
-      };
-    }
-    const sharedSecrets = {
-      jwt: randomBytes(48).toString('base64'),
-      skek: randomBytes(32).toString('hex'),
-      metrics: randomBytes(32).toString('hex'),
-    };
-
-    /** Runs deploy/docker/healthcheck.mjs as the container does; returns its exit code and stderr. */
-    function healthcheck(port: number, certFile: string): { status: number | null; stderr: string } {
-      const r = spawnSync(process.execPath, [HEALTHCHECK], {
-        env: { PATH: process.env.PATH, PORT: String(port), TLS_CERT_FILE: certFile },
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      return { status: r.status, stderr: r.stderr };
-    }
-
-    async function waitReady(port: number, proc: Proc): Promise<void> {
-      const deadline = Date.now() + 90_000;
-      while (healthcheck(port, tls.certFile).status !== 0) {
-        if (!proc.running) throw new Error(`controller on ${port} exited:\n${proc.output.slice(-3000)}`);
-        if (Date.now() > deadline) throw new Error(`controller on ${port} not ready:\n${proc.output.slice(-3000)}`);
-        await sleep(500);
-      }
-    }
-
-    /** Status of the load balancer's monitor URI. */
+    /** Status of the load balancer's monitor URI (0: no answer). */
     function monitor(port: number): Promise<number> {
       return new Promise((resolve) => {
         http
@@ -190,29 +160,24 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
     }
 
     beforeAll(async () => {
-      if (!exists('apps/controller/src/generated/prisma/client.ts'))
-        throw new Error(
-          'the Prisma client is not generated: run `pnpm --filter @corridor/controller run generate` (scripts/test.sh does)',
-        );
       tls = makeCertificate(dir, 'controller', HOST);
-      const admin = new pg.Client({ connectionString: adminUrl.toString() });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE ${dbName}`);
-      await admin.end();
-      dbCreated = true;
+      db = await createDatabase();
       const ports = [await freePort(), await freePort()];
       replicas = ports.map((port, i) => {
-        const proc = start(
-          `controller-${i + 1}`,
-          process.execPath,
-          [...tsxArgs('apps/controller/src/cli.ts'), 'serve'],
-          controllerEnv(port),
+        const proc = startController({
+          name: `controller-${i + 1}`,
+          port,
           dir,
-        );
+          tls,
+          databaseUrl: db!.url,
+          secrets,
+          adminPassword,
+          redisKeyPrefix,
+        });
         procs.push(proc);
         return { proc, port };
       });
-      await Promise.all(replicas.map((r) => waitReady(r.port, r.proc)));
+      await Promise.all(replicas.map((r) => waitReady(r.port, r.proc, tls.certFile)));
       lbPort = await freePort();
       monitorPort = await freePort();
       lb = start(
@@ -232,12 +197,7 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
 
     afterAll(async () => {
       await Promise.all(procs.map((p) => p.stop('SIGTERM', 5_000)));
-      if (dbCreated) {
-        const admin = new pg.Client({ connectionString: adminUrl.toString() });
-        await admin.connect();
-        await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-        await admin.end();
-      }
+      await db?.drop();
       rmSync(dir, { recursive: true, force: true });
     }, 60_000);
 
@@ -257,7 +217,12 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
       for (let i = 0; i < 6; i++) {
         const res = await request(lbPort, HOST, tls.certFile, 'GET', '/readyz');
         expect(res.status, res.body).toBe(200);
-        expect(res.json()).toMatchObject({ status: 'ready', database: true, store: true, storeKind: 'redis' });
+        expect(res.json()).toMatchObject({
+          status: 'ready',
+          database: true,
+          store: true,
+          storeKind: 'redis',
+        });
         expect(res.peerFingerprint).toBe(tls.fingerprint256);
       }
       // httplog lines name the server that answered each request.
@@ -324,7 +289,10 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
         const res = await request(lbPort, HOST, tls.certFile, 'GET', '/readyz');
         statuses.push(res.status);
       }
-      expect(statuses.every((s) => s === 200), statuses.join(' ')).toBe(true);
+      expect(
+        statuses.every((s) => s === 200),
+        statuses.join(' '),
+      ).toBe(true);
       // Logins still work (the surviving replica shares the database and Redis).
       await login('127.0.0.4');
       await lb.waitFor(/controller-1 is DOWN/, 10_000);

@@ -13,7 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { environment, parseEnvFile, parseUnitFile, value, values, type UnitFile } from './lib/unit-file.js';
-import { controllerConfigWithReads, controllerEnvNames, fillSecrets, loadNodeConfig, nodeEnvNames } from './lib/config-keys.js';
+import {
+  controllerConfigWithReads,
+  controllerEnvNames,
+  fillSecrets,
+  loadNodeConfig,
+  nodeEnvNames,
+} from './lib/config-keys.js';
 import { exists, repo } from './lib/paths.js';
 
 const UNITS = ['corridor-controller.service', 'corridor-node.service'] as const;
@@ -48,7 +54,8 @@ function serviceEnv(u: UnitFile, unitName: string): Record<string, string> {
 }
 
 const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
-const noAnalyze = analyze.status === 0 ? undefined : 'systemd-analyze is not installed (Debian package systemd)';
+const noAnalyze =
+  analyze.status === 0 ? undefined : 'systemd-analyze is not installed (Debian package systemd)';
 if (noAnalyze) console.warn(`[deploy/systemd] skipping systemd-analyze checks: ${noAnalyze}`);
 
 describe.skipIf(noAnalyze !== undefined)('systemd units: systemd-analyze', () => {
@@ -147,13 +154,21 @@ describe('systemd units: hardening read from the files', () => {
 
   it('hand secrets over as credentials or 0600 environment files, never in the unit', () => {
     const unitText = UNITS.map((n) => readFileSync(repo('deploy/systemd', n), 'utf8')).join('\n');
-    for (const secret of ['JWT_SECRET', 'SIGNING_KEY_ENCRYPTION_KEY', 'METRICS_TOKEN', 'DATABASE_URL', 'REDIS_URL'])
+    for (const secret of [
+      'JWT_SECRET',
+      'SIGNING_KEY_ENCRYPTION_KEY',
+      'METRICS_TOKEN',
+      'DATABASE_URL',
+      'REDIS_URL',
+    ])
       expect(unitText).not.toMatch(new RegExp(`Environment=${secret}=`));
     for (const [name, u] of [
       ['corridor-controller.service', controller],
       ['corridor-node.service', node],
     ] as const) {
-      const creds = new Map(values(u, 'Service', 'LoadCredential').map((c) => c.split(':') as [string, string]));
+      const creds = new Map(
+        values(u, 'Service', 'LoadCredential').map((c) => c.split(':') as [string, string]),
+      );
       const env = environment(u);
       // Every %d/<name> the service is told about is loaded as a credential, and vice versa.
       const referenced = Object.values(env)
@@ -164,7 +179,9 @@ describe('systemd units: hardening read from the files', () => {
       for (const file of values(u, 'Service', 'EnvironmentFile'))
         expect(readFileSync(repo(EXAMPLES[file.replace(/^-/, '')]!), 'utf8'), file).toMatch(/0600/);
     }
-    expect(values(controller, 'Service', 'LoadCredential')).toContain('tls-key.pem:/etc/corridor/tls/key.pem');
+    expect(values(controller, 'Service', 'LoadCredential')).toContain(
+      'tls-key.pem:/etc/corridor/tls/key.pem',
+    );
   });
 
   it.each([
@@ -206,7 +223,8 @@ describe('systemd units: the environment passes the apps’ config loaders', () 
 
   it('the example leaves the secrets empty, and the controller refuses to start that way', () => {
     const example = parseEnvFile(readFileSync(repo('deploy/env/controller.env.example'), 'utf8'));
-    for (const k of ['JWT_SECRET', 'SIGNING_KEY_ENCRYPTION_KEY', 'METRICS_TOKEN']) expect(example[k], k).toBe('');
+    for (const k of ['JWT_SECRET', 'SIGNING_KEY_ENCRYPTION_KEY', 'METRICS_TOKEN'])
+      expect(example[k], k).toBe('');
     const env = { ...specifiedEnv(controller, 'corridor-controller.service'), ...example };
     expect(controllerConfigWithReads(env).error?.message).toMatch(/JWT_SECRET is required in production/);
   });
@@ -231,7 +249,10 @@ describe('systemd units: the environment passes the apps’ config loaders', () 
   });
 
   it('node.json.example holds no secret', () => {
-    const json = JSON.parse(readFileSync(repo('deploy/env/node.json.example'), 'utf8')) as Record<string, unknown>;
+    const json = JSON.parse(readFileSync(repo('deploy/env/node.json.example'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(Object.keys(json)).not.toContain('enrollmentToken');
   });
 });

@@ -43,7 +43,8 @@ export class Proc {
       const m = re.exec(this.output);
       if (m) return m;
       if (!this.running) throw new Error(`${this.name} exited before ${re}:\n${this.output.slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`${this.name}: no ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${this.name}: no ${re} within ${timeoutMs} ms:\n${this.output.slice(-3000)}`);
       await sleep(100);
     }
   }
@@ -98,13 +99,30 @@ export function makeCertificate(dir: string, base: string, host: string): TlsPai
   const r = spawnSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-sha256', '-days', '825',
-      '-nodes', '-subj', `/CN=${host}`,
-      '-addext', `subjectAltName=DNS:${host}`,
-      '-addext', 'basicConstraints=critical,CA:FALSE',
-      '-addext', 'keyUsage=critical,digitalSignature',
-      '-addext', 'extendedKeyUsage=serverAuth',
-      '-keyout', keyFile, '-out', certFile,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-sha256',
+      '-days',
+      '825',
+      '-nodes',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-addext',
+      'keyUsage=critical,digitalSignature',
+      '-addext',
+      'extendedKeyUsage=serverAuth',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
     ],
     { encoding: 'utf8' },
   );
@@ -156,7 +174,12 @@ export function request(
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body, json: () => JSON.parse(body) as unknown, peerFingerprint }),
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            json: () => JSON.parse(body) as unknown,
+            peerFingerprint,
+          }),
         );
       },
     );

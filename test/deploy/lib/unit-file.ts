@@ -21,7 +21,8 @@ export function parseUnitFile(text: string): UnitFile {
       continue;
     }
     const eq = line.indexOf('=');
-    if (section === null || eq <= 0) throw new Error(`line ${i + 1}: not an assignment in a section: ${line}`);
+    if (section === null || eq <= 0)
+      throw new Error(`line ${i + 1}: not an assignment in a section: ${line}`);
     section.push([line.slice(0, eq).trim(), line.slice(eq + 1).trim()]);
   }
   return sections;
