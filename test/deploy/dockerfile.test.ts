@@ -23,6 +23,7 @@ import {
 } from './lib/dockerfile.js';
 import { exists, repo, ROOT } from './lib/paths.js';
 import { MIGRATIONS_DIR } from '../../apps/controller/src/db/migrate.js';
+import { WEB_DIST_DIR } from '../../apps/controller/src/dashboard/assets.js';
 
 const dockerfile = parseDockerfile(readFileSync(repo('deploy/docker/Dockerfile'), 'utf8'));
 const dockerignore = readFileSync(repo('.dockerignore'), 'utf8').split('\n');
@@ -271,7 +272,9 @@ describe.each([
         expect(has(deps, `/app/${addon}`, `${workdir}/${addon}`), addon).toBe(true);
     }
     // Nothing copied from the build that the app does not run.
-    const dists = copied.filter((c) => c.source.endsWith('/dist')).map((c) => c.source);
+    const dists = copied
+      .filter((c) => c.source.endsWith('/dist') && !c.source.endsWith('/web/dist'))
+      .map((c) => c.source);
     expect(dists.sort()).toEqual(closure.map((p) => `/app/${p.dir}/dist`).sort());
   });
 
@@ -310,12 +313,25 @@ describe('Dockerfile: privileges and runtime needs', () => {
     expect(setup).toContain(`install -d -m 0700 -o corridor -g corridor ${env.CORRIDOR_DATA_DIR}`);
   });
 
-  it('gives the controller its migrations where the compiled runner looks for them', () => {
-    // MIGRATIONS_DIR is computed from the runner's own location, the same depth in src/ and dist/.
-    const rel = path.relative(ROOT, MIGRATIONS_DIR);
-    expect(rel).toBe('prisma/migrations');
+  it('gives the controller its migrations and dashboard bundle where the compiled code looks for them', () => {
+    // Both directories are computed from the code's own location, the same depth in src/ and dist/.
     const s = stage('controller');
-    expect(copies(s)).toContainEqual({ from: null, source: rel, dest: `${workdirOf(s)}/${rel}` });
+    const migrations = path.relative(ROOT, MIGRATIONS_DIR);
+    expect(migrations).toBe('prisma/migrations');
+    expect(copies(s)).toContainEqual({
+      from: null,
+      source: migrations,
+      dest: `${workdirOf(s)}/${migrations}`,
+    });
+    // The dashboard bundle is build output (web/build.mjs, run by the package's build script).
+    const web = path.relative(ROOT, WEB_DIST_DIR);
+    expect(web).toBe('apps/controller/web/dist');
+    expect(workspace.get('@corridor/controller')!.manifest.scripts?.build).toContain('build:web');
+    expect(copies(s)).toContainEqual({
+      from: 'build',
+      source: `/app/${web}`,
+      dest: `${workdirOf(s)}/${web}`,
+    });
   });
 
   it('gives the node agent ip and nft (its kernel setup runs both) and a 0700 data dir', () => {
