@@ -156,7 +156,8 @@ describe('docker-compose.yml: structure', () => {
     expect(error).toBeInstanceOf(InterpolationError);
     const missing = new Set((error as InterpolationError).missing.map((m) => m.name));
     for (const name of [
-      'POSTGRES_PASSWORD',
+      'POSTGRES_SUPERUSER_PASSWORD',
+      'CORRIDOR_DB_PASSWORD',
       'REDIS_PASSWORD',
       'JWT_SECRET',
       'SIGNING_KEY_ENCRYPTION_KEY',
@@ -301,15 +302,35 @@ describe('docker-compose.yml: controllers', () => {
       const db = new URL(vars.DATABASE_URL!);
       expect(db.hostname).toBe('postgres');
       expect(db.port).toBe('5432');
-      expect(decodeURIComponent(db.username)).toBe(pg.POSTGRES_USER);
-      expect(decodeURIComponent(db.password)).toBe(pg.POSTGRES_PASSWORD);
-      expect(db.pathname).toBe(`/${pg.POSTGRES_DB}`);
+      // The role deploy/postgres/init-corridor.sh creates, not the superuser.
+      expect(decodeURIComponent(db.username)).toBe(pg.CORRIDOR_DB_USER);
+      expect(decodeURIComponent(db.username)).not.toBe(pg.POSTGRES_USER);
+      expect(decodeURIComponent(db.password)).toBe(pg.CORRIDOR_DB_PASSWORD);
+      expect(decodeURIComponent(db.password)).not.toBe(pg.POSTGRES_PASSWORD);
+      expect(db.pathname).toBe(`/${pg.CORRIDOR_DB_NAME}`);
       const redis = new URL(vars.REDIS_URL!);
       expect(redis.hostname).toBe('redis');
       expect(decodeURIComponent(redis.password)).toBe(redisPassword);
       expect(svc(name).depends_on?.postgres?.condition).toBe('service_healthy');
       expect(svc(name).depends_on?.redis?.condition).toBe('service_healthy');
     }
+  });
+
+  it('get their database role from the init script the postgres service runs once', () => {
+    const postgres = svc('postgres');
+    expect(postgres.volumes).toContain(
+      './deploy/postgres/init-corridor.sh:/docker-entrypoint-initdb.d/10-corridor.sh:ro',
+    );
+    const script = readFileSync(repo('deploy/postgres/init-corridor.sh'), 'utf8');
+    for (const v of ['CORRIDOR_DB_PASSWORD', 'CORRIDOR_DB_USER', 'CORRIDOR_DB_NAME', 'POSTGRES_USER'])
+      expect(script, v).toContain(`\${${v}`);
+    // Its healthcheck asks for the controllers' database as their role.
+    expect(postgres.healthcheck!.test).toEqual([
+      'CMD',
+      'pg_isready',
+      `--username=${envOf(postgres).CORRIDOR_DB_USER}`,
+      `--dbname=${envOf(postgres).CORRIDOR_DB_NAME}`,
+    ]);
   });
 
   it('check readiness with the healthcheck script the image ships', () => {

@@ -37,7 +37,6 @@ import {
   request,
   sleep,
   start,
-  tsxArgs,
   type Proc,
   type TlsPair,
 } from './lib/processes.js';

@@ -50,8 +50,9 @@ export function nodeEnvNames(): Set<string> {
  */
 export function sampleSecrets(): Record<string, string> {
   return {
-    POSTGRES_PASSWORD: randomBytes(24).toString('hex'),
-    REDIS_PASSWORD: randomBytes(24).toString('hex'),
+    POSTGRES_SUPERUSER_PASSWORD: randomBytes(32).toString('hex'),
+    CORRIDOR_DB_PASSWORD: randomBytes(32).toString('hex'),
+    REDIS_PASSWORD: randomBytes(32).toString('hex'),
     JWT_SECRET: randomBytes(48).toString('base64'),
     SIGNING_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
     METRICS_TOKEN: randomBytes(32).toString('hex'),
