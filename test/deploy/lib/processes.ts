@@ -29,7 +29,8 @@ export class Proc {
     };
     child.stdout?.on('data', add);
     child.stderr?.on('data', add);
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': by then the output streams are drained, so `output` is complete.
+    this.exited = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   get running(): boolean {
