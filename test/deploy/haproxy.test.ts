@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -210,6 +210,12 @@ describe.skipIf(noTools !== undefined || noServices !== undefined)(
       const none = healthcheck(await freePort(), tls.certFile);
       expect(none.status).toBe(1);
       expect(none.stderr).toMatch(/ECONNREFUSED/);
+    });
+
+    it('leaves the controllers’ data dirs untouched in production (read-only containers, stateless replicas)', () => {
+      // Everything came from the settings: no generated TLS pair, secret or embedded database.
+      for (const r of replicas)
+        expect(existsSync(path.join(dir, `data-${r.proc.name}`)), r.proc.name).toBe(false);
     });
 
     it('presents the controllers’ certificate and spreads requests over both replicas', async () => {
