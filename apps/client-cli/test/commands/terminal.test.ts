@@ -13,12 +13,17 @@ import { servicesSkipReason, startController, type Controller } from '../helpers
 
 const PTY_DRIVER = path.join(CLI_DIR, 'test/helpers/pty-driver.py');
 const python = ['/usr/bin/python3', '/usr/local/bin/python3'].find((p) => existsSync(p));
-const skipReason = servicesSkipReason ?? (python ? undefined : 'python3 is missing: the terminal tests drive a pty with it');
+const skipReason =
+  servicesSkipReason ?? (python ? undefined : 'python3 is missing: the terminal tests drive a pty with it');
 if (skipReason) console.warn(skipReason);
 
 type Step = { expect: string } | { send: string };
 
-function inPty(argv: string[], script: Step[], env: Record<string, string>): Promise<{ code: number; screen: string }> {
+function inPty(
+  argv: string[],
+  script: Step[],
+  env: Record<string, string>,
+): Promise<{ code: number; screen: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(python!, [PTY_DRIVER, JSON.stringify(script), ...VPNCTL_ARGV, ...argv], {
       env: { PATH: process.env.PATH ?? '', TERM: 'xterm', ...env },
@@ -114,20 +119,49 @@ describe.skipIf(skipReason !== undefined)('vpnctl in a terminal and in pipes', (
     const fail = await runProcess(['devices', 'remove', 'no-such-device', '--yes', '--json'], { env: h.env });
     expect(fail.code).toBe(1);
     expect(JSON.parse(fail.stdout)).toEqual({
-      error: { code: 'CORRIDOR_ERR_INPUT', message: "no device matches 'no-such-device'", hint: expect.any(String) },
+      error: {
+        code: 'CORRIDOR_ERR_INPUT',
+        message: "no device matches 'no-such-device'",
+        hint: expect.any(String),
+      },
     });
     expect(fail.stderr).not.toMatch(/\n\s+at /);
 
-    const refused = await runProcess(['login', '--server', 'https://127.0.0.1:1', '--pin', ctl.fingerprint256, '--email', 'a@example.com', '--password-stdin'], {
-      env: h.env,
-      stdin: 'x',
-    });
+    const refused = await runProcess(
+      [
+        'login',
+        '--server',
+        'https://127.0.0.1:1',
+        '--pin',
+        ctl.fingerprint256,
+        '--email',
+        'a@example.com',
+        '--password-stdin',
+      ],
+      {
+        env: h.env,
+        stdin: 'x',
+      },
+    );
     expect(refused.code).toBe(1);
     expect(refused.stderr).not.toMatch(/\n\s+at /);
-    const debug = await runProcess(['login', '--server', 'https://127.0.0.1:1', '--pin', ctl.fingerprint256, '--email', 'a@example.com', '--password-stdin', '--debug'], {
-      env: h.env,
-      stdin: 'x',
-    });
+    const debug = await runProcess(
+      [
+        'login',
+        '--server',
+        'https://127.0.0.1:1',
+        '--pin',
+        ctl.fingerprint256,
+        '--email',
+        'a@example.com',
+        '--password-stdin',
+        '--debug',
+      ],
+      {
+        env: h.env,
+        stdin: 'x',
+      },
+    );
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/cause: .*ECONNREFUSED[\s\S]*\n\s+at /);
   });
