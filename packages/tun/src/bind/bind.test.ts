@@ -1,0 +1,213 @@
+// The Bind seam: the same echo exchange over UDP (loopback), TCP (loopback) and the in-memory network,
+// plus each implementation's own failure modes.
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFrame } from '@corridor/protocol';
+import net from 'node:net';
+import {
+  MemoryEndpoint,
+  TcpClientBind,
+  TcpServerBind,
+  UdpBind,
+  UdpEndpoint,
+  createMemoryNetwork,
+  type Bind,
+  type BindEndpoint,
+  type ReceivedBatch,
+} from './index.js';
+import { isUdpAvailable } from '../udp/index.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((f) => f()));
+});
+function track<T extends Bind>(b: T): T {
+  cleanups.push(() => b.close());
+  return b;
+}
+
+/** Makes `server` echo every message back to its sender, uppercased, through one send() per batch. */
+function echo(server: Bind): void {
+  const slab = server.createSendSlab(64);
+  server.onReceive((batch) => {
+    slab.clear();
+    for (let i = 0; i < batch.count; i++) {
+      const d = batch.datagram(i);
+      const slot = slab.next()!;
+      for (let k = 0; k < d.length; k++)
+        slot[k] =
+          (d[k] as number) >= 97 && (d[k] as number) <= 122 ? (d[k] as number) - 32 : (d[k] as number);
+      slab.pushTo(d.length, batch.endpoint(i));
+    }
+    server.send(slab);
+  });
+}
+
+function receiveN(bind: Bind, n: number): Promise<{ text: string; from: BindEndpoint }[]> {
+  const seen: { text: string; from: BindEndpoint }[] = [];
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`received ${seen.length}/${n}`)), 5000);
+    bind.onReceive((batch: ReceivedBatch) => {
+      for (let i = 0; i < batch.count; i++)
+        seen.push({ text: batch.datagram(i).toString(), from: batch.endpoint(i) });
+      if (seen.length >= n) {
+        clearTimeout(t);
+        resolve(seen);
+      }
+    });
+  });
+}
+
+async function exchange(client: Bind, server: Bind, serverEp: BindEndpoint): Promise<void> {
+  echo(server);
+  const got = receiveN(client, 3);
+  const slab = client.createSendSlab(8);
+  for (const word of ['alpha', 'beta', 'gamma']) slab.pushCopyTo(Buffer.from(word), serverEp);
+  expect(client.send(slab)).toBe(3);
+  slab.slab.fill(0); // the bind copied before returning
+  const seen = await got;
+  expect(seen.map((s) => s.text).sort()).toEqual(['ALPHA', 'BETA', 'GAMMA']);
+  expect(seen.every((s) => s.from.key === seen[0]!.from.key)).toBe(true);
+}
+
+describe.skipIf(!isUdpAvailable())('UdpBind', () => {
+  it('echoes through a server bind to a client bind, replying to the source endpoint', async () => {
+    const server = track(UdpBind.open({ address: '127.0.0.1', gro: true }));
+    const client = track(UdpBind.open({ address: '127.0.0.1', gro: false }));
+    await exchange(client, server, UdpEndpoint.of('127.0.0.1', server.localPort));
+    expect(server.stats()).toMatchObject({ rxPackets: 3, txPackets: 3 });
+  });
+});
+
+describe('TcpServerBind / TcpClientBind', () => {
+  it('echoes length-prefixed frames, one endpoint per connection', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    await exchange(client, server, client.remote);
+    expect(server.connectionCount).toBe(1);
+  });
+
+  it('reassembles frames split anywhere and drops a connection that sends a bad frame', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    const got = receiveN(server, 2);
+    const closed = new Promise<BindEndpoint>((r) => server.once('endpointClosed', r));
+    const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
+    cleanups.push(async () => raw.destroy());
+    await new Promise((r) => raw.once('connect', r));
+    const stream = Buffer.concat([encodeFrame(Buffer.from('one')), encodeFrame(Buffer.from('two'))]);
+    for (const b of stream) {
+      raw.write(Buffer.from([b]));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect((await got).map((s) => s.text)).toEqual(['one', 'two']);
+    raw.write(Buffer.from([0, 0])); // zero-length frame: protocol violation
+    const ep = await closed;
+    expect(ep.transport).toBe('tcp');
+    expect(server.stats().rxErrors).toBe(1);
+    // Sending to a gone connection is a counted drop, not a throw.
+    expect(server.sendTo(Buffer.from('late'), ep)).toBe(false);
+    expect(server.stats().txDropped).toBe(1);
+  });
+
+  it('drops instead of buffering without bound when a peer does not read', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1', maxBufferedBytes: 64 * 1024 }));
+    const connected = new Promise<BindEndpoint>((r) => server.onReceive((b) => r(b.endpoint(0))));
+    const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
+    cleanups.push(async () => raw.destroy());
+    await new Promise((r) => raw.once('connect', r));
+    raw.pause();
+    raw.write(encodeFrame(Buffer.from('hi')));
+    const ep = await connected;
+    const slab = server.createSendSlab(64);
+    let dropped = 0;
+    for (let round = 0; round < 200 && dropped === 0; round++) {
+      slab.clear();
+      while (!slab.full) slab.pushTo(1400, ep);
+      dropped += 64 - server.send(slab);
+    }
+    expect(dropped).toBeGreaterThan(0);
+    expect(server.stats().txDropped).toBe(dropped);
+  });
+
+  it('refuses connections beyond maxConnections', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1', maxConnections: 1 }));
+    const a = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    await new Promise((r) => setTimeout(r, 50));
+    const b = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    await new Promise<void>((r) => b.once('endpointClosed', () => r()));
+    expect(server.connectionCount).toBe(1);
+    expect(a.closed).toBe(false);
+    expect(b.closed).toBe(true);
+  });
+
+  it('reports a refused connect', async () => {
+    const probe = await TcpServerBind.listen({ host: '127.0.0.1' });
+    const port = probe.localPort;
+    await probe.close();
+    await expect(TcpClientBind.connect({ host: '127.0.0.1', port })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
+  });
+});
+
+describe('MemoryBind', () => {
+  it('echoes like the real binds', async () => {
+    const network = createMemoryNetwork();
+    const server = track(network.bind('198.18.0.1', 51820));
+    const client = track(network.bind('198.18.0.2'));
+    await exchange(client, server, network.endpoint('198.18.0.1', 51820));
+  });
+
+  it('scribbles over received messages after the handler, so kept views fail', async () => {
+    const network = createMemoryNetwork();
+    const a = track(network.bind('198.18.0.1', 1));
+    const b = track(network.bind('198.18.0.2', 2));
+    let kept: Buffer | undefined;
+    const got = new Promise<void>((r) =>
+      b.onReceive((batch) => {
+        kept = batch.datagram(0);
+        expect(kept.toString()).toBe('secret');
+        setImmediate(r);
+      }),
+    );
+    a.sendTo(Buffer.from('secret'), network.endpoint('198.18.0.2', 2));
+    await got;
+    expect([...kept!]).toEqual(new Array(6).fill(0xee));
+  });
+
+  it('loses, duplicates and reorders deterministically by seed', async () => {
+    const run = async (seed: number) => {
+      const network = createMemoryNetwork({ loss: 0.2, duplicate: 0.1, reorder: 0.2, seed });
+      const a = track(network.bind('198.18.0.1', 1));
+      const b = track(network.bind('198.18.0.2', 2));
+      const seen: number[] = [];
+      b.onReceive((batch) => {
+        for (let i = 0; i < batch.count; i++) seen.push(batch.datagram(i).readUInt16BE(0));
+      });
+      const slab = a.createSendSlab(200);
+      for (let i = 0; i < 200; i++) {
+        slab.next()!.writeUInt16BE(i, 0);
+        slab.pushTo(2, network.endpoint('198.18.0.2', 2));
+      }
+      a.send(slab);
+      await new Promise((r) => setTimeout(r, 20));
+      return { seen, lost: network.lost };
+    };
+    const first = await run(7);
+    const again = await run(7);
+    expect(again).toEqual(first);
+    expect(first.lost).toBeGreaterThan(10);
+    expect(new Set(first.seen).size).toBe(200 - first.lost);
+    expect(first.seen.length).toBeGreaterThan(new Set(first.seen).size); // duplicates
+    expect(first.seen).not.toEqual([...first.seen].sort((x, y) => x - y)); // reordered
+  });
+
+  it('drops messages to other transports and after close without throwing', async () => {
+    const network = createMemoryNetwork();
+    const a = network.bind('198.18.0.1', 1);
+    expect(a.sendTo(Buffer.from('x'), UdpEndpoint.of('127.0.0.1', 9))).toBe(false);
+    await a.close();
+    expect(a.sendTo(Buffer.from('x'), new MemoryEndpoint('198.18.0.2', 2))).toBe(false);
+    expect(a.stats().txDropped).toBe(2);
+    expect(() => network.bind('198.18.0.3', 3) && network.bind('198.18.0.3', 3)).toThrow(/already bound/);
+  });
+});
