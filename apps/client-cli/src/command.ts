@@ -116,8 +116,11 @@ function usageText(e: unknown): string {
     return `unknown option ${m ? `'${m[1]}'` : ''}`.trim();
   }
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    const m = /Option '([^']+)/.exec(message);
-    return m ? `option '${m[1]}' needs a value` : message.split('.')[0]!;
+    const m = /Option '([^' ]+)/.exec(message);
+    if (!m) return message.split('.')[0]!;
+    return /does not take/.test(message)
+      ? `option '${m[1]}' does not take a value`
+      : `option '${m[1]}' needs a value`;
   }
   return message.split('\n')[0]!;
 }

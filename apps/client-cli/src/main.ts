@@ -68,12 +68,12 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
   const json = rest.includes('--json');
   let ctx;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(formatHelp(command.spec));
+    return 0;
+  }
   try {
     const args = parseCommandArgs(command.spec, rest);
-    if (args.options.help === true) {
-      io.stdout.write(formatHelp(command.spec));
-      return 0;
-    }
     ctx = createContext(io, debug);
     return await command.run(args, ctx);
   } catch (error) {

@@ -5,7 +5,7 @@ export const spec: CommandSpec = {
   summary: 'Connect to a node and route traffic through it (needs root).',
   usage: [
     'vpnctl connect <node|auto> [--region R] [--transport udp|tcp|auto] [--split CIDR ...]',
-    '               [--kill-switch] [--no-dns] [--detach] [--resolv-conf PATH]',
+    '               [--kill-switch] [--no-dns] [--detach] [--resolv-conf PATH] [--json]',
   ],
   positionals: [
     {
@@ -42,6 +42,11 @@ export const spec: CommandSpec = {
       type: 'string',
       value: 'PATH',
       description: 'resolv.conf to manage (default /etc/resolv.conf, or $CORRIDOR_RESOLV_CONF)',
+    },
+    {
+      name: 'json',
+      type: 'boolean',
+      description: 'once connected, print the status as JSON on stdout (the `vpnctl status --json` format)',
     },
   ],
   examples: [

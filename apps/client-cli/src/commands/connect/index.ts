@@ -11,6 +11,7 @@ import { acquireConnectionLock } from '../../connection/lock.js';
 import { statusLine, type ConnectionStatus } from '../../connection/status.js';
 import type { CliContext } from '../../context.js';
 import { ensurePrivateDir } from '../../config/files.js';
+import { writeJson } from '../../output/format.js';
 import { CLI_ERROR_CODES, UsageError, UserError } from '../../errors.js';
 import { parsePrefix, type Prefix } from '../../system/cidr.js';
 import { DEFAULT_RESOLV_CONF } from '../../system/dns.js';
@@ -100,6 +101,7 @@ async function detach(ctx: CliContext, req: ConnectRequest, args: ParsedArgs): P
   child.unref();
   if (message.type === 'connected') {
     const s = message.status;
+    if (bool(args, 'json')) writeJson(ctx.stdout, s);
     ctx.say(
       `Connected to ${s.node.id} over ${s.transport?.toUpperCase()} as ${s.address.ipv4}; running in the background (pid ${s.pid}).\n` +
         `Log: ${ctx.paths.logFile}. See it with \`vpnctl status\`, stop it with \`vpnctl disconnect\`.`,
@@ -151,7 +153,7 @@ export const connectCommand: Command = {
       await recoverAfterCrash(ctx);
       const release = await acquireConnectionLock(ctx.paths.connectionLock);
       try {
-        return await runForeground(ctx, req, detachedChild);
+        return await runForeground(ctx, req, detachedChild, bool(args, 'json'));
       } finally {
         await release();
       }
@@ -165,7 +167,12 @@ export const connectCommand: Command = {
   },
 };
 
-async function runForeground(ctx: CliContext, req: ConnectRequest, detachedChild: boolean): Promise<number> {
+async function runForeground(
+  ctx: CliContext,
+  req: ConnectRequest,
+  detachedChild: boolean,
+  json: boolean,
+): Promise<number> {
   const ui = new TerminalUi(ctx, ctx.interactive && !detachedChild);
   const connection = await Connection.prepare(ctx, req, ui);
   let signal: NodeJS.Signals | undefined;
@@ -186,6 +193,7 @@ async function runForeground(ctx: CliContext, req: ConnectRequest, detachedChild
         `${s.routing.ipv6 === 'blocked' ? ', IPv6 blocked (the node offers none)' : ''}${s.dns?.length ? `, DNS ${s.dns.join(', ')}` : ''}.` +
         (detachedChild ? '' : ' Ctrl-C disconnects.'),
     );
+    if (json && !detachedChild) ctx.stdout.write(JSON.stringify(s) + '\n');
     if (detachedChild) {
       process.send!({ type: 'connected', status: s });
       process.disconnect?.();
