@@ -38,6 +38,8 @@ interface IpRoute {
   readonly dev?: string;
   readonly metric?: number;
   readonly type?: string;
+  /** `ip route get`: the local address packets to the destination leave from. */
+  readonly prefsrc?: string;
 }
 
 /** The route the kernel would use for `addr` right now. */
@@ -93,6 +95,8 @@ async function ipv6Disabled(): Promise<boolean> {
 
 export class Router {
   private pin: Extract<Change, { kind: 'route' }> | undefined;
+  /** The local address tunnel packets leave from (to notice an address change). */
+  private source: string | undefined;
   private readonly added: Extract<Change, { kind: 'route' }>[] = [];
 
   constructor(
@@ -165,6 +169,7 @@ export class Router {
           'disconnect the previous connection first (vpnctl disconnect)',
         );
       }
+      this.source = via.prefsrc;
       if (via.type !== 'local' && via.dev !== 'lo' && via.dev) {
         this.pin = await this.add(
           epFamily,
@@ -214,10 +219,18 @@ export class Router {
   }
 
   /**
-   * Re-pins the node's address after the network changed (new gateway, interface or address).
-   * Returns true when the pin changed.
+   * Follows a network change: re-pins the node's address through the current gateway and notices a
+   * new local source address. Returns true when either changed (the tunnel must move).
    */
   async repin(): Promise<boolean> {
+    const pinChanged = await this.repinRoute();
+    const now = (await routeGet(this.o.endpoint).catch(() => undefined))?.prefsrc;
+    const sourceChanged = now !== undefined && this.source !== undefined && now !== this.source;
+    if (now !== undefined) this.source = now;
+    return pinChanged || sourceChanged;
+  }
+
+  private async repinRoute(): Promise<boolean> {
     const current = this.pin;
     if (current === undefined && this.o.mode !== 'full') return false;
     const family = familyOf(this.o.endpoint) === 6 ? 6 : 4;
