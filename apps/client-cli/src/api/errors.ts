@@ -137,7 +137,7 @@ export function humanDuration(seconds: number): string {
   const s = Math.max(1, Math.round(seconds));
   if (s < 90) return `${s} second${s === 1 ? '' : 's'}`;
   const m = Math.round(s / 60);
-  if (m < 90) return `${m} minute${m === 1 ? '' : 's'}`;
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
   const h = Math.floor(m / 60);
   const rest = m % 60;
   return `${h} hour${h === 1 ? '' : 's'}${rest ? ` ${rest} minute${rest === 1 ? '' : 's'}` : ''}`;
@@ -165,7 +165,8 @@ export function apiError(
       );
     case ERROR_CODES.RATE_LIMITED: {
       const wait = retryAfterSeconds ?? 60;
-      const at = new Date(now + wait * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+      const t = new Date(now + wait * 1000);
+      const at = `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
       return mk(
         op === 'login'
           ? `locked out after too many login attempts: try again in ${humanDuration(wait)} (at ${at})`
@@ -176,7 +177,12 @@ export function apiError(
       );
     }
     case ERROR_CODES.ACCOUNT_DISABLED:
-      return mk('your account is disabled', 'ask your administrator to enable it');
+      return mk(
+        op === 'ticket'
+          ? 'the controller refused a ticket: your account is disabled'
+          : 'your account is disabled',
+        'ask your administrator to enable it',
+      );
     case ERROR_CODES.TOKEN_REUSED:
       return new UserError(
         CLI_ERROR_CODES.SESSION_EXPIRED,
@@ -198,6 +204,11 @@ export function apiError(
         `device limit reached: ${text}`,
         'remove a device you no longer use: `vpnctl devices` lists them, `vpnctl devices remove <id>` removes one',
       );
+    case 'CORRIDOR_ERR_DEVICE_REVOKED':
+      return mk(
+        'this device was revoked by an administrator',
+        'ask your administrator; to use this machine again they must allow it (a revoked key is never accepted again)',
+      );
     case ERROR_CODES.DEVICE_KEY_IN_USE:
       return mk(
         'this device key is already registered to another device',
@@ -217,7 +228,10 @@ export function apiError(
             : undefined,
       );
     case ERROR_CODES.FORBIDDEN:
-      return mk(`not allowed: ${text}`, 'ask your administrator');
+      return mk(
+        op === 'ticket' ? `the controller refused a ticket: ${text}` : `not allowed: ${text}`,
+        'ask your administrator',
+      );
     case ERROR_CODES.VALIDATION: {
       const d = body?.details?.map((x) => `${x.path} ${x.message}`).join('; ');
       return mk(`the controller rejected the request: ${text}${d ? ` (${d})` : ''}`, undefined);
