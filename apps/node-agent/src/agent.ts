@@ -1,0 +1,498 @@
+/**
+ * The node agent process: wires configuration, the data directory, the controller, the kernel (TUN,
+ * forwarding, nftables), the transports and the packet engine, and shuts all of it down in reverse.
+ *
+ * Start order: data dir + node key → enrollment (first run) → cached trust → crash leftovers removed →
+ * TUN → forwarding + nftables → UDP/TCP listeners → engine + timer loop → control loops → status
+ * socket + metrics. Any failure on the way tears down what was set up and throws an AgentError naming
+ * the problem and the fix.
+ * Stop (SIGTERM/SIGINT or `stop()`): engine closes (every session ends with reason nodeShutdown) →
+ * control loops stop → one last heartbeat reports the ended sessions (3 s budget) → listeners close →
+ * nftables table removed and sysctls restored → TUN closed → status socket and metrics closed.
+ */
+import { formatPublicKey, shortKey, type X25519KeyPair } from '@corridor/protocol';
+import { openTun, type LinuxTun, type TunDevice } from '@corridor/tun';
+import { TcpServerBind, UdpBind, type Bind } from '@corridor/tun/bind';
+import type http from 'node:http';
+import type net from 'node:net';
+import { formatIpv6, requireForControl, type AgentConfig } from './config.js';
+import { ControllerClient, ControllerError } from './control/controller-client.js';
+import { OnlineAuthorizer } from './control/online-auth.js';
+import { StateStore } from './control/state-store.js';
+import { ControlSync } from './control/sync.js';
+import { TrustStore } from './control/trust.js';
+import { serveStatus } from './ipc/status-socket.js';
+import { Netfilter } from './kernel/netfilter.js';
+import type { Logger } from './log.js';
+import { serveMetrics, type MetricSample } from './metrics.js';
+import { Engine } from './tunnel/engine.js';
+import { AGENT_VERSION } from './version.js';
+
+export class AgentError extends Error {
+  override readonly name = 'AgentError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message}\n  hint: ${hint}` : message);
+  }
+}
+
+interface Credential {
+  nodeId: string;
+  credential: string;
+}
+
+/** Enrolls with the one-time token (creating the node key if needed); stores the credential 0600. */
+export async function enroll(
+  config: AgentConfig,
+  store: StateStore,
+  log: Logger,
+): Promise<{ keys: X25519KeyPair; trust: TrustStore }> {
+  const problems = requireForControl(config);
+  if (config.enrollmentToken === null)
+    problems.push(
+      '--enrollment-token / CORRIDOR_ENROLLMENT_TOKEN: required to enroll (the one-time token the admin got when creating the node)',
+    );
+  if (problems.length > 0) throw new AgentError('CORRIDOR_ERR_CONFIG', problems.join('\n'));
+  store.ensure();
+  const keys = store.nodeKeys();
+  const client = new ControllerClient(config.controllerUrl!, {
+    caFile: config.controllerCaFile,
+    fingerprint: config.controllerFingerprint,
+  });
+  try {
+    const res = await client.enroll(
+      config.enrollmentToken!,
+      formatPublicKey('x25519pub', keys.publicKey),
+      AGENT_VERSION,
+    );
+    if (res.nodeId !== config.nodeId) {
+      throw new AgentError(
+        'CORRIDOR_ERR_ENROLL',
+        `the token enrolls node "${res.nodeId}", not "${config.nodeId}"`,
+        'use the token created for this node id, or fix --node-id',
+      );
+    }
+    store.writeJson('credential.json', {
+      nodeId: res.nodeId,
+      credential: res.nodeCredential,
+    } satisfies Credential);
+    const trust = new TrustStore(store);
+    trust.setKeys(res.signingKeys, -1);
+    log.info('enrolled', {
+      nodeId: res.nodeId,
+      publicKey: shortKey(keys.publicKey),
+      signingKeys: res.signingKeys.length,
+    });
+    return { keys, trust };
+  } catch (err) {
+    if (err instanceof ControllerError && err.code === 'CORRIDOR_ERR_ENROLLMENT_TOKEN_INVALID') {
+      throw new AgentError(
+        'CORRIDOR_ERR_ENROLL',
+        'the controller refused the enrollment token (invalid, used or expired)',
+        'ask the admin for a new one: POST /v1/admin/nodes/:id/enrollment-token',
+      );
+    }
+    if (err instanceof ControllerError)
+      throw new AgentError(
+        'CORRIDOR_ERR_CONTROLLER',
+        `enrollment failed: ${err.message}`,
+        'check --controller-url and the TLS trust (--controller-ca-file or --controller-fingerprint)',
+      );
+    throw err;
+  } finally {
+    client.close();
+  }
+}
+
+export class Agent {
+  engine: Engine | null = null;
+  tun: TunDevice | null = null;
+  binds: Bind[] = [];
+  sync: ControlSync | null = null;
+  private netfilter: Netfilter | null = null;
+  private client: ControllerClient | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private statusServer: net.Server | null = null;
+  private metricsServer: http.Server | null = null;
+  private stopping: Promise<void> | null = null;
+  private startedAt = Date.now();
+  private keys: X25519KeyPair | null = null;
+  private trust: TrustStore | null = null;
+  private egress: string | null = null;
+
+  constructor(
+    readonly config: AgentConfig,
+    readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const problems = requireForControl(c);
+    if (problems.length > 0) throw new AgentError('CORRIDOR_ERR_CONFIG', problems.join('\n'));
+    const store = new StateStore(c.dataDir);
+    try {
+      store.ensure();
+    } catch (err) {
+      throw new AgentError(
+        'CORRIDOR_ERR_DATA_DIR',
+        `cannot use the data directory ${c.dataDir}: ${(err as Error).message}`,
+        'run as root or point --data-dir to a writable directory',
+      );
+    }
+    let cred = store.readJson<Credential>('credential.json');
+    if (cred !== null && cred.nodeId !== c.nodeId) {
+      throw new AgentError(
+        'CORRIDOR_ERR_CONFIG',
+        `${c.dataDir} belongs to node "${cred.nodeId}", not "${c.nodeId}"`,
+        'fix --node-id or use another --data-dir',
+      );
+    }
+    if (cred === null) {
+      if (c.enrollmentToken === null) {
+        throw new AgentError(
+          'CORRIDOR_ERR_NOT_ENROLLED',
+          `node "${c.nodeId}" is not enrolled yet (${c.dataDir} has no credential)`,
+          'pass --enrollment-token (CORRIDOR_ENROLLMENT_TOKEN) once, or run `corridor-node enroll`',
+        );
+      }
+      await enroll(c, store, this.log);
+      cred = store.readJson<Credential>('credential.json');
+    }
+    this.keys = store.nodeKeys();
+    const trust = new TrustStore(store);
+    const loaded = trust.load();
+    this.trust = trust;
+    this.log.info('trust cache loaded', loaded);
+    this.client = new ControllerClient(c.controllerUrl!, {
+      caFile: c.controllerCaFile,
+      fingerprint: c.controllerFingerprint,
+    });
+    this.client.credential = { nodeId: cred!.nodeId, secret: cred!.credential };
+
+    try {
+      // Kernel: leftovers of a crashed run first, then our TUN, forwarding and table.
+      this.netfilter = new Netfilter(store);
+      const left = await this.netfilter.recover();
+      if (left)
+        this.log.warn('removed the kernel setup a previous run left behind', {
+          table: left.table,
+          sysctls: left.sysctls.length,
+        });
+      const tun = this.openTun();
+      this.tun = tun;
+      const applied = await this.netfilter.apply({
+        tunName: c.tunName,
+        subnet4: c.clientSubnet,
+        subnet6: c.clientSubnet6,
+        egressInterface: c.egressInterface,
+        nat: c.nat,
+        isolation: c.isolation,
+      });
+      this.egress = applied.egress;
+      if (c.nat && applied.egress === null)
+        this.log.warn('no egress interface (no default route and none configured): NAT is off');
+      await (tun as LinuxTun).configure({
+        mtu: c.mtu,
+        txQueueLen: 4096,
+        addresses: [
+          `${c.clientSubnet.gateway}/${c.clientSubnet.prefix}`,
+          ...(c.clientSubnet6 ? [`${c.clientSubnet6.gateway}/${c.clientSubnet6.prefix}`] : []),
+        ],
+        up: true,
+      });
+
+      // Transports.
+      if (c.udpListen) {
+        try {
+          this.binds.push(UdpBind.open({ address: c.udpListen.host, port: c.udpListen.port, gro: true }));
+        } catch (err) {
+          throw new AgentError(
+            'CORRIDOR_ERR_LISTEN',
+            `cannot listen on UDP ${c.udpListen.host}:${c.udpListen.port}: ${(err as Error).message}`,
+            'pick another --udp-listen or stop what uses the port',
+          );
+        }
+      }
+      if (c.tcpListen) {
+        try {
+          this.binds.push(
+            await TcpServerBind.listen({
+              host: c.tcpListen.host,
+              port: c.tcpListen.port,
+              maxConnections: c.maxSessions * 2,
+            }),
+          );
+        } catch (err) {
+          throw new AgentError(
+            'CORRIDOR_ERR_LISTEN',
+            `cannot listen on TCP ${c.tcpListen.host}:${c.tcpListen.port}: ${(err as Error).message}`,
+            'pick another --tcp-listen, or run as root / grant CAP_NET_BIND_SERVICE for ports below 1024',
+          );
+        }
+      }
+      for (const b of this.binds)
+        b.on('error', (err) => this.log.debug('transport error', { transport: b.transport, error: err }));
+
+      const online =
+        c.onlineAuth === 'off'
+          ? null
+          : new OnlineAuthorizer(c.onlineAuth, (req) => this.client!.authorize(req));
+      const engine = new Engine({
+        nodeId: c.nodeId!,
+        staticKeys: this.keys,
+        tun,
+        binds: this.binds,
+        trust,
+        subnet4: c.clientSubnet,
+        subnet6: c.clientSubnet6,
+        mtu: c.mtu,
+        dnsServers: c.dnsServers,
+        keepaliveSeconds: c.keepaliveSeconds,
+        isolation: c.isolation,
+        maxSessions: c.maxSessions,
+        online,
+        handshakeRate: c.handshakeRate,
+        handshakeBurst: c.handshakeBurst,
+        cookieThreshold: c.cookieThreshold,
+        log: this.log,
+      });
+      engine.onSessionEvent = (kind, s, reason) => {
+        const fields = {
+          ticketId: s.claims.ticketId,
+          deviceId: s.claims.deviceId,
+          address: engine.pool.ipv4Text(s.index),
+          rxBytes: s.rxBytes,
+          txBytes: s.txBytes,
+        };
+        if (kind === 'start') this.log.info('session started', { ...fields, endpoint: s.endpoint?.key });
+        else this.log.info('session ended', { ...fields, reason });
+      };
+      this.engine = engine;
+      this.timer = setInterval(() => engine.tick(), 250);
+
+      this.sync = new ControlSync(
+        this.client,
+        trust,
+        engine,
+        {
+          heartbeatSeconds: c.heartbeatSeconds,
+          revocationWaitSeconds: c.revocationWaitSeconds,
+          revocationPollSeconds: c.revocationPollSeconds,
+          agentVersion: AGENT_VERSION,
+        },
+        this.log,
+      );
+      this.sync.start();
+
+      this.statusServer = await serveStatus(c.statusSocket, () => this.status());
+      if (c.metricsListen) this.metricsServer = await serveMetrics(c.metricsListen, () => this.metrics());
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+    this.log.info('node agent running', {
+      nodeId: c.nodeId,
+      publicKey: formatPublicKey('x25519pub', this.keys.publicKey),
+      udp: c.udpListen
+        ? `${c.udpListen.host}:${this.binds.find((b) => b.transport === 'udp')?.localPort}`
+        : 'off',
+      tcp: c.tcpListen
+        ? `${c.tcpListen.host}:${this.binds.find((b) => b.transport === 'tcp')?.localPort}`
+        : 'off',
+      tun: c.tunName,
+      egress: this.egress,
+      onlineAuth: c.onlineAuth,
+      isolation: c.isolation,
+    });
+  }
+
+  private openTun(): LinuxTun {
+    try {
+      return openTun({ name: this.config.tunName, batchSize: 64 });
+    } catch (err) {
+      throw new AgentError(
+        'CORRIDOR_ERR_TUN',
+        `cannot create TUN ${this.config.tunName}: ${(err as Error).message}`,
+        'the node agent needs root (CAP_NET_ADMIN) and /dev/net/tun',
+      );
+    }
+  }
+
+  /** Graceful shutdown; idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const ended = this.engine?.sessions.size ?? 0;
+    this.engine?.close();
+    await this.sync?.stop();
+    if (this.sync && this.engine) {
+      try {
+        await this.sync.heartbeat(3000);
+        this.log.info('reported ended sessions to the controller', { sessions: ended });
+      } catch (err) {
+        this.log.warn('could not report ended sessions to the controller', { error: err as Error });
+      }
+    }
+    await Promise.allSettled(this.binds.map((b) => b.close()));
+    try {
+      await this.netfilter?.teardown();
+    } catch (err) {
+      this.log.error('kernel teardown failed', { error: err as Error });
+    }
+    await this.tun?.close();
+    await new Promise<void>((r) => (this.statusServer ? this.statusServer.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
+    this.client?.close();
+    this.log.info('node agent stopped', { sessionsEnded: ended });
+  }
+
+  status(): unknown {
+    const e = this.engine;
+    const c = this.config;
+    return {
+      nodeId: c.nodeId,
+      version: AGENT_VERSION,
+      publicKey: this.keys ? formatPublicKey('x25519pub', this.keys.publicKey) : null,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      tun: c.tunName,
+      egress: this.egress,
+      listen: Object.fromEntries(this.binds.map((b) => [b.transport, `${b.localAddress}:${b.localPort}`])),
+      onlineAuth: c.onlineAuth,
+      isolation: c.isolation,
+      controller: this.sync
+        ? {
+            url: c.controllerUrl?.origin,
+            reachable: this.sync.stats.controllerReachable,
+            lastContactAt: this.sync.stats.lastContactAt
+              ? new Date(this.sync.stats.lastContactAt).toISOString()
+              : null,
+            revocationLongPoll: this.sync.stats.longPollSupported,
+          }
+        : null,
+      trust: this.trust
+        ? {
+            signingKeys: this.trust.keyCount,
+            revocations: this.trust.revocationCount,
+            cursor: this.trust.cursor,
+          }
+        : null,
+      sessions: e
+        ? [...e.sessions].map((s) => ({
+            ticketId: s.claims.ticketId,
+            userId: s.claims.userId,
+            deviceId: s.claims.deviceId,
+            address: e.pool.ipv4Text(s.index),
+            address6: s.v6Low >= 0 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
+            endpoint: s.endpoint ? `${s.endpoint.transport} ${s.endpoint.key}` : null,
+            rxBytes: s.rxBytes,
+            txBytes: s.txBytes,
+            connectedAt: new Date(s.connectedAt).toISOString(),
+            expiresAt: new Date(s.claims.expiresAtMs).toISOString(),
+          }))
+        : [],
+      drops: e?.drops ?? {},
+      rejects: e?.rejects ?? {},
+      tunnelDrops: e?.tunnel.drops ?? {},
+      ended: e?.endedTotal ?? {},
+    };
+  }
+
+  metrics(): MetricSample[] {
+    const e = this.engine;
+    const out: MetricSample[] = [
+      { name: 'corridor_node_up', help: '1 while the agent runs.', type: 'gauge', values: [{ value: 1 }] },
+    ];
+    if (!e) return out;
+    out.push(
+      {
+        name: 'corridor_node_sessions',
+        help: 'Live sessions.',
+        type: 'gauge',
+        values: [{ value: e.sessions.size }],
+      },
+      {
+        name: 'corridor_node_handshakes_total',
+        help: 'Completed handshakes.',
+        type: 'counter',
+        values: [{ value: e.handshakes }],
+      },
+      {
+        name: 'corridor_node_drops_total',
+        help: 'Packets dropped by the node, by reason.',
+        type: 'counter',
+        values: Object.entries(e.drops).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'corridor_node_tunnel_drops_total',
+        help: 'Messages dropped by the protocol, by reason.',
+        type: 'counter',
+        values: Object.entries(e.tunnel.drops).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'corridor_node_admission_rejects_total',
+        help: 'Handshakes refused at admission, by reason.',
+        type: 'counter',
+        values: Object.entries(e.rejects).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'corridor_node_sessions_ended_total',
+        help: 'Sessions ended, by reason.',
+        type: 'counter',
+        values: Object.entries(e.endedTotal).map(([reason, value]) => ({ labels: { reason }, value })),
+      },
+      {
+        name: 'corridor_node_controller_reachable',
+        help: '1 when the last controller call succeeded.',
+        type: 'gauge',
+        values: [{ value: this.sync?.stats.controllerReachable ? 1 : 0 }],
+      },
+    );
+    const packets: MetricSample['values'][number][] = [];
+    const bytes: MetricSample['values'][number][] = [];
+    for (const b of this.binds) {
+      const s = b.stats();
+      packets.push(
+        { labels: { transport: b.transport, direction: 'rx' }, value: s.rxPackets },
+        { labels: { transport: b.transport, direction: 'tx' }, value: s.txPackets },
+      );
+      bytes.push(
+        { labels: { transport: b.transport, direction: 'rx' }, value: s.rxBytes },
+        { labels: { transport: b.transport, direction: 'tx' }, value: s.txBytes },
+      );
+    }
+    out.push(
+      {
+        name: 'corridor_node_transport_packets_total',
+        help: 'Messages by transport and direction.',
+        type: 'counter',
+        values: packets,
+      },
+      {
+        name: 'corridor_node_transport_bytes_total',
+        help: 'Bytes by transport and direction.',
+        type: 'counter',
+        values: bytes,
+      },
+    );
+    if (this.tun) {
+      const t = this.tun.stats();
+      out.push({
+        name: 'corridor_node_tun_packets_total',
+        help: 'TUN packets by direction.',
+        type: 'counter',
+        values: [
+          { labels: { direction: 'rx' }, value: t.rxPackets },
+          { labels: { direction: 'tx' }, value: t.txPackets },
+        ],
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The agent's data directory (mode 0700; every file 0600, written atomically via rename):
+ *   node-key.json     the node's X25519 static private key (created once; never logged)
+ *   credential.json   node id + controller credential from enrollment
+ *   signing-keys.json cached controller ticket-signing keys (offline admission)
+ *   revocations.json  cached revocation set + cursor (offline admission)
+ *   kernel-state.json what the kernel setup created (cleanup after a crash)
+ */
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  generateX25519KeyPair,
+  x25519PrivateKeyFromBytes,
+  x25519PublicFromPrivate,
+  type X25519KeyPair,
+} from '@corridor/protocol';
+
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  /** Creates the directory 0700 (and tightens an existing one). Throws with the path on failure. */
+  ensure(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if ((statSync(this.dir).mode & 0o077) !== 0) chmodSync(this.dir, 0o700);
+  }
+
+  file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  readJson<T>(name: string): T | null {
+    let text: string;
+    try {
+      text = readFileSync(this.file(name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return null; // a torn or corrupt cache is treated as absent
+    }
+  }
+
+  writeJson(name: string, value: unknown): void {
+    const target = this.file(name);
+    const tmp = `${target}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, target);
+  }
+
+  /** The node's static key pair, created on first use. */
+  nodeKeys(): X25519KeyPair {
+    const stored = this.readJson<{ privateKey: string }>('node-key.json');
+    if (stored && typeof stored.privateKey === 'string') {
+      const priv = x25519PrivateKeyFromBytes(Buffer.from(stored.privateKey, 'base64url'));
+      if (priv.ok) return { privateKey: priv.value, publicKey: x25519PublicFromPrivate(priv.value) };
+      throw new Error(
+        `${this.file('node-key.json')} does not hold a valid X25519 private key (delete it to re-enroll with a new key)`,
+      );
+    }
+    const keys = generateX25519KeyPair();
+    this.writeJson('node-key.json', { privateKey: keys.privateKey.toString('base64url') });
+    return keys;
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * The node's packet engine: one ResponderTunnel (sans-IO protocol), a TunDevice and one Bind per
+ * transport (UDP, TCP), with the node's own rules around them. No kernel configuration and no
+ * controller I/O here (see agent.ts); both are injected, so tests run it on MemoryTun + MemoryBind.
+ *
+ * Who calls what:
+ *   - each Bind's batches go to ReceivePath (receive.ts: socket → open → replay/source checks → TUN);
+ *   - the TUN's batches go to SendPath (send.ts: TUN → session by destination → seal → socket);
+ *   - `tick(now)` runs from ONE timer loop (default every 250 ms): protocol timers (keepalives,
+ *     dead sessions), ticket expiry, quota, idle sessions;
+ *   - the control plane calls `applyRevocations()` (cuts live sessions at once) and drains
+ *     `takeEnded()` / `sessionReports()` for heartbeats.
+ * Admission (`authorize`, called synchronously by the tunnel inside a handshake, before any session
+ * exists): full offline ticket verification (signature + key id + key validity window, node id,
+ * expiry, client-key binding, revocation) — the tunnel has already checked mac1, cookies under load,
+ * the per-source rate limit and the timestamp replay guard — then optional online authorisation, then
+ * an address from the pool. Every refusal is silent on the wire, counted in `rejects` by reason and
+ * logged rate-limited.
+ * Drops of the node's own rules are a closed union (NODE_DROP_REASONS), counted per reason; the
+ * tunnel's are in `tunnel.drops`.
+ * Buffer ownership: see send.ts / receive.ts; nothing here keeps a view of a batch past the call.
+ * After `close()` all sessions are ended (reason nodeShutdown) and every later batch is ignored.
+ */
+import {
+  ResponderTunnel,
+  formatPublicKey,
+  shortKey,
+  verifyTicket,
+  type AuthorizeResult,
+  type InitiationOptions,
+  type ResponderPeer,
+  type TicketRejectReason,
+  type X25519KeyPair,
+  type X25519PublicKey,
+} from '@corridor/protocol';
+import {
+  HEARTBEAT_MAX_SESSIONS,
+  type SessionEnd,
+  type SessionEndReason,
+  type SessionReport,
+} from '@corridor/protocol/control';
+import type { TunDevice } from '@corridor/tun';
+import type { Bind, BindEndpoint } from '@corridor/tun/bind';
+import { formatIpv6, type Ipv4Subnet, type Ipv6Subnet } from '../config.js';
+import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
+import { AddressPool } from '../peers/address-pool.js';
+import { Session, type SessionClaims } from '../peers/session.js';
+import type { OnlineAuthorizer } from '../control/online-auth.js';
+import type { TrustStore } from '../control/trust.js';
+import { ReceivePath } from './receive.js';
+import { SendPath } from './send.js';
+
+/** Why the node's own rules drop a packet. Closed: add here, never ad hoc. */
+export const NODE_DROP_REASONS = [
+  'noRoute',
+  'noEndpoint',
+  'spoofedSource',
+  'isolation',
+  'bandwidth',
+  'quota',
+  'badInnerPacket',
+  'tunFull',
+  'sendDropped',
+] as const;
+export type NodeDropReason = (typeof NODE_DROP_REASONS)[number];
+
+/** Why an initiation with a well-formed handshake was refused at admission. Closed. */
+export const ADMISSION_REJECT_REASONS = [
+  'malformed',
+  'unknownKey',
+  'badSignature',
+  'expired',
+  'notYetValid',
+  'wrongNode',
+  'wrongClientKey',
+  'revoked',
+  'onlineDenied',
+  'onlinePending',
+  'poolExhausted',
+] as const;
+export type AdmissionRejectReason = (typeof ADMISSION_REJECT_REASONS)[number];
+
+export interface EngineOptions {
+  readonly nodeId: string;
+  readonly staticKeys: X25519KeyPair;
+  readonly tun: TunDevice;
+  readonly binds: readonly Bind[];
+  readonly trust: TrustStore;
+  readonly subnet4: Ipv4Subnet;
+  readonly subnet6: Ipv6Subnet | null;
+  readonly mtu: number;
+  readonly dnsServers: readonly string[];
+  readonly keepaliveSeconds: number;
+  readonly isolation: boolean;
+  readonly maxSessions: number;
+  readonly online?: OnlineAuthorizer | null;
+  readonly handshakeRate?: number;
+  readonly handshakeBurst?: number;
+  readonly cookieThreshold?: number;
+  readonly log?: Logger;
+  /** Monotonic ms (protocol timers, rate limits). */
+  readonly clock?: () => number;
+  /** Wall clock ms since the epoch (tickets). */
+  readonly wallClock?: () => number;
+  /** Sessions idle (nothing authenticated received) this long are ended. Default 180 s. */
+  readonly idleTimeoutMs?: number;
+}
+
+interface PendingAdmission {
+  claims: SessionClaims;
+  index: number;
+}
+
+interface HeldInitiation {
+  data: Buffer;
+  endpoint: BindEndpoint;
+  bind: Bind;
+}
+
+export class Engine {
+  readonly tunnel: ResponderTunnel;
+  readonly pool: AddressPool;
+  readonly drops = Object.fromEntries(NODE_DROP_REASONS.map((r) => [r, 0])) as Record<NodeDropReason, number>;
+  readonly rejects = Object.fromEntries(ADMISSION_REJECT_REASONS.map((r) => [r, 0])) as Record<
+    AdmissionRejectReason,
+    number
+  >;
+  readonly byV4 = new Map<number, Session>();
+  readonly byV6 = new Map<number, Session>();
+  readonly sessions = new Set<Session>();
+  readonly endedTotal: Record<SessionEndReason, number> = {
+    clientClosed: 0,
+    idleTimeout: 0,
+    ticketExpired: 0,
+    revoked: 0,
+    quotaExceeded: 0,
+    replaced: 0,
+    nodeShutdown: 0,
+  };
+  handshakes = 0;
+  readonly clock: () => number;
+  readonly wallClock: () => number;
+  readonly log: Logger;
+  readonly rlog: RateLimitedLog;
+  readonly send: SendPath;
+  readonly receive: ReceivePath;
+  private ended: SessionEnd[] = [];
+  private pending: PendingAdmission | null = null;
+  private pendingOnlineKey: string | null = null;
+  private readonly held = new Map<string, HeldInitiation>();
+  private closed = false;
+  private readonly idleTimeoutMs: number;
+  /** Called when a session starts or ends (status, logs). */
+  onSessionEvent: (kind: 'start' | 'end', s: Session, reason?: SessionEndReason) => void = () => {};
+
+  constructor(readonly opts: EngineOptions) {
+    this.clock = opts.clock ?? (() => performance.now());
+    this.wallClock = opts.wallClock ?? Date.now;
+    this.log = opts.log ?? silentLogger;
+    this.rlog = new RateLimitedLog(this.log, 10_000, 5, this.clock);
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 180_000;
+    this.pool = new AddressPool(opts.subnet4, opts.subnet6);
+    this.tunnel = new ResponderTunnel({
+      staticKeys: opts.staticKeys,
+      authorize: (ticket, key, options) => this.authorize(ticket, key, options),
+      clock: this.clock,
+      wallClock: this.wallClock,
+      maxPeers: opts.maxSessions,
+      rateLimiter: {
+        packetsPerSecond: opts.handshakeRate ?? 20,
+        burst: opts.handshakeBurst ?? 5,
+        maxEntries: 65_536,
+      },
+      underLoadInitiationsPerSecond: opts.cookieThreshold ?? 1000,
+    });
+    if (opts.online) opts.online.onSettled = (key) => this.replayHeld(key);
+    this.send = new SendPath(this);
+    this.receive = new ReceivePath(this);
+    for (const bind of opts.binds) {
+      bind.onReceive((batch) => this.receive.onBatch(bind, batch));
+      bind.on('endpointClosed', (ep) => this.onEndpointClosed(ep));
+    }
+    opts.tun.onPackets((batch) => this.send.onBatch(batch));
+  }
+
+  // ---- admission --------------------------------------------------------------------------------
+
+  private reject(reason: AdmissionRejectReason, key: X25519PublicKey): AuthorizeResult {
+    this.rejects[reason]++;
+    this.rlog.warn(`reject:${reason}`, 'handshake refused', { reason, client: shortKey(key) });
+    return { ok: false, reason };
+  }
+
+  /** The tunnel's Authorize callback: synchronous, never throws. */
+  private authorize(ticket: Buffer, clientKey: X25519PublicKey, options: InitiationOptions): AuthorizeResult {
+    this.pending = null;
+    this.pendingOnlineKey = null;
+    const now = this.wallClock();
+    const trust = this.opts.trust;
+    const v = verifyTicket(ticket, {
+      keys: (id) => trust.keyFor(id, now),
+      nodeId: this.opts.nodeId,
+      clientPublicKey: clientKey,
+      nowMs: now,
+      isRevoked: (c) => trust.isRevoked(c.ticketId, c.deviceId, c.userId),
+    });
+    if (!v.ok) return this.reject(v.reason satisfies TicketRejectReason, clientKey);
+    const c = v.claims;
+    const online = this.opts.online;
+    if (online && online.mode !== 'off') {
+      const d = online.decide({
+        ticketId: c.ticketId,
+        deviceId: c.deviceId,
+        userId: c.userId,
+        clientPublicKey: formatPublicKey('x25519pub', clientKey),
+      });
+      if (d.decision === 'pending') {
+        this.pendingOnlineKey = d.key;
+        return this.reject('onlinePending', clientKey);
+      }
+      if (d.decision === 'deny') return this.reject('onlineDenied', clientKey);
+    }
+    const index = this.pool.lease(c.deviceId);
+    if (index === null) return this.reject('poolExhausted', clientKey);
+    this.pending = {
+      index,
+      claims: {
+        ticketId: c.ticketId,
+        userId: c.userId,
+        deviceId: c.deviceId,
+        expiresAtMs: c.expiresAt * 1000,
+        bandwidthBytesPerSec: c.limits.bandwidthBytesPerSec,
+        dataQuotaBytes: c.limits.dataQuotaBytes,
+      },
+    };
+    const p = this.pool;
+    const mtu = options.requestedMtu >= 576 ? Math.min(options.requestedMtu, this.opts.mtu) : this.opts.mtu;
+    const v6 = p.ipv6Bytes(index);
+    return {
+      ok: true,
+      params: {
+        clientIPv4: p.ipv4Text(index),
+        clientIPv4Prefix: this.opts.subnet4.prefix,
+        gatewayIPv4: this.opts.subnet4.gateway,
+        clientIPv6: v6 === null ? null : formatIpv6(v6),
+        clientIPv6Prefix: v6 === null ? 0 : (this.opts.subnet6?.prefix ?? 64),
+        mtu,
+        dnsServers: this.opts.dnsServers,
+        keepaliveSeconds: this.opts.keepaliveSeconds,
+        bandwidthBytesPerSecond: c.limits.bandwidthBytesPerSec,
+        dataQuotaBytes: c.limits.dataQuotaBytes,
+      },
+    };
+  }
+
+  /**
+   * Handles a non-data message from `endpoint` on `bind` (initiation; anything else is dropped by the
+   * tunnel). Replies (response, cookie reply) go back to the same endpoint.
+   */
+  handleHandshake(data: Buffer, endpoint: BindEndpoint, bind: Bind, scratch: Buffer): void {
+    if (this.closed) return;
+    const res = this.tunnel.decapsulate(
+      data,
+      { ip: endpoint.address, port: endpoint.port },
+      scratch,
+      this.clock(),
+    );
+    if (res.type === 'writeToNetwork') {
+      bind.sendTo(res.data, endpoint);
+      if (res.peer !== null) this.admitted(res.peer, endpoint, bind);
+    } else if (res.type === 'error' && this.pendingOnlineKey !== null) {
+      // Held until the controller answered; replayed by replayHeld() (one per ticket+key, bounded).
+      const key = this.pendingOnlineKey;
+      this.pendingOnlineKey = null;
+      if (this.held.size < 1024) this.held.set(key, { data: Buffer.from(data), endpoint, bind });
+    }
+    this.pending = null;
+  }
+
+  private replayHeld(key: string): void {
+    const h = this.held.get(key);
+    if (h === undefined) return;
+    this.held.delete(key);
+    this.handleHandshake(h.data, h.endpoint, h.bind, Buffer.alloc(256));
+  }
+
+  private admitted(peer: ResponderPeer, endpoint: BindEndpoint, bind: Bind): void {
+    const adm = this.pending;
+    this.pending = null;
+    if (adm === null) return; // cannot happen: a response follows a successful authorize
+    this.handshakes++;
+    const wall = this.wallClock();
+    let s = peer.userData as Session | undefined;
+    if (s !== undefined && !s.ended) {
+      if (s.claims.ticketId !== adm.claims.ticketId) {
+        // A fresh ticket on the same client key: the old ticket's session ends, the new one starts.
+        this.recordEnd(s, 'replaced', wall);
+        s.renew(adm.claims, wall);
+        this.onSessionEvent('start', s);
+      }
+      s.endpoint = endpoint;
+      s.bind = bind;
+      return;
+    }
+    // The address may still belong to a session of the same device under another key.
+    const owner = this.byV4.get(this.pool.ipv4(adm.index));
+    if (owner !== undefined) this.endSession(owner, 'replaced');
+    s = new Session(
+      peer,
+      adm.claims,
+      adm.index,
+      this.pool.ipv4(adm.index),
+      this.pool.prefix6 === null ? -1 : this.pool.ipv6Low(adm.index),
+      endpoint,
+      bind,
+      wall,
+    );
+    peer.userData = s;
+    this.pool.hold(adm.index);
+    this.sessions.add(s);
+    this.byV4.set(s.v4, s);
+    if (s.v6Low >= 0) this.byV6.set(s.v6Low, s);
+    this.onSessionEvent('start', s);
+  }
+
+  // ---- session lifecycle ----------------------------------------------------------------------
+
+  private recordEnd(s: Session, reason: SessionEndReason, wall: number): void {
+    this.endedTotal[reason]++;
+    if (this.ended.length < HEARTBEAT_MAX_SESSIONS * 4) {
+      this.ended.push({
+        ticketId: s.claims.ticketId,
+        deviceId: s.claims.deviceId,
+        userId: s.claims.userId,
+        rxBytes: s.rxBytes,
+        txBytes: s.txBytes,
+        connectedAt: new Date(s.connectedAt).toISOString(),
+        endedAt: new Date(wall).toISOString(),
+        reason,
+      });
+    }
+    this.onSessionEvent('end', s, reason);
+  }
+
+  /** Ends a session now: keys wiped, addresses unrouted, reported in the next heartbeat. */
+  endSession(s: Session, reason: SessionEndReason): void {
+    if (s.ended) return;
+    s.ended = true;
+    this.tunnel.removePeer(s.peer);
+    this.sessions.delete(s);
+    if (this.byV4.get(s.v4) === s) this.byV4.delete(s.v4);
+    if (s.v6Low >= 0 && this.byV6.get(s.v6Low) === s) this.byV6.delete(s.v6Low);
+    this.pool.release(s.index);
+    s.endpoint = null;
+    s.bind = null;
+    this.recordEnd(s, reason, this.wallClock());
+  }
+
+  private onEndpointClosed(ep: BindEndpoint): void {
+    for (const s of this.sessions) if (s.endpoint === ep) s.endpoint = null;
+  }
+
+  /** Applies revocations: every live session now covered by the revocation set ends at once. */
+  applyRevocations(): number {
+    const trust = this.opts.trust;
+    let cut = 0;
+    for (const s of [...this.sessions]) {
+      if (trust.isRevoked(s.claims.ticketId, s.claims.deviceId, s.claims.userId)) {
+        this.opts.online?.forgetTicket(s.claims.ticketId);
+        this.endSession(s, 'revoked');
+        cut++;
+      }
+    }
+    return cut;
+  }
+
+  /** The timer loop body. */
+  tick(now = this.clock()): void {
+    if (this.closed) return;
+    for (const r of this.tunnel.updateTimers(now)) {
+      const s = r.peer.userData as Session | undefined;
+      if (r.result.type === 'writeToNetwork') {
+        if (s?.endpoint && s.bind) s.bind.sendTo(r.result.data, s.endpoint);
+      } else if (r.result.type === 'error' && s !== undefined) {
+        this.endSession(s, 'idleTimeout');
+      }
+    }
+    const wall = this.wallClock();
+    for (const s of [...this.sessions]) {
+      if (s.quotaExceeded) this.endSession(s, 'quotaExceeded');
+      else if (wall >= s.claims.expiresAtMs) this.endSession(s, 'ticketExpired');
+      else if (now - s.peer.session.timers.lastReceivedAt > this.idleTimeoutMs)
+        this.endSession(s, 'idleTimeout');
+    }
+  }
+
+  // ---- reports ----------------------------------------------------------------------------------
+
+  /** Ended sessions since the last call (for the heartbeat); `putBack` re-queues after a failure. */
+  takeEnded(): SessionEnd[] {
+    const out = this.ended;
+    this.ended = [];
+    return out;
+  }
+
+  putBack(ended: SessionEnd[]): void {
+    this.ended = [...ended, ...this.ended].slice(0, HEARTBEAT_MAX_SESSIONS * 4);
+  }
+
+  sessionReports(): SessionReport[] {
+    const out: SessionReport[] = [];
+    for (const s of this.sessions) {
+      if (out.length >= HEARTBEAT_MAX_SESSIONS) break;
+      out.push({
+        ticketId: s.claims.ticketId,
+        deviceId: s.claims.deviceId,
+        userId: s.claims.userId,
+        rxBytes: s.rxBytes,
+        txBytes: s.txBytes,
+        connectedAt: new Date(s.connectedAt).toISOString(),
+      });
+    }
+    return out;
+  }
+
+  get load(): number {
+    return Math.min(1, this.sessions.size / this.opts.maxSessions);
+  }
+
+  /** Ends every session (reason nodeShutdown) and stops handling packets. */
+  close(): void {
+    if (this.closed) return;
+    for (const s of [...this.sessions]) this.endSession(s, 'nodeShutdown');
+    this.closed = true;
+    this.opts.tun.onPackets(null);
+    for (const b of this.opts.binds) b.onReceive(null);
+    this.tunnel.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
