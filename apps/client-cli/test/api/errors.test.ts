@@ -2,6 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { apiError, humanDuration, networkError } from '../../src/api/errors.js';
 import { PinMismatchError } from '../../src/api/tls.js';
+import { TunError } from '@corridor/tun';
+import { UserError } from '../../src/errors.js';
+import { tunError } from '../../src/system/interface.js';
 
 const server = 'https://vpn.example.com';
 const err = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -100,5 +103,24 @@ describe('apiError', () => {
     expect(humanDuration(45)).toBe('45 seconds');
     expect(humanDuration(600)).toBe('10 minutes');
     expect(humanDuration(3900)).toBe('1 hour 5 minutes');
+  });
+});
+
+describe('tunError', () => {
+  it.each([
+    ['CORRIDOR_ERR_TUN_EPERM', 'CORRIDOR_ERR_NOT_PERMITTED', 'not permitted (needs CAP_NET_ADMIN)', 'sudo'],
+    ['CORRIDOR_ERR_TUN_ENOENT', 'CORRIDOR_ERR_TUN_UNAVAILABLE', '/dev/net/tun is missing', 'modprobe tun'],
+    [
+      'CORRIDOR_ERR_TUN_NOT_BUILT',
+      'CORRIDOR_ERR_TUN_UNAVAILABLE',
+      'addon of vpnctl is not built',
+      'pnpm install',
+    ],
+  ])('%s -> %s', (code, expected, message, hint) => {
+    const e = tunError(new TunError(code as never, 'x')) as UserError;
+    expect(e).toBeInstanceOf(UserError);
+    expect(e.code).toBe(expected);
+    expect(e.message).toContain(message);
+    expect(e.hint).toContain(hint);
   });
 });
