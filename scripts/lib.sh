@@ -38,7 +38,8 @@ apt_install() {
 }
 
 # Debian packages the test suite uses: build tools for the native addons, the real PostgreSQL and
-# Redis servers of the integration tests, and the network tools of the TUN / namespace tests.
+# Redis servers of the integration tests, and the network tools of the TUN / namespace tests and of
+# the netns lab (test/lab: iproute2, nftables, procps for sysctl, iputils-ping, curl, tcpdump).
 TEST_PACKAGES=(ca-certificates python3 make g++ iproute2 iputils-ping iptables nftables procps
   util-linux postgresql redis-server iperf3 tcpdump curl)
 
