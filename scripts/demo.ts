@@ -28,9 +28,9 @@ import {
   ResponderTunnel,
   formatPublicKey,
   generateX25519KeyPair,
-  parseEd25519PublicKey,
+  parseTicketSigningKeys,
   verifyTicket,
-  type Ed25519PublicKey,
+  type TicketSigningKey,
   type TunnelParams,
 } from '@corridor/protocol';
 import { exampleTunnelParams } from '@corridor/protocol/testing';
@@ -214,17 +214,15 @@ async function main(): Promise<void> {
     const enrolled = await api.call<{
       nodeId: string;
       nodeCredential: string;
-      signingKeys: { keyId: number; publicKey: string }[];
+      signingKeys: { keyId: number; publicKey: string; notBefore: string; notAfter: string }[];
     }>('POST', '/v1/agent/enroll', {
       enrollmentToken: created.enrollmentToken,
       publicKey: formatPublicKey('x25519pub', nodeKeys.publicKey),
       agentVersion: 'demo',
     });
-    const signingKeys = new Map<number, Ed25519PublicKey>();
-    for (const k of enrolled.signingKeys) {
-      const parsed = parseEd25519PublicKey(k.publicKey);
-      if (parsed.ok) signingKeys.set(k.keyId, parsed.value);
-    }
+    const parsedKeys = parseTicketSigningKeys(enrolled.signingKeys);
+    if (!parsedKeys.ok) throw new Error(`controller sent unusable signing keys: ${parsedKeys.error}`);
+    const signingKeys = parsedKeys.value;
     const asNode = { authorization: `Node ${enrolled.nodeId}:${enrolled.nodeCredential}` };
     await api.call('POST', '/v1/agent/heartbeat', heartbeat(0, []), asNode);
     info(`enrolled; ${signingKeys.size} signing key(s) cached; heartbeat sent (node online)`);
@@ -310,7 +308,7 @@ interface DataPlaneInput {
   nodeKeys: ReturnType<typeof generateX25519KeyPair>;
   deviceKeys: ReturnType<typeof generateX25519KeyPair>;
   ticketBytes: Buffer;
-  signingKeys: Map<number, Ed25519PublicKey>;
+  signingKeys: Map<number, TicketSigningKey>;
 }
 
 async function runDataPlane(input: DataPlaneInput) {

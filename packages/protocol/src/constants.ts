@@ -20,12 +20,38 @@ export const REKEY_AFTER_MESSAGES = 2n ** 60n;
 export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
 /** A handshake initiation that got no response is retransmitted after this long. */
 export const REKEY_TIMEOUT_MS = 5_000;
+/**
+ * Each retransmission waits REKEY_TIMEOUT_MS plus a random 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1 ms
+ * (wireguard-go's RekeyTimeoutJitterMaxMs), so clients that lost the node together do not come back
+ * in lockstep.
+ */
+export const REKEY_TIMEOUT_JITTER_MAX_MS = 334;
 /** Handshake retransmissions give up after this long. */
 export const REKEY_ATTEMPT_TIME_MS = 90_000;
 /** An empty (keepalive) data message is sent when data was received but nothing sent for this long. */
 export const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** Cookies are valid for this long; the node's cookie secret rotates at this period. */
 export const COOKIE_REFRESH_TIME_MS = 120_000;
+/**
+ * The node accepts an initiation only when its TAI64N timestamp is within this much of the node's
+ * own wall clock (either way); the client's clock must be right to within it (Kerberos uses the same
+ * 5 minutes). This bounds how far any timestamp the replay guard remembers can lie in the future,
+ * which is what lets the guard raise its floor on eviction without capping it.
+ */
+export const INITIATION_TIMESTAMP_WINDOW_MS = 300_000;
+/**
+ * Once the node saw more initiations per second than its threshold, it stays under load (demanding
+ * cookies) until this long after the load was last seen. One second (WireGuard's value, measured
+ * there on a queue) would let a flood pulse back to the threshold every second: with ten, a
+ * sustained spoofed flood costs DH work only in its first second, and a pulsing one a tenth of it.
+ */
+export const UNDER_LOAD_AFTER_TIME_MS = 10_000;
+/**
+ * Initiations of one client static key reach `authorize` at most this often per second (WireGuard's
+ * per-peer 50/s), after the timestamp guards; CLIENT_KEY_INITIATION_BURST of them may come at once.
+ */
+export const CLIENT_KEY_INITIATIONS_PER_SECOND = 50;
+export const CLIENT_KEY_INITIATION_BURST = 5;
 /** All state of a session is dropped when no handshake succeeded for this long. */
 export const SESSION_DEAD_AFTER_MS = REJECT_AFTER_TIME_MS * 3;
 

@@ -5,12 +5,15 @@
  * `updateTimers(now)` on every tunnel about every 100 ms to 1 s.
  *
  * Rules (initiator = client, responder = node; only the initiator starts handshakes):
- * 1. Handshake in progress: retransmit (fresh initiation) every REKEY_TIMEOUT_MS; give up after
+ * 1. Handshake in progress: retransmit (fresh initiation) REKEY_TIMEOUT_MS plus the jitter drawn for
+ *    the last initiation (0..REKEY_TIMEOUT_JITTER_MAX_MS - 1) after it; give up after
  *    REKEY_ATTEMPT_TIME_MS ('handshakeTimeout').
  * 2. Session dead: no successful handshake for REJECT_AFTER_TIME_MS * 3 -> wipe everything.
  * 3. Rekey (initiator): current keypair older than REKEY_AFTER_TIME_MS or with
- *    REKEY_AFTER_MESSAGES sent, and the session is in use (data since that handshake, or persistent
- *    keepalive on).
+ *    REKEY_AFTER_MESSAGES sent — idle or not. Unlike WireGuard, where either side may initiate,
+ *    only the client can start a handshake here, so it keeps the keys fresh for as long as it is
+ *    connected; otherwise an idle client would become unreachable for the node once the keys aged
+ *    out (REJECT_AFTER_TIME_MS) until it sent something itself.
  * 4. Dead peer (initiator): data sent but nothing received for KEEPALIVE_TIMEOUT_MS +
  *    REKEY_TIMEOUT_MS -> new handshake.
  * 5. Keepalive: data received but nothing sent for KEEPALIVE_TIMEOUT_MS -> empty data message.
@@ -40,6 +43,8 @@ export class TimerState {
   lastDataReceivedAt = NEVER;
   /** Last initiation sent, and the first one of the attempt in progress (NEVER when idle). */
   lastInitiationSentAt = NEVER;
+  /** Extra wait before retransmitting the last initiation (ms), drawn by the caller per initiation. */
+  retransmitJitterMs = 0;
   attemptStartedAt = NEVER;
   /** Last completed handshake (keypair creation). */
   lastHandshakeAt = NEVER;
@@ -70,11 +75,13 @@ export class TimerState {
     }
   }
 
-  onInitiationSent(now: number): void {
+  /** `jitterMs`: 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1, added to REKEY_TIMEOUT_MS for this initiation. */
+  onInitiationSent(now: number, jitterMs = 0): void {
     this.dead = false;
     this.lastSentAt = now;
     this.unansweredSince = NEVER;
     this.lastInitiationSentAt = now;
+    this.retransmitJitterMs = jitterMs;
     if (this.attemptStartedAt === NEVER) this.attemptStartedAt = now;
   }
 
@@ -123,15 +130,15 @@ export function nextTimerAction(t: TimerState, inputs: TimerInputs, now: number)
 
   if (inputs.isInitiator && t.handshakeInProgress()) {
     if (now - t.attemptStartedAt >= REKEY_ATTEMPT_TIME_MS) return 'handshakeTimeout';
-    if (now - t.lastInitiationSentAt >= REKEY_TIMEOUT_MS) return 'retransmitHandshake';
+    if (now - t.lastInitiationSentAt >= REKEY_TIMEOUT_MS + t.retransmitJitterMs) return 'retransmitHandshake';
   } else if (inputs.isInitiator) {
     const created = inputs.currentKeypairCreatedAt;
-    if (created !== null && inputs.currentKeypairIsOurs) {
-      const inUse =
-        t.lastDataSentAt >= created || t.lastDataReceivedAt >= created || t.persistentKeepaliveMs > 0;
-      if (inUse && (now - created >= REKEY_AFTER_TIME_MS || inputs.currentKeypairNeedsRekeyByCount)) {
-        return 'initiateHandshake';
-      }
+    if (
+      created !== null &&
+      inputs.currentKeypairIsOurs &&
+      (now - created >= REKEY_AFTER_TIME_MS || inputs.currentKeypairNeedsRekeyByCount)
+    ) {
+      return 'initiateHandshake';
     }
     if (t.unansweredSince !== NEVER && now - t.unansweredSince >= KEEPALIVE_TIMEOUT_MS + REKEY_TIMEOUT_MS) {
       return 'initiateHandshake';

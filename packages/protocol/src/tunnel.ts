@@ -7,6 +7,24 @@
  *   ResponderTunnel (node): one object for all clients. decapsulate(datagram from `source`) ->
  *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet).
  *
+ * Anti-spoofing (cryptokey routing): the responder delivers an authenticated inner packet to the TUN
+ * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
+ * `clientIPv6` (`peer.params`); other packets are dropped as 'spoofedSource' or 'notIP'.
+ *
+ * Liveness: only the initiator starts handshakes. It rekeys every REKEY_AFTER_TIME_MS while connected,
+ * idle or not, and sends persistent keepalives at the node-assigned `keepaliveSeconds` (never 0), so
+ * the node can always reach an idle client. Handshake retransmissions carry a 0..333 ms jitter.
+ *
+ * Handshake defences at the responder, in order: mac1 -> cookie mode (more than
+ * `underLoadInitiationsPerSecond` mac1-valid initiations in a second turns it on until
+ * UNDER_LOAD_AFTER_TIME_MS after that was last the case) -> per-source token bucket -> DH -> timestamp
+ * within INITIATION_TIMESTAMP_WINDOW_MS of the node's wall clock ('clockSkew') -> replay guard
+ * ('staleTimestamp') -> per-client-key token bucket, CLIENT_KEY_INITIATIONS_PER_SECOND with a burst
+ * of CLIENT_KEY_INITIATION_BURST ('clientKeyRateLimited') -> `authorize`.
+ *
+ * Peers: `removePeer(peer)` removes that very object (idempotent); a client whose peer was removed
+ * or died gets a new ResponderPeer (same `id`) on its next handshake.
+ *
  * Results are tagged (`writeToNetwork | writeToTun | handshakeComplete | done | error`). On the packet
  * path nothing throws: bad input yields `{ type: 'error', reason }` with a closed `DropReason`, also
  * counted per reason in `drops`.
@@ -18,7 +36,13 @@
  *
  * After `close()` every call returns `{ type: 'error', reason: 'closed' }` and all keys are wiped.
  */
-import { REKEY_AFTER_MESSAGES_NUMBER } from './constants.js';
+import {
+  INITIATION_TIMESTAMP_WINDOW_MS,
+  REKEY_AFTER_MESSAGES_NUMBER,
+  REKEY_TIMEOUT_JITTER_MAX_MS,
+  UNDER_LOAD_AFTER_TIME_MS,
+} from './constants.js';
+import { ClientKeyLimiter, type ClientKeyLimiterOptions } from './handshake/client-key-limiter.js';
 import { CookieChecker, InitiatorCookieState, mac1Key } from './handshake/cookie.js';
 import {
   consumeCookieReply,
@@ -35,7 +59,7 @@ import { formatIPv4, formatIPv6, parseIPv6 } from './handshake/ip.js';
 import type { InitiationOptions, TunnelParams } from './handshake/payload.js';
 import { RateLimiter, type RateLimiterOptions } from './handshake/rate-limiter.js';
 import { ReplayTimestampGuard } from './handshake/replay-timestamp-guard.js';
-import { encodeTai64n, Tai64nClock } from './handshake/tai64n.js';
+import { decodeTai64nMs, Tai64nClock } from './handshake/tai64n.js';
 import {
   DATA_MIN_BYTES,
   MESSAGE_COOKIE_REPLY,
@@ -43,10 +67,10 @@ import {
   MESSAGE_INITIATION,
   MESSAGE_RESPONSE,
   messageType,
-  TIMESTAMP_BYTES,
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
+import { AllowedSources, type SourceCheck } from './session/allowed-source.js';
 import { IndexTable } from './session/index-table.js';
 import { Keypair } from './session/keypair.js';
 import { Session, type SessionLimits } from './session/session.js';
@@ -76,10 +100,12 @@ export const DROP_REASONS = [
   'replay',
   'expired',
   'rateLimited',
+  'clientKeyRateLimited',
   'noSession',
   'badTicket',
   'unknownIndex',
   'staleTimestamp',
+  'clockSkew',
   'badPayload',
   'badKey',
   'bufferTooSmall',
@@ -88,6 +114,8 @@ export const DROP_REASONS = [
   'unexpectedMessage',
   'capacity',
   'ticketTooLarge',
+  'spoofedSource',
+  'notIP',
   'closed',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
@@ -190,6 +218,8 @@ export interface InitiatorTunnelOptions {
   readonly clock?: () => number;
   /** Wall clock in ms since the epoch for the TAI64N timestamp (default `Date.now`). */
   readonly wallClock?: () => number;
+  /** Uniform random numbers in [0, 1) for the retransmission jitter (default `Math.random`). */
+  readonly random?: () => number;
   /** Overrides of the message-count limits (tests). */
   readonly limits?: Partial<SessionLimits>;
 }
@@ -265,8 +295,15 @@ export class InitiatorTunnel {
       );
     }
     this.pending = created.value;
-    this.session.timers.onInitiationSent(now);
+    this.session.timers.onInitiationSent(now, this.drawJitter());
     return { type: 'writeToNetwork', data: created.value.message };
+  }
+
+  /** 0..REKEY_TIMEOUT_JITTER_MAX_MS - 1 ms; a misbehaving injected `random` is clamped. */
+  private drawJitter(): number {
+    const r = (this.opts.random ?? Math.random)();
+    const ms = Math.floor((Number.isFinite(r) ? r : 0) * REKEY_TIMEOUT_JITTER_MAX_MS);
+    return Math.min(Math.max(ms, 0), REKEY_TIMEOUT_JITTER_MAX_MS - 1);
   }
 
   private abandonPending(): void {
@@ -454,19 +491,35 @@ export interface ResponderTunnelOptions {
   readonly staticKeys: X25519KeyPair;
   readonly authorize: Authorize;
   readonly clock?: () => number;
-  /** Wall clock in ms since the epoch (default `Date.now`): bounds the initiation replay guard. */
+  /**
+   * Wall clock in ms since the epoch (default `Date.now`): initiations whose timestamp is further than
+   * `initiationTimestampWindowMs` from it are dropped ('clockSkew'), which bounds the replay guard.
+   */
   readonly wallClock?: () => number;
+  /** Default INITIATION_TIMESTAMP_WINDOW_MS (5 minutes either way). */
+  readonly initiationTimestampWindowMs?: number;
   readonly rateLimiter?: Partial<RateLimiterOptions>;
   readonly replayGuardCapacity?: number;
-  /** Initiations per second (after mac1) above which the node demands cookies. Default 1000. */
+  /**
+   * Initiations per second (after mac1) above which the node demands cookies, until
+   * UNDER_LOAD_AFTER_TIME_MS after the load was last seen. Default 1000.
+   */
   readonly underLoadInitiationsPerSecond?: number;
+  /** Per-client-key initiation limit; defaults 50/s with a burst of 5 (CLIENT_KEY_INITIATION_*). */
+  readonly clientKeyLimiter?: Partial<ClientKeyLimiterOptions>;
   readonly maxPeers?: number;
   readonly limits?: Partial<SessionLimits>;
 }
 
-/** A client as the node sees it. `id` is stable per client static key. */
+/**
+ * A client as the node sees it. `id` is stable per client static key. `params` are the tunnel
+ * parameters handed out in the last handshake; their `clientIPv4` / `clientIPv6` are the only inner
+ * source addresses accepted from this peer (assigning new params changes that at once).
+ */
 export class ResponderPeer {
-  params: TunnelParams;
+  #params: TunnelParams;
+  /** The inner source addresses this peer may use (mirrors `params`). */
+  readonly #allowedSources: AllowedSources;
   /** Free for the caller (endpoint for roaming, counters, address pool lease...). */
   userData: unknown = undefined;
 
@@ -476,7 +529,27 @@ export class ResponderPeer {
     params: TunnelParams,
     readonly session: Session,
   ) {
-    this.params = params;
+    this.#params = params;
+    this.#allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+  }
+
+  /**
+   * Whether the first `length` bytes of `packet` are an IPv4/IPv6 packet from this peer's assigned
+   * address ('ok'), from any other source ('spoofedSource'), or no IP packet at all ('notIP').
+   * `ResponderTunnel.decapsulate` applies it to every inner packet; exposed for callers that
+   * carry inner packets by other means.
+   */
+  checkInnerSource(packet: Uint8Array, length = packet.length): SourceCheck {
+    return this.#allowedSources.check(packet, length);
+  }
+
+  get params(): TunnelParams {
+    return this.#params;
+  }
+
+  set params(params: TunnelParams) {
+    this.#params = params;
+    this.#allowedSources.set(params.clientIPv4, params.clientIPv6);
   }
 }
 
@@ -506,8 +579,12 @@ export class ResponderTunnel {
   private readonly indexes: IndexTable<ResponderPeer>;
   private readonly limits: SessionLimits;
   private readonly loadThreshold: number;
+  private readonly timestampWindowMs: number;
   private loadWindowStart = -Infinity;
   private loadCount = 0;
+  /** Cookie mode lasts until then (monotonic ms); pushed forward while the load persists. */
+  private underLoadUntil = -Infinity;
+  private readonly clientKeyLimiter: ClientKeyLimiter;
   private closed = false;
   /** Forces cookie mode on (true), off (false) or automatic (null, the default). */
   underLoadOverride: boolean | null = null;
@@ -523,6 +600,8 @@ export class ResponderTunnel {
       rejectAfterMessages: opts.limits?.rejectAfterMessages,
     };
     this.loadThreshold = opts.underLoadInitiationsPerSecond ?? 1000;
+    this.timestampWindowMs = opts.initiationTimestampWindowMs ?? INITIATION_TIMESTAMP_WINDOW_MS;
+    this.clientKeyLimiter = new ClientKeyLimiter(opts.clientKeyLimiter);
   }
 
   get peerCount(): number {
@@ -537,9 +616,15 @@ export class ResponderTunnel {
     yield* this.peers.values();
   }
 
+  /**
+   * Cookie mode with hysteresis: on from the moment more than the threshold of initiations arrived
+   * within one 1-second window until UNDER_LOAD_AFTER_TIME_MS after that last happened. Initiations
+   * answered with cookie replies still count, so a sustained flood keeps the node in cookie mode
+   * instead of letting every new window pay `threshold` Diffie-Hellman operations again.
+   */
   private isUnderLoad(now: number): boolean {
     if (this.underLoadOverride !== null) return this.underLoadOverride;
-    return this.loadCount > this.loadThreshold && now - this.loadWindowStart < 1000;
+    return now < this.underLoadUntil;
   }
 
   private countInitiation(now: number): void {
@@ -548,16 +633,19 @@ export class ResponderTunnel {
       this.loadCount = 0;
     }
     this.loadCount++;
+    if (this.loadCount > this.loadThreshold) this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
   }
 
-  /** The node's wall clock as TAI64N (fresh buffer); undefined (no cap) for a broken clock. */
-  private wallTimestamp(): Buffer | undefined {
-    const wall = (this.opts.wallClock ?? Date.now)();
-    if (!Number.isSafeInteger(Math.floor(wall)) || wall < 0) return undefined;
-    const out = Buffer.alloc(TIMESTAMP_BYTES);
-    const ms = Math.floor(wall);
-    encodeTai64n(out, BigInt(Math.floor(ms / 1000)), (ms % 1000) * 1_000_000);
-    return out;
+  /**
+   * Why an initiation timestamp is unacceptable for the node's wall clock, or null when it lies within
+   * the window. A broken clock (non-finite) or timestamp fails closed.
+   */
+  private timestampSkew(timestamp: Uint8Array): string | null {
+    const offset = decodeTai64nMs(timestamp) - (this.opts.wallClock ?? Date.now)();
+    if (Math.abs(offset) <= this.timestampWindowMs) return null;
+    return Number.isFinite(offset)
+      ? `initiation timestamp ${Math.round(offset / 1000)} s off the node clock`
+      : 'initiation timestamp or node clock unreadable';
   }
 
   private fail(reason: DropReason, detail?: string): ResponderResult {
@@ -567,7 +655,8 @@ export class ResponderTunnel {
 
   /**
    * Handles one datagram from `source`. Order for initiations: structure -> mac1 -> mac2/cookie
-   * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp replay guard -> authorize.
+   * (under load) -> per-source rate limit -> Diffie-Hellman -> timestamp within the node clock's
+   * window -> timestamp replay guard -> per-client-key token bucket -> authorize.
    */
   decapsulate(datagram: Uint8Array, source: PacketSource, out: Buffer, now = this.clock()): ResponderResult {
     if (this.closed) return this.fail('closed');
@@ -606,6 +695,9 @@ export class ResponderTunnel {
     s.confirm(kp);
     s.timers.onAuthenticatedReceive(now, n === 0);
     if (n === 0) return { type: 'done', peer };
+    // Cryptokey routing: only the addresses this peer was assigned may appear as inner source.
+    const source = peer.checkInnerSource(out, n);
+    if (source !== 'ok') return this.fail(source);
     return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
   }
 
@@ -637,9 +729,19 @@ export class ResponderTunnel {
     if (!consumed.ok) return this.fail(handshakeReason(consumed.error));
     const { handshake, payload, senderIndex } = consumed.value;
     const clientKey = consumed.value.clientStaticPublicKey as X25519PublicKey;
+    const skew = this.timestampSkew(payload.timestamp);
+    if (skew !== null) {
+      handshake.wipe();
+      return this.fail('clockSkew', skew);
+    }
     if (!this.replayGuard.isFresh(clientKey, payload.timestamp)) {
       handshake.wipe();
       return this.fail('staleTimestamp');
+    }
+    // Only the key holder can produce a fresh timestamp, so this budget is theirs alone.
+    if (!this.clientKeyLimiter.allow(clientKey, now)) {
+      handshake.wipe();
+      return this.fail('clientKeyRateLimited');
     }
     let auth: AuthorizeResult;
     try {
@@ -682,7 +784,7 @@ export class ResponderTunnel {
       return this.fail(handshakeReason(response.error));
     }
     // Only now, with the ticket accepted, does the client enter the replay guard.
-    this.replayGuard.accept(clientKey, payload.timestamp, this.wallTimestamp());
+    this.replayGuard.accept(clientKey, payload.timestamp);
     this.peers.set(id, peer);
     peer.params = auth.params;
     const kp = keypairFrom(response.value.keys, localIndex, senderIndex, now, false, this.limits);
@@ -729,10 +831,15 @@ export class ResponderTunnel {
     return results;
   }
 
-  /** Forgets a peer and wipes its keys (e.g. ticket revoked, quota exhausted). */
+  /**
+   * Forgets `peer` and wipes its keys (e.g. ticket revoked, quota exhausted). Idempotent, and acts on
+   * that very object only: once a peer was removed (or died), the same client's next handshake makes
+   * a new ResponderPeer with the same `id`, which a late or repeated removal of the old object leaves
+   * alone.
+   */
   removePeer(peer: ResponderPeer): void {
     peer.session.close();
-    this.peers.delete(peer.id);
+    if (this.peers.get(peer.id) === peer) this.peers.delete(peer.id);
   }
 
   close(): void {

@@ -7,10 +7,17 @@
 //   3. offsets/lengths go into a Uint32Array shared with JavaScript, then ONE JS call `onRead(count)`.
 //      The slab is reused for the next batch as soon as that call returns: JavaScript must copy or
 //      fully consume the packets before returning (the contract documented in README.md).
+//   4. Before every batch the slab, meta and stats arrays are checked to still own the memory attach()
+//      saw: a handler can detach the slab (ArrayBuffer.prototype.transfer() ignores
+//      markAsUntransferable), after which that memory belongs to another buffer and may be freed. Then
+//      reading stops and onError(EFAULT, "slab") reports it; nothing is ever read into it again.
 // Data path, write side:
 //   write() / writeSlab() are synchronous write(2) calls on the non-blocking fd from the JS thread.
 //   EAGAIN stops the batch, arms UV_WRITABLE and later calls `onWritable()`; other errno values drop the
-//   packet and are counted in the shared stats array (JS turns them into 'error' events).
+//   packet and are counted in the shared stats array (JS turns them into 'error' events, one per
+//   rejected packet: writeSlab() can also list each rejected packet's errno in a caller array).
+//   writeSlab() copies the lengths before validating them and writes from the copy, so a lengths array
+//   in a SharedArrayBuffer that another thread rewrites cannot make it write past the validated slab.
 // Lifetime:
 //   close() stops the poll and uv_close()s the handle; the fd is closed and the state freed in
 //   on_handle_closed(), i.e. never while on_poll() may still be running. An async env cleanup hook
@@ -69,8 +76,10 @@ typedef struct tun_handle {
   uint8_t* slab;
   size_t slab_len;
   uint32_t* meta;  // [offset0, length0, offset1, length1, ...]
+  size_t meta_bytes;
   uint32_t batch;
   double* stats;
+  size_t stats_bytes;
   napi_ref slab_ref, meta_ref, stats_ref, on_read_ref, on_writable_ref, on_error_ref, on_close_ref;
   napi_async_context async_ctx;
   napi_async_cleanup_hook_handle cleanup_handle;
@@ -339,6 +348,27 @@ static void call_js(tun_handle* h, napi_ref fn_ref, size_t argc, napi_value* arg
   if (napi_make_callback(env, h->async_ctx, recv, fn, argc, argv, &ret) != napi_ok) route_exception(env);
 }
 
+// True while the typed array behind `ref` still covers exactly the memory attach() saw. A detached
+// (transferred) ArrayBuffer reports length 0 and no data, so any change means the memory is no longer
+// ours to touch.
+static int shared_intact(tun_handle* h, napi_ref ref, const void* want, size_t want_bytes) {
+  napi_value v = ref_value(h->env, ref);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = NULL;
+  if (v == NULL || napi_get_typedarray_info(h->env, v, &type, &length, &data, NULL, NULL) != napi_ok) return 0;
+  size_t el = type == napi_float64_array ? 8 : type == napi_uint32_array ? 4 : 1;
+  return data == want && length * el == want_bytes;
+}
+
+// The stats array is written by every write; slab and meta by every read.
+static int stats_intact(tun_handle* h) { return shared_intact(h, h->stats_ref, h->stats, h->stats_bytes); }
+
+static int read_buffers_intact(tun_handle* h) {
+  return shared_intact(h, h->slab_ref, h->slab, h->slab_len) &&
+         shared_intact(h, h->meta_ref, h->meta, h->meta_bytes) && stats_intact(h);
+}
+
 static void emit_error(tun_handle* h, const char* syscall, int err) {
   napi_value argv[2];
   napi_create_int32(h->env, err, &argv[0]);
@@ -370,6 +400,13 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
 
   if (events & UV_READABLE) {
     for (int b = 0; b < MAX_BATCHES_PER_WAKE && h->reading && !h->closing; b++) {
+      if (!read_buffers_intact(h)) {
+        // A handler detached a shared buffer: stop for good; JavaScript reports it and closes.
+        h->reading = 0;
+        update_poll(h);
+        emit_error(h, "slab", EFAULT);
+        break;
+      }
       uint32_t n = 0;
       size_t off = 0;
       int drained = 0, err = 0;
@@ -483,7 +520,7 @@ static napi_status typed_array_data(napi_env env, napi_value v, napi_typedarray_
   napi_status st = napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset);
   if (st != napi_ok) return st;
   if (type != want) return napi_invalid_arg;
-  size_t el = type == napi_float64_array ? 8 : type == napi_uint32_array ? 4 : 1;
+  size_t el = type == napi_float64_array ? 8 : type == napi_uint32_array || type == napi_int32_array ? 4 : 1;
   *bytes = length * el;
   return napi_ok;
 }
@@ -525,8 +562,10 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   h->slab = slab;
   h->slab_len = slab_len;
   h->meta = meta;
+  h->meta_bytes = meta_len;
   h->batch = batch;
   h->stats = stats;
+  h->stats_bytes = stats_len;
   uv_loop_t* loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     free(h);
@@ -628,7 +667,8 @@ static int write_one(tun_handle* h, const uint8_t* p, size_t len) {
   }
 }
 
-// write(h, packet: Uint8Array): 1 | 0 | -errno. After close: -EBADF (never touches a closed fd).
+// write(h, packet: Uint8Array): 1 | 0 | -errno. After close: -EBADF (never touches a closed fd);
+// -EFAULT (nothing written) when the stats array was detached.
 static napi_value js_write(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], out;
@@ -639,55 +679,80 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   size_t len;
   if (typed_array_data(env, argv[1], napi_uint8_array, &data, &len) != napi_ok)
     return throw_type(env, "write: packet must be a Uint8Array");
-  int rc = h->closing ? -EBADF : write_one(h, data, len);
+  int rc = h->closing ? -EBADF : !stats_intact(h) ? -EFAULT : write_one(h, data, len);
   NAPI_OK(napi_create_int32(env, rc, &out));
   return out;
 }
 
-// writeSlab(h, slab: Uint8Array, lengths: Uint32Array, count): number of packets consumed.
+// writeSlab(h, slab: Uint8Array, lengths: Uint32Array, count, errnos?: Int32Array): packets consumed.
 // Packets are laid out back to back in `slab`. The loop stops at the first EAGAIN (the rest is the
 // caller's to drop or retry on 'writable'); packets failing with other errno values are dropped,
-// counted in stats (ST_TX_ERRORS / ST_TX_LAST_ERRNO) and the loop continues.
+// counted in stats (ST_TX_ERRORS / ST_TX_LAST_ERRNO) and the loop continues. When `errnos` is given,
+// the errno of the k-th rejected packet of this call goes to errnos[k] (k < errnos.length).
+// lengths[0..count) are copied first, then validated, then used: the caller's array is read once.
+#define SLAB_LENGTHS_ON_STACK 256
 static napi_value js_write_slab(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4], out;
+  size_t argc = 5;
+  napi_value argv[5], out;
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   tun_handle* h = argc >= 4 ? get_handle(env, argv[0]) : NULL;
   if (h == NULL) return NULL;
-  void *slab, *lens;
-  size_t slab_len, lens_len;
+  void *slab, *lens, *errs = NULL;
+  size_t slab_len, lens_len, errs_len = 0;
   uint32_t count;
   if (typed_array_data(env, argv[1], napi_uint8_array, &slab, &slab_len) != napi_ok)
     return throw_type(env, "writeSlab: slab must be a Uint8Array");
   if (typed_array_data(env, argv[2], napi_uint32_array, &lens, &lens_len) != napi_ok)
     return throw_type(env, "writeSlab: lengths must be a Uint32Array");
+  if (argc >= 5) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[4], &t));
+    if (t != napi_undefined && typed_array_data(env, argv[4], napi_int32_array, &errs, &errs_len) != napi_ok)
+      return throw_type(env, "writeSlab: errnos must be an Int32Array");
+  }
   double dcount = 0;
   // Range first (NaN fails it), so the integer conversion below is always defined.
   if (napi_get_value_double(env, argv[3], &dcount) != napi_ok ||
       !(dcount >= 0 && dcount <= (double)(lens_len / sizeof(uint32_t))) || dcount != (double)(uint32_t)dcount)
     return throw_range(env, "writeSlab: count must be an integer in 0..lengths.length");
   count = (uint32_t)dcount;
-  const uint32_t* l = lens;
+  // Copy, then validate, then write from the copy: `lengths` may live in a SharedArrayBuffer that another
+  // thread changes at any time, so it is read exactly once.
+  uint32_t on_stack[SLAB_LENGTHS_ON_STACK];
+  uint32_t* l = count <= SLAB_LENGTHS_ON_STACK ? on_stack : malloc((size_t)count * sizeof(uint32_t));
+  if (l == NULL) return throw_errno(env, "writeSlab", ENOMEM);
+  memcpy(l, lens, (size_t)count * sizeof(uint32_t));
   // Validate the whole layout before writing anything: a bad length is the caller's bug and gets a
   // clear error, never a read past the end of `slab` and never a half-written batch.
   uint64_t total = 0;
   for (uint32_t k = 0; k < count; k++) total += l[k];
+  napi_value result = NULL;
   if (total > slab_len) {
     char msg[160];
     snprintf(msg, sizeof msg, "writeSlab: lengths[0..%u) add up to %llu bytes but slab has %zu", count,
              (unsigned long long)total, slab_len);
-    return throw_range(env, msg);
-  }
-  size_t off = 0;
-  uint32_t i = 0;
-  if (!h->closing) {
-    for (; i < count; i++) {
-      if (write_one(h, (const uint8_t*)slab + off, l[i]) == 0) break;
-      off += l[i];
+    throw_range(env, msg);
+  } else if (!h->closing && !stats_intact(h)) {
+    napi_throw_error(env, "CORRIDOR_ERR_TUN_SLAB_DETACHED", "writeSlab: the stats array was detached");
+  } else {
+    size_t off = 0;
+    uint32_t i = 0, rejected = 0;
+    int32_t* e = errs;
+    size_t e_cap = errs_len / sizeof(int32_t);
+    if (!h->closing) {
+      for (; i < count; i++) {
+        int rc = write_one(h, (const uint8_t*)slab + off, l[i]);
+        if (rc == 0) break;
+        if (rc < 0 && rejected < e_cap) e[rejected] = -rc;
+        if (rc < 0) rejected++;
+        off += l[i];
+      }
     }
+    if (napi_create_uint32(env, i, &out) == napi_ok) result = out;
+    else throw_last(env);
   }
-  NAPI_OK(napi_create_uint32(env, i, &out));
-  return out;
+  if (l != on_stack) free(l);
+  return result;
 }
 
 // close(h): idempotent; the onClose callback passed to attach() fires once the fd is closed.

@@ -1,5 +1,6 @@
+import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { errnoError, fromNativeError, HINT_ENOENT, HINT_EPERM, TunError } from './errors.js';
+import { errnoError, errnoName, fromNativeError, HINT_ENOENT, HINT_EPERM, TunError } from './errors.js';
 
 describe('TunError', () => {
   it('names the operation and errno and carries a hint for EPERM', () => {
@@ -38,5 +39,21 @@ describe('TunError', () => {
     expect(e.code).toBe('CORRIDOR_ERR_TUN_UNKNOWN');
     expect(e.cause).toBe(cause);
     expect(fromNativeError(e)).toBe(e);
+  });
+});
+
+describe('errnoName', () => {
+  it('names every errno it knows as the kernel does (os.constants.errno)', () => {
+    // Linux values Node does not list (include/uapi/asm-generic/errno.h).
+    const kernel: Record<string, number> = { ...constants.errno, ENOANO: 55, EBADFD: 77 };
+    for (let n = 1; n < 200; n++) {
+      const name = errnoName(n);
+      if (name === `E${n}`) continue; // not in our table: numeric fallback
+      expect(kernel[name], `errno ${n} named ${name}`).toBe(n);
+    }
+    expect(errnoName(55)).toBe('ENOANO');
+    expect(errnoName(105)).toBe('ENOBUFS');
+    expect(errnoName(-22)).toBe('EINVAL');
+    expect(errnoName(4095)).toBe('E4095');
   });
 });

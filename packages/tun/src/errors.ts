@@ -8,6 +8,7 @@ export type TunErrorCode =
   | 'CORRIDOR_ERR_TUN_NOT_BUILT'
   | 'CORRIDOR_ERR_TUN_UNSUPPORTED'
   | 'CORRIDOR_ERR_TUN_COMMAND'
+  | 'CORRIDOR_ERR_TUN_SLAB_DETACHED'
   | `CORRIDOR_ERR_TUN_${string}`;
 
 export interface TunErrorOptions {
@@ -98,7 +99,7 @@ const ERRNO_NAMES: Record<number, string> = {
   23: 'ENFILE',
   24: 'EMFILE',
   28: 'ENOSPC',
-  55: 'ENOBUFS',
+  55: 'ENOANO',
   77: 'EBADFD',
   90: 'EMSGSIZE',
   95: 'EOPNOTSUPP',
@@ -108,6 +109,20 @@ const ERRNO_NAMES: Record<number, string> = {
   101: 'ENETUNREACH',
   105: 'ENOBUFS',
 };
+
+export const HINT_SLAB_DETACHED =
+  'a packet handler detached the read slab (e.g. batch.slab.buffer.transfer()); copy packets out ' +
+  'of a batch instead (Buffer.from(batch.packet(i))) — the slab belongs to the device';
+
+/** The read slab (or another buffer shared with the addon) was detached: the device stopped reading. */
+export function slabDetachedError(ifname?: string): TunError {
+  const where = ifname ? ` on ${ifname}` : '';
+  return new TunError(
+    'CORRIDOR_ERR_TUN_SLAB_DETACHED',
+    `read${where} stopped: a buffer shared with the TUN addon was detached`,
+    { errno: 14, syscall: 'read', hint: HINT_SLAB_DETACHED },
+  );
+}
 
 /** Builds the TunError for a failed system call. */
 export function errnoError(operation: string, errno: number, code?: string, ifname?: string): TunError {

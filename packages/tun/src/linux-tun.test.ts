@@ -83,6 +83,57 @@ describe.skipIf(skipReason !== undefined)(
       expect(r.result?.seen).toEqual(['guard-1', 'guard-2']);
     });
 
+    it('stops reading with an error event when a handler detaches the read slab (no write to freed memory)', async () => {
+      // transfer() ignores markAsUntransferable; on Node 20 it needs a V8 flag, from Node 22 it is default.
+      const nodeFlags = ['--expose-gc'];
+      if (typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer !== 'function') {
+        nodeFlags.push('--harmony-rab-gsab-transfer');
+      }
+      const r = await withNetns((ns) => runScenario(ns, 'slab-detach', [], { nodeFlags, timeoutMs: 20_000 }));
+      expect(r.code, explain(r)).toBe(0);
+      expect(r.signal).toBeNull();
+      expect(r.stderr).not.toMatch(/corrupt|double free|Segmentation|Assertion|Aborted/i);
+      expect(r.result).toMatchObject({ detached: true, closedByItself: true, batchesAfterDetach: 0 });
+      const errors = r.result?.errors as Record<string, unknown>[];
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'CORRIDOR_ERR_TUN_SLAB_DETACHED', syscall: 'read' });
+      expect(errors[0]?.hint).toContain('copy');
+    });
+
+    it('writeSlab writes only the lengths it validated, even when another thread rewrites them meanwhile', async () => {
+      const r = await withNetns((ns) => runScenario(ns, 'slab-race', [], { timeoutMs: 30_000 }));
+      expect(r.code, explain(r)).toBe(0);
+      const { calls, refused, size, txPackets, txBytes } = r.result as Record<
+        'calls' | 'refused' | 'size' | 'txPackets' | 'txBytes',
+        number
+      >;
+      expect(txPackets, 'some batches were written').toBeGreaterThan(0);
+      expect(refused, 'the other thread really changed the lengths').toBeGreaterThan(0);
+      expect(calls).toBeGreaterThan(refused);
+      // Every packet that reached the kernel had the validated size: no over-long datagram.
+      expect(txBytes).toBe(txPackets * size);
+    });
+
+    it('reports write errors per call and per rejected packet, never a stale one', async () => {
+      const r = await withNetns((ns) => runScenario(ns, 'write-errors'));
+      expect(r.code, explain(r)).toBe(0);
+      expect(r.result?.counts).toEqual({
+        afterBadWrite: 1,
+        afterGoodSlab: 1, // a clean writeSlab after a failed write() reports nothing
+        afterBadSlab: 4, // three rejected packets in one slab: three events
+        afterBatch: 6,
+        afterGoodSlab2: 6,
+      });
+      expect(r.result?.written).toBe(1);
+      const einval = expect.objectContaining({
+        code: 'CORRIDOR_ERR_TUN_EINVAL',
+        errno: 22,
+        syscall: 'write',
+      });
+      expect(r.result?.errors).toEqual(new Array(6).fill(einval));
+      expect(r.result?.stats).toMatchObject({ txPackets: 5, txErrors: 6, errors: 6 });
+    });
+
     it('configures IPv4/IPv6 addresses, MTU, up/down and routes; multiqueue, EBUSY, invalid and kernel-chosen names', async () => {
       const r = await withNetns((ns) => runScenario(ns, 'config'));
       expect(r.code, explain(r)).toBe(0);

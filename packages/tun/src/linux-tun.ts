@@ -7,7 +7,7 @@
 // 3. write()/writeBatch()/writeSlab(): synchronous non-blocking write(2)s; EAGAIN drops and arms a
 //    'writable' event; kernel rejections are counted and emitted as 'error' (never thrown).
 // 4. close(): idempotent; stops the poll, closes the handle, then the fd (no callback after that).
-import { TunError, fromNativeError, errnoError } from './errors.js';
+import { TunError, fromNativeError, errnoError, slabDetachedError } from './errors.js';
 import { loadNative, STAT, STAT_COUNT, type NativeHandle, type NativeTun } from './native.js';
 import { validateTunName } from './name.js';
 import * as ipConfig from './ip-config.js';
@@ -30,6 +30,8 @@ export interface LinuxTunOptions {
 }
 
 const EBADF = 9;
+/** Rejected packets per writeSlab() call whose errno is reported individually; later ones reuse the last. */
+const ERRNO_SLOTS = 64;
 
 class SlabBatch implements PacketBatch {
   count = 0;
@@ -61,7 +63,8 @@ export class LinuxTun extends BaseTun {
   private handler: PacketHandler | null = null;
   private isClosed = false;
   private txDropped = 0;
-  private lastTxErrors = 0;
+  /** Errnos of the packets one writeSlab() call rejected (the first ERRNO_SLOTS of them). */
+  private readonly errnos = new Int32Array(ERRNO_SLOTS);
   private readonly closedPromise: Promise<void>;
 
   /** Creates the interface if needed and attaches one queue to it. Throws TunError. */
@@ -147,10 +150,12 @@ export class LinuxTun extends BaseTun {
   }
 
   private onNativeError(errno: number, syscall: string): void {
-    const err = errnoError(syscall, errno, undefined, this.name);
+    const err =
+      syscall === 'slab' ? slabDetachedError(this.name) : errnoError(syscall, errno, undefined, this.name);
     this.reportError(err);
-    // A failed read or poll leaves the queue unusable (e.g. the interface was deleted): release it.
-    if (syscall === 'read' || syscall === 'uv_poll') void this.close();
+    // A failed read or poll leaves the queue unusable (e.g. the interface was deleted, or a handler
+    // detached the slab and the addon stopped reading): release it.
+    if (syscall === 'read' || syscall === 'uv_poll' || syscall === 'slab') void this.close();
   }
 
   write(packet: Uint8Array): boolean {
@@ -194,16 +199,18 @@ export class LinuxTun extends BaseTun {
       this.txDropped += count;
       return 0;
     }
-    const before = this.statsArray[STAT.txPackets] as number;
-    this.native.writeSlab(this.handle, slab, lengths, count);
-    const written = (this.statsArray[STAT.txPackets] as number) - before;
+    // Counted per call: packets written and packets rejected by the kernel in this call only.
+    const packetsBefore = this.statsArray[STAT.txPackets] as number;
+    const errorsBefore = this.statsArray[STAT.txErrors] as number;
+    this.native.writeSlab(this.handle, slab, lengths, count, this.errnos);
+    const written = (this.statsArray[STAT.txPackets] as number) - packetsBefore;
+    const rejected = (this.statsArray[STAT.txErrors] as number) - errorsBefore;
     this.txDropped += count - written;
-    const txErrors = this.statsArray[STAT.txErrors] as number;
-    if (txErrors !== this.lastTxErrors) {
-      this.lastTxErrors = txErrors;
-      this.reportError(
-        errnoError('write', this.statsArray[STAT.txLastErrno] as number, undefined, this.name),
-      );
+    // One 'error' per rejected packet (as write() and writeBatch() do), with its own errno.
+    for (let k = 0; k < rejected; k++) {
+      const errno =
+        k < ERRNO_SLOTS ? (this.errnos[k] as number) : (this.statsArray[STAT.txLastErrno] as number);
+      this.reportError(errnoError('write', errno, undefined, this.name));
     }
     // Fewer than count written: the addon stopped at EAGAIN (rest dropped, 'writable' follows) or the
     // kernel rejected some packets (counted in txErrors, reported above).

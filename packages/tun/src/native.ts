@@ -34,7 +34,8 @@ export interface NativeTun {
    * Starts managing `fd` (the handle owns it from now on; close it with `close(handle)`).
    * `slab` (>= MAX_PACKET bytes), `meta` (>= 2*batch) and `stats` (8) stay referenced by the addon until
    * `onClose` has fired. `onRead(count)`: meta[2i] / meta[2i+1] are offset / length of packet i in slab,
-   * valid only until onRead returns.
+   * valid only until onRead returns. If any of the three is detached meanwhile (e.g. transfer()),
+   * reading stops before the next batch and `onError(EFAULT, 'slab')` reports it.
    */
   attach(
     fd: number,
@@ -52,8 +53,18 @@ export interface NativeTun {
   ref(handle: NativeHandle, on: boolean): void;
   /** 1 written, 0 EAGAIN (UV_WRITABLE armed, onWritable follows), -errno on other failure (-EBADF after close). */
   write(handle: NativeHandle, packet: Uint8Array): number;
-  /** Number of packets consumed (written or dropped on a non-EAGAIN error); stops at the first EAGAIN. */
-  writeSlab(handle: NativeHandle, slab: Uint8Array, lengths: Uint32Array, count: number): number;
+  /**
+   * Number of packets consumed (written or dropped on a non-EAGAIN error); stops at the first EAGAIN.
+   * `lengths[0..count)` is read once (copied before validation). With `errnos`, the errno of the k-th
+   * packet rejected by this call is stored in errnos[k] (for k < errnos.length).
+   */
+  writeSlab(
+    handle: NativeHandle,
+    slab: Uint8Array,
+    lengths: Uint32Array,
+    count: number,
+    errnos?: Int32Array,
+  ): number;
   /** Idempotent; onClose fires once the fd is closed. */
   close(handle: NativeHandle): void;
   readonly MAX_PACKET: number;

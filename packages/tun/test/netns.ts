@@ -127,7 +127,7 @@ export async function runScenario(
   ns: string,
   scenario: string,
   args: string[] = [],
-  options: { timeoutMs?: number; prefix?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { timeoutMs?: number; prefix?: string[]; env?: NodeJS.ProcessEnv; nodeFlags?: string[] } = {},
 ): Promise<RunResult & { result: Record<string, unknown> | undefined }> {
   const cmd = [
     'netns',
@@ -135,6 +135,7 @@ export async function runScenario(
     ns,
     ...(options.prefix ?? []),
     process.execPath,
+    ...(options.nodeFlags ?? []),
     ...tsNodeArgs('scenarios.ts'),
     scenario,
     ...args,

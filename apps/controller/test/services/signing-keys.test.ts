@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  parseEd25519PublicKey,
-  parseX25519PublicKey,
-  verifyTicket,
-  type Ed25519PublicKey,
-} from '@corridor/protocol';
+import { parseTicketSigningKeys, parseX25519PublicKey, verifyTicket } from '@corridor/protocol';
 import {
   adminToken,
   bearer,
@@ -49,13 +44,10 @@ describe.skipIf(!hasServices)('signing key rotation with overlap (PostgreSQL + R
         keys: { keyId: number; publicKey: string; notBefore: string; notAfter: string }[];
       };
     };
-    const asMap = (keys: { keyId: number; publicKey: string }[]) => {
-      const m = new Map<number, Ed25519PublicKey>();
-      for (const k of keys) {
-        const p = parseEd25519PublicKey(k.publicKey);
-        if (p.ok) m.set(k.keyId, p.value);
-      }
-      return m;
+    const asMap = (keys: { keyId: number; publicKey: string; notBefore: string; notAfter: string }[]) => {
+      const m = parseTicketSigningKeys(keys);
+      if (!m.ok) throw new Error(m.error);
+      return m.value;
     };
     const clientKey = parseX25519PublicKey(dev.publicKey);
     if (!clientKey.ok) throw new Error('bad key');

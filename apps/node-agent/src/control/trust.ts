@@ -4,15 +4,9 @@
  * a node that restarts while the controller is down still admits valid tickets and still refuses
  * revoked ones. Ticket verification (`verifyTicket` from @corridor/protocol) looks keys up here.
  */
-import { parseEd25519PublicKey, type Ed25519PublicKey } from '@corridor/protocol';
+import { parseEd25519PublicKey, type TicketSigningKey } from '@corridor/protocol';
 import type { RevocationList, SigningKey } from '@corridor/protocol/control';
 import type { StateStore } from './state-store.js';
-
-interface KeyRecord {
-  readonly key: Ed25519PublicKey;
-  readonly notBeforeMs: number;
-  readonly notAfterMs: number;
-}
 
 interface StoredKeys {
   version: number;
@@ -34,7 +28,7 @@ export interface RevocationDelta {
 }
 
 export class TrustStore {
-  private keys = new Map<number, KeyRecord>();
+  private keys = new Map<number, TicketSigningKey>();
   private rawKeys: SigningKey[] = [];
   keysVersion = -1;
   cursor: string | null = null;
@@ -69,13 +63,13 @@ export class TrustStore {
 
   /** Replaces the signing keys (from enrollment or GET /v1/agent/signing-keys). Invalid entries are skipped. */
   setKeys(list: readonly SigningKey[], version: number, persist = true): void {
-    const next = new Map<number, KeyRecord>();
+    const next = new Map<number, TicketSigningKey>();
     for (const k of list) {
       const parsed = parseEd25519PublicKey(k.publicKey);
       const nb = Date.parse(k.notBefore);
       const na = Date.parse(k.notAfter);
       if (!parsed.ok || !Number.isFinite(nb) || !Number.isFinite(na)) continue;
-      next.set(k.keyId, { key: parsed.value, notBeforeMs: nb, notAfterMs: na });
+      next.set(k.keyId, { publicKey: parsed.value, notBeforeMs: nb, notAfterMs: na });
     }
     this.keys = next;
     this.rawKeys = [...list];
@@ -84,11 +78,9 @@ export class TrustStore {
       this.store?.writeJson('signing-keys.json', { version, keys: this.rawKeys } satisfies StoredKeys);
   }
 
-  /** The key for `keyId` if tickets signed with it are acceptable at `nowMs` (its validity window). */
-  keyFor(keyId: number, nowMs: number): Ed25519PublicKey | undefined {
-    const r = this.keys.get(keyId);
-    if (r === undefined || nowMs < r.notBeforeMs || nowMs > r.notAfterMs) return undefined;
-    return r.key;
+  /** The signing key `keyId` with its validity window (verifyTicket enforces the window). */
+  signingKey(keyId: number): TicketSigningKey | undefined {
+    return this.keys.get(keyId);
   }
 
   /** Applies a revocation answer; returns the ids that are new (to cut live sessions). */

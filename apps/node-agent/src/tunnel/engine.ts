@@ -68,6 +68,8 @@ export type NodeDropReason = (typeof NODE_DROP_REASONS)[number];
 export const ADMISSION_REJECT_REASONS = [
   'malformed',
   'unknownKey',
+  'keyNotYetValid',
+  'keyExpired',
   'badSignature',
   'expired',
   'notYetValid',
@@ -198,7 +200,7 @@ export class Engine {
     const now = this.wallClock();
     const trust = this.opts.trust;
     const v = verifyTicket(ticket, {
-      keys: (id) => trust.keyFor(id, now),
+      keys: (id) => trust.signingKey(id),
       nodeId: this.opts.nodeId,
       clientPublicKey: clientKey,
       nowMs: now,

@@ -7,8 +7,14 @@
  * Both transports share one message size limit, so any message the protocol produces fits either.
  * The limit is the largest UDP payload over IPv4 (65535 - 20 - 8), which also fits a u16 length.
  * Zero-length messages do not exist in the protocol (every message starts with a type byte), so an
- * empty datagram or a zero-length frame is an error, never a keepalive.
+ * empty datagram or a zero-length frame is an error, never a keepalive. Nor does any message shorter
+ * than a keepalive (header + tag, 32 bytes): shorter frames and datagrams are refused as 'undersize'
+ * before they cost anything more, so tiny frames cannot make a peer work per byte it sends.
  */
+import { DATA_MIN_BYTES } from '../handshake/wire.js';
+
+/** Smallest protocol message, in bytes (an empty data message: the keepalive). */
+export const MIN_WIRE_MESSAGE_BYTES = DATA_MIN_BYTES;
 
 /** Largest protocol message, in bytes, on either transport. */
 export const MAX_WIRE_MESSAGE_BYTES = 65_507;
@@ -20,4 +26,4 @@ export const MAX_FRAME_PAYLOAD_BYTES = MAX_WIRE_MESSAGE_BYTES;
 export const FRAME_HEADER_BYTES = 2;
 
 /** Why a datagram or a frame was refused. */
-export type FramingError = 'empty' | 'oversize';
+export type FramingError = 'empty' | 'undersize' | 'oversize';

@@ -1,21 +1,28 @@
 /**
- * TCP: length-prefixed frames (`u16 BE length || message`, length 1..max) on a byte stream.
+ * TCP: length-prefixed frames (`u16 BE length || message`, length MIN_WIRE_MESSAGE_BYTES..max) on a
+ * byte stream.
  *
  * Flow: socket bytes → `FrameDecoder.push(chunk)` → whole messages → tunnel. Senders call
  * `encodeFrame` (or reserve `FRAME_HEADER_BYTES` of headroom and call `writeFrameHeader`).
  */
 import { err, ok, type Result } from '../result.js';
-import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD_BYTES, type FramingError } from './constants.js';
+import {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_PAYLOAD_BYTES,
+  MIN_WIRE_MESSAGE_BYTES,
+  type FramingError,
+} from './constants.js';
 
 function checkPayloadLength(length: number, max: number): void {
-  if (!Number.isInteger(length) || length < 1 || length > max) {
-    throw new RangeError(`frame payload must be 1..${max} bytes, got ${length}`);
+  if (!Number.isInteger(length) || length < MIN_WIRE_MESSAGE_BYTES || length > max) {
+    throw new RangeError(`frame payload must be ${MIN_WIRE_MESSAGE_BYTES}..${max} bytes, got ${length}`);
   }
 }
 
 /**
  * Writes the 2-byte length prefix for a `length`-byte message at `out[offset]`. Throws a RangeError
- * (programmer error) when `length` is outside 1..MAX_FRAME_PAYLOAD_BYTES or `out` is too short.
+ * (programmer error) when `length` is outside MIN_WIRE_MESSAGE_BYTES..MAX_FRAME_PAYLOAD_BYTES or `out`
+ * is too short.
  */
 export function writeFrameHeader(out: Uint8Array, offset: number, length: number): void {
   checkPayloadLength(length, MAX_FRAME_PAYLOAD_BYTES);
@@ -30,7 +37,8 @@ export function writeFrameHeader(out: Uint8Array, offset: number, length: number
  * Frames `message`. Without `out`, returns a new buffer the caller owns. With `out`, writes the frame
  * at `out[0]` and returns the `out` view it occupies; when `message` already sits at `out[2]`
  * (headroom reserved), nothing is copied. Throws a RangeError (programmer error) when the message
- * is empty or longer than MAX_FRAME_PAYLOAD_BYTES, or `out` is too short.
+ * is shorter than MIN_WIRE_MESSAGE_BYTES (no protocol message is) or longer than
+ * MAX_FRAME_PAYLOAD_BYTES, or `out` is too short.
  */
 export function encodeFrame(message: Uint8Array, out?: Buffer): Buffer {
   const length = message.length;
@@ -50,7 +58,10 @@ export function encodeFrame(message: Uint8Array, out?: Buffer): Buffer {
 const MIN_REASSEMBLY_BYTES = 2048;
 
 export interface FrameDecoderOptions {
-  /** Largest accepted payload, 1..MAX_FRAME_PAYLOAD_BYTES (default). A node may lower it to its MTU. */
+  /**
+   * Largest accepted payload, MIN_WIRE_MESSAGE_BYTES..MAX_FRAME_PAYLOAD_BYTES (default). A node may
+   * lower it to its MTU.
+   */
   maxFrameBytes?: number;
 }
 
@@ -70,7 +81,9 @@ export type FrameStreamEndError = FramingError | 'truncated';
  * frame reassembled from several chunks is a fresh buffer. The decoder keeps no reference to
  * returned frames or to pushed chunks.
  *
- * Errors are sticky: after `push` returns an error (an empty or oversize frame), every later call
+ * Errors are sticky: after `push` returns an error (an empty, undersize or oversize frame: frames
+ * shorter than the smallest protocol message are refused, so a peer cannot make us work per
+ * tiny frame), every later call
  * returns the same error, frames decoded earlier in the failing chunk are discarded, and the caller
  * must close the connection (the stream can no longer be resynchronised).
  */
@@ -140,6 +153,7 @@ export class FrameDecoder {
       }
 
       if (length === 0) return this.#fail('empty');
+      if (length < MIN_WIRE_MESSAGE_BYTES) return this.#fail('undersize');
       if (length > this.maxFrameBytes) return this.#fail('oversize');
 
       if (end - i >= length) {

@@ -6,3 +6,4 @@ export * from './rate-limiter.js';
 export * from './replay-timestamp-guard.js';
 export * from './tai64n.js';
 export * from './wire.js';
+export * from './client-key-limiter.js';

@@ -17,8 +17,9 @@ import {
 } from './messages.js';
 import type { TunnelParams } from './payload.js';
 import { RateLimiter } from './rate-limiter.js';
+import { ClientKeyLimiter } from './client-key-limiter.js';
 import { ReplayTimestampGuard } from './replay-timestamp-guard.js';
-import { compareTai64n, Tai64nClock } from './tai64n.js';
+import { compareTai64n, decodeTai64nMs, Tai64nClock } from './tai64n.js';
 import { COOKIE_REPLY_BYTES, INITIATION_MIN_BYTES, MESSAGE_COOKIE_REPLY } from './wire.js';
 
 const PARAMS: TunnelParams = {
@@ -29,7 +30,7 @@ const PARAMS: TunnelParams = {
   clientIPv6Prefix: 0,
   mtu: 1420,
   dnsServers: [],
-  keepaliveSeconds: 0,
+  keepaliveSeconds: 25,
   bandwidthBytesPerSecond: 0,
   dataQuotaBytes: 0,
 };
@@ -249,13 +250,54 @@ describe('ReplayTimestampGuard', () => {
     expect(g.accept(key(1), ts(1000))).toBe(true);
   });
 
-  it('never raises the floor above the node clock', () => {
+  it('keeps the floor of an evicted client uncapped, so a clock running ahead cannot be replayed', () => {
     const g = new ReplayTimestampGuard(1);
-    const now = ts(500);
-    expect(g.accept(Buffer.alloc(32, 1), Buffer.alloc(12, 0xff), now)).toBe(true);
-    expect(g.accept(Buffer.alloc(32, 2), ts(400), now)).toBe(true); // evicts key 1
-    expect(g.accept(Buffer.alloc(32, 3), ts(501), now)).toBe(true);
-    expect(g.accept(Buffer.alloc(32, 4), ts(450), now)).toBe(false); // floor = node clock
+    const ahead = Buffer.alloc(32, 1);
+    expect(g.accept(ahead, ts(900))).toBe(true);
+    expect(g.accept(Buffer.alloc(32, 2), ts(400))).toBe(true); // evicts `ahead`
+    expect(g.isFresh(ahead, ts(900))).toBe(false);
+    expect(g.accept(ahead, ts(900))).toBe(false);
+    expect(g.accept(ahead, ts(901))).toBe(true);
+  });
+
+  it('confines the floor an eviction raises to one bucket of client keys', () => {
+    const buckets = 64;
+    const g = new ReplayTimestampGuard(1, { floorBuckets: buckets });
+    const ahead = Buffer.alloc(32, 1);
+    expect(g.accept(ahead, ts(100_000))).toBe(true);
+    expect(g.accept(Buffer.alloc(32, 2), ts(400))).toBe(true); // evicts `ahead`: its bucket's floor rises
+    const newcomers = Array.from({ length: 1000 }, (_, i) => {
+      const k = Buffer.alloc(32, 0);
+      k.writeUInt32BE(i + 10, 0);
+      return k;
+    });
+    const refused = newcomers.filter((k) => !g.isFresh(k, ts(500)));
+    // Exactly the newcomers that share the evicted key's bucket wait for the floor; nobody else.
+    expect(refused.length).toBeLessThan(newcomers.length / 8);
+    for (const k of newcomers) {
+      const sameBucket = g.floorBucket(k) === g.floorBucket(ahead);
+      expect(g.isFresh(k, ts(500))).toBe(!sameBucket);
+      expect(g.isFresh(k, ts(100_001))).toBe(true);
+    }
+    // Bucket assignment is keyed per guard (a client cannot pick a key to target another's bucket).
+    const other = new ReplayTimestampGuard(1, { floorBuckets: buckets });
+    const differs = newcomers.some((k) => other.floorBucket(k) !== g.floorBucket(k));
+    expect(differs).toBe(true);
+  });
+});
+
+describe('ClientKeyLimiter', () => {
+  it('allows a small burst, then the sustained rate, per key; refusals cost nothing; bounded', () => {
+    const l = new ClientKeyLimiter({ initiationsPerSecond: 50, burst: 3, maxEntries: 3 });
+    const k = (i: number) => Buffer.alloc(32, i);
+    expect([0, 0, 0, 0].map((t) => l.allow(k(1), t))).toEqual([true, true, true, false]);
+    expect(l.allow(k(2), 0)).toBe(true); // other keys are independent
+    expect(l.allow(k(1), 19)).toBe(false);
+    expect(l.allow(k(1), 20)).toBe(true); // one token per 20 ms
+    expect(l.allow(k(1), 39)).toBe(false);
+    expect(l.allow(k(1), 40)).toBe(true);
+    for (let i = 3; i < 50; i++) l.allow(k(i), 41);
+    expect(l.size).toBe(3);
   });
 });
 
@@ -301,10 +343,25 @@ describe('Tai64nClock', () => {
       }),
     );
   });
+
+  it('decodes back to milliseconds, and garbage to NaN without throwing', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4e12 }), (ms) => {
+        expect(decodeTai64nMs(new Tai64nClock().next(ms))).toBe(ms);
+      }),
+    );
+    expect(decodeTai64nMs(Buffer.alloc(11))).toBeNaN();
+    expect(decodeTai64nMs(Buffer.alloc(12, 0xff))).toBeNaN(); // nanoseconds out of range
+    const huge = Buffer.alloc(12);
+    huge[0] = 0x7f; // ~2^62 s beyond the TAI64 epoch offset
+    huge[1] = 0xff;
+    expect(decodeTai64nMs(huge)).toBeNaN();
+    expect(decodeTai64nMs(Buffer.alloc(12))).toBeNaN(); // 2^62 s before the epoch
+  });
 });
 
 /** SHA-256 of (initiation || response) for the fixed inputs below; changes iff the wire format does. */
-const WIRE_DIGEST = '174a065cdbf4b4185c0f9d61b24a34a32153368f580a8887ad22bb9fb0ea7b1f';
+const WIRE_DIGEST = '65cf7ea5dbe20e41f4c438ecc1686bf1c6295199d76ddba432543d527390d71f';
 
 describe('wire format regression', () => {
   it('with injected ephemerals, keys and timestamp the handshake bytes are fixed', () => {

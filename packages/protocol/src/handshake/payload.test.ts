@@ -8,7 +8,7 @@ import {
   encodeTunnelParams,
   type TunnelParams,
 } from './payload.js';
-import { MAX_DNS_SERVERS, MAX_TICKET_BYTES } from './wire.js';
+import { MAX_DNS_SERVERS, MAX_PACKET_BYTES, MAX_TICKET_BYTES } from './wire.js';
 
 const ipv4 = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => formatIPv4(b));
 const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => formatIPv6(b));
@@ -20,9 +20,9 @@ const params: fc.Arbitrary<TunnelParams> = fc.record({
   gatewayIPv4: ipv4,
   clientIPv6: fc.option(ipv6, { nil: null }),
   clientIPv6Prefix: fc.integer({ min: 0, max: 128 }),
-  mtu: fc.integer({ min: 576, max: 65535 }),
+  mtu: fc.integer({ min: 576, max: MAX_PACKET_BYTES }),
   dnsServers: fc.array(fc.oneof(ipv4, ipv6), { maxLength: MAX_DNS_SERVERS }),
-  keepaliveSeconds: fc.integer({ min: 0, max: 65535 }),
+  keepaliveSeconds: fc.integer({ min: 1, max: 65535 }),
   bandwidthBytesPerSecond: u53,
   dataQuotaBytes: u53,
 });
@@ -59,7 +59,7 @@ describe('initiation payload', () => {
         fc.uint8Array({ maxLength: MAX_TICKET_BYTES }),
         fc.uint8Array({ minLength: 12, maxLength: 12 }),
         fc.boolean(),
-        fc.integer({ min: 0, max: 65535 }),
+        fc.integer({ min: 0, max: MAX_PACKET_BYTES }),
         (ticket, ts, v6, mtu) => {
           const p = {
             ticket: Buffer.from(ticket),
@@ -101,6 +101,21 @@ describe('initiation payload', () => {
   });
 });
 
+function exampleParams(): TunnelParams {
+  return {
+    clientIPv4: '10.8.0.2',
+    clientIPv4Prefix: 24,
+    gatewayIPv4: '10.8.0.1',
+    clientIPv6: null,
+    clientIPv6Prefix: 0,
+    mtu: 1420,
+    dnsServers: ['1.1.1.1'],
+    keepaliveSeconds: 25,
+    bandwidthBytesPerSecond: 0,
+    dataQuotaBytes: 0,
+  };
+}
+
 describe('tunnel parameters (response payload)', () => {
   it('round-trips', () => {
     fc.assert(
@@ -113,6 +128,50 @@ describe('tunnel parameters (response payload)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('a node-assigned keepalive is never 0 (off): encoder and decoder refuse it', () => {
+    const good = exampleParams();
+    expect(good.keepaliveSeconds).toBeGreaterThan(0);
+    expect(encodeTunnelParams({ ...good, keepaliveSeconds: 0 })).toEqual({ ok: false, error: 'badPayload' });
+    const enc = encodeTunnelParams(good);
+    if (!enc.ok) throw new Error('encode failed');
+    const zero = Buffer.from(enc.value);
+    zero.writeUInt16LE(0, 30);
+    expect(decodeTunnelParams(zero)).toEqual({ ok: false, error: 'badPayload' });
+    zero.writeUInt16LE(1, 30);
+    expect(decodeTunnelParams(zero).ok).toBe(true);
+  });
+
+  it('caps the MTU at the largest inner packet the data path carries (MAX_PACKET_BYTES)', () => {
+    expect(MAX_PACKET_BYTES).toBe(65_475);
+    const good = exampleParams();
+    const enc = (mtu: number) => encodeTunnelParams({ ...good, mtu });
+    expect(enc(MAX_PACKET_BYTES).ok).toBe(true);
+    for (const mtu of [MAX_PACKET_BYTES + 1, 65_535]) {
+      expect(enc(mtu)).toEqual({ ok: false, error: 'badPayload' });
+    }
+    const bytes = enc(MAX_PACKET_BYTES);
+    if (!bytes.ok) throw new Error('encode failed');
+    const m = Buffer.from(bytes.value);
+    expect(decodeTunnelParams(m).ok).toBe(true);
+    m.writeUInt16LE(MAX_PACKET_BYTES + 1, 28);
+    expect(decodeTunnelParams(m)).toEqual({ ok: false, error: 'badPayload' });
+    // The MTU a client requests is bounded the same way (0 = no preference).
+    const request = (requestedMtu: number) =>
+      encodeInitiationPayload({
+        ticket: Buffer.from('t'),
+        timestamp: Buffer.alloc(12),
+        options: { requestIPv6: false, requestedMtu },
+      });
+    expect(request(0).ok).toBe(true);
+    expect(request(MAX_PACKET_BYTES).ok).toBe(true);
+    expect(request(MAX_PACKET_BYTES + 1)).toEqual({ ok: false, error: 'badPayload' });
+    const req = request(MAX_PACKET_BYTES);
+    if (!req.ok) throw new Error('encode failed');
+    const r = Buffer.from(req.value);
+    r.writeUInt16LE(65_535, 2);
+    expect(decodeInitiationPayload(r)).toEqual({ ok: false, error: 'badPayload' });
   });
 
   it('refuses invalid parameters and mutated encodings without throwing', () => {

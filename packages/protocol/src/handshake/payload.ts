@@ -15,6 +15,7 @@ import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from './ip.js';
 import {
   INITIATION_PAYLOAD_FIXED_BYTES,
   MAX_DNS_SERVERS,
+  MAX_PACKET_BYTES,
   MAX_TICKET_BYTES,
   RESPONSE_PAYLOAD_FIXED_BYTES,
   RESPONSE_PAYLOAD_MAX_BYTES,
@@ -27,7 +28,7 @@ export const PAYLOAD_VERSION = 1;
 export interface InitiationOptions {
   /** Ask for an IPv6 address too. */
   readonly requestIPv6: boolean;
-  /** Preferred inner MTU, 0 for the node's default. */
+  /** Preferred inner MTU, 0 for the node's default; at most MAX_MTU. */
   readonly requestedMtu: number;
 }
 
@@ -47,7 +48,7 @@ export function encodeInitiationPayload(p: InitiationPayload): Result<Buffer, Pa
   if (p.ticket.length > MAX_TICKET_BYTES) return err('ticketTooLarge');
   if (p.timestamp.length !== TIMESTAMP_BYTES) return err('badPayload');
   const mtu = p.options.requestedMtu;
-  if (!Number.isInteger(mtu) || mtu < 0 || mtu > 0xffff) return err('badPayload');
+  if (!Number.isInteger(mtu) || mtu < 0 || mtu > MAX_MTU) return err('badPayload');
   const out = Buffer.alloc(INITIATION_PAYLOAD_FIXED_BYTES + p.ticket.length);
   out[0] = PAYLOAD_VERSION;
   out[1] = p.options.requestIPv6 ? INITIATION_FLAG_REQUEST_IPV6 : 0;
@@ -64,13 +65,15 @@ export function decodeInitiationPayload(buf: Uint8Array): Result<InitiationPaylo
   const ticketLen = buf[16]! | (buf[17]! << 8);
   if (ticketLen > MAX_TICKET_BYTES) return err('ticketTooLarge');
   if (buf.length !== INITIATION_PAYLOAD_FIXED_BYTES + ticketLen) return err('badPayload');
+  const requestedMtu = buf[2]! | (buf[3]! << 8);
+  if (requestedMtu > MAX_MTU) return err('badPayload');
   return ok({
     ticket: Buffer.from(buf.subarray(18, 18 + ticketLen)),
     timestamp: Buffer.from(buf.subarray(4, 4 + TIMESTAMP_BYTES)),
     options: {
       // Unknown flag bits are ignored (forward compatibility); the payload is authenticated anyway.
       requestIPv6: (buf[1]! & INITIATION_FLAG_REQUEST_IPV6) !== 0,
-      requestedMtu: buf[2]! | (buf[3]! << 8),
+      requestedMtu,
     },
   });
 }
@@ -85,11 +88,16 @@ export interface TunnelParams {
   /** Client's virtual IPv6 address, or null. */
   readonly clientIPv6: string | null;
   readonly clientIPv6Prefix: number;
-  /** Inner MTU, 576..65535. */
+  /** Inner MTU, MIN_MTU..MAX_MTU (576..65475). */
   readonly mtu: number;
   /** Up to MAX_DNS_SERVERS IPv4/IPv6 addresses. */
   readonly dnsServers: readonly string[];
-  /** Persistent keepalive interval in seconds, 0 = off. */
+  /**
+   * Persistent keepalive interval in seconds, MIN_KEEPALIVE_SECONDS..65535; never off (0 is refused
+   * by encoder and decoder). The client sends an empty data message whenever it sent nothing for
+   * this long, which keeps NAT mappings on its path open so the node can reach an idle client (the
+   * node never initiates). 25 is the usual value (WireGuard's recommendation).
+   */
   readonly keepaliveSeconds: number;
   /** Bandwidth limit in bytes per second, 0 = unlimited. */
   readonly bandwidthBytesPerSecond: number;
@@ -98,6 +106,13 @@ export interface TunnelParams {
 }
 
 export const MIN_MTU = 576;
+/**
+ * Largest inner MTU: the largest inner packet a data message carries (MAX_PACKET_BYTES = 65475), so
+ * a client never sizes its TUN for packets the transport would refuse.
+ */
+export const MAX_MTU = MAX_PACKET_BYTES;
+/** Smallest persistent keepalive a node may assign (0 = off is not allowed). */
+export const MIN_KEEPALIVE_SECONDS = 1;
 
 function writeU64(out: Buffer, off: number, v: number): boolean {
   if (!Number.isSafeInteger(v) || v < 0) return false;
@@ -124,8 +139,9 @@ export function encodeTunnelParams(p: TunnelParams): Result<Buffer, PayloadError
   if (!Number.isInteger(p.clientIPv6Prefix) || p.clientIPv6Prefix < 0 || p.clientIPv6Prefix > 128) {
     return err('badPayload');
   }
-  if (!Number.isInteger(p.mtu) || p.mtu < MIN_MTU || p.mtu > 0xffff) return err('badPayload');
-  if (!Number.isInteger(p.keepaliveSeconds) || p.keepaliveSeconds < 0 || p.keepaliveSeconds > 0xffff) {
+  if (!Number.isInteger(p.mtu) || p.mtu < MIN_MTU || p.mtu > MAX_MTU) return err('badPayload');
+  const keepalive = p.keepaliveSeconds;
+  if (!Number.isInteger(keepalive) || keepalive < MIN_KEEPALIVE_SECONDS || keepalive > 0xffff) {
     return err('badPayload');
   }
   if (p.dnsServers.length > MAX_DNS_SERVERS) return err('badPayload');
@@ -170,8 +186,9 @@ export function decodeTunnelParams(buf: Uint8Array): Result<TunnelParams, Payloa
   const prefix6 = buf[27]!;
   if (prefix4 > 32 || prefix6 > 128 || (!hasV6 && prefix6 !== 0)) return err('badPayload');
   const mtu = buf[28]! | (buf[29]! << 8);
-  if (mtu < MIN_MTU) return err('badPayload');
+  if (mtu < MIN_MTU || mtu > MAX_MTU) return err('badPayload');
   const keepaliveSeconds = buf[30]! | (buf[31]! << 8);
+  if (keepaliveSeconds < MIN_KEEPALIVE_SECONDS) return err('badPayload');
   const bandwidth = readU64(buf, 32);
   const quota = readU64(buf, 40);
   if (bandwidth === null || quota === null) return err('badPayload');

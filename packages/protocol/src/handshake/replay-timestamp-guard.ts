@@ -4,53 +4,92 @@
  *
  * Memory is bounded: at most `capacity` keys, least recently used evicted first. An evicted entry
  * raises a floor: unknown keys must then present a timestamp above the highest evicted one, so
- * eviction can never re-open a replay window (at worst a client whose clock lags that floor is
- * refused until its clock passes it). Record only after the whole initiation was authorized, so
- * strangers (no valid ticket) cannot churn the table.
+ * eviction can never re-open a replay window. The floor is never capped: the caller (ResponderTunnel)
+ * refuses initiations whose timestamp is not within INITIATION_TIMESTAMP_WINDOW_MS of its own clock
+ * BEFORE they reach this guard, so no remembered timestamp — and hence no floor — lies more than
+ * that window ahead of the node's clock.
  *
- * The floor never rises above the node's own clock (`now` passed to `accept`): otherwise one client
- * with a far-future timestamp (a wrong clock, or a ticket holder doing it on purpose) would, once
- * evicted, lock every new client out until the node restarts.
+ * The floor is kept per bucket of client keys (`floorBuckets`, chosen by a keyed hash with a secret
+ * random per guard, so a client cannot pick a key that lands in someone else's bucket). An eviction
+ * raises only its own bucket's floor, so a client whose clock runs ahead (at most the window) delays
+ * at most the few newcomers that share its bucket, and only until their clocks pass it.
+ *
+ * Record only after the whole initiation was authorized, so strangers (no valid ticket) cannot churn
+ * the table.
  */
+import { mac, randomBytes } from '../crypto/primitives.js';
 import { compareTai64n } from './tai64n.js';
 import { TIMESTAMP_BYTES } from './wire.js';
 
 export const DEFAULT_REPLAY_GUARD_CAPACITY = 100_000;
+export const DEFAULT_REPLAY_GUARD_FLOOR_BUCKETS = 4096;
+
+export interface ReplayTimestampGuardOptions {
+  /** Number of floor buckets, a power of two in 1..65536 (default 4096). */
+  readonly floorBuckets?: number;
+}
+
+interface Entry {
+  readonly timestamp: Buffer;
+  readonly bucket: number;
+}
 
 export class ReplayTimestampGuard {
-  private readonly last = new Map<string, Buffer>();
-  private floor: Buffer = Buffer.alloc(TIMESTAMP_BYTES);
+  private readonly last = new Map<string, Entry>();
+  /** floorBuckets consecutive 12-byte timestamps, all zero at first. */
+  private readonly floors: Buffer;
+  private readonly bucketMask: number;
+  private readonly bucketSecret = Buffer.alloc(32);
+  private readonly bucketScratch = Buffer.alloc(16);
 
-  constructor(private readonly capacity = DEFAULT_REPLAY_GUARD_CAPACITY) {
+  constructor(
+    private readonly capacity = DEFAULT_REPLAY_GUARD_CAPACITY,
+    options: ReplayTimestampGuardOptions = {},
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1)
       throw new RangeError('capacity must be a positive integer');
+    const buckets = options.floorBuckets ?? DEFAULT_REPLAY_GUARD_FLOOR_BUCKETS;
+    if (!Number.isInteger(buckets) || buckets < 1 || buckets > 65_536 || (buckets & (buckets - 1)) !== 0) {
+      throw new RangeError('floorBuckets must be a power of two in 1..65536');
+    }
+    this.bucketMask = buckets - 1;
+    this.floors = Buffer.alloc(buckets * TIMESTAMP_BYTES);
+    randomBytes(this.bucketSecret);
+  }
+
+  /** The floor bucket of a client key (keyed hash; stable for the life of this guard). */
+  floorBucket(clientStaticPublicKey: Uint8Array): number {
+    mac(this.bucketScratch, this.bucketSecret, clientStaticPublicKey);
+    return this.bucketScratch.readUInt16LE(0) & this.bucketMask;
+  }
+
+  private floor(bucket: number): Buffer {
+    return this.floors.subarray(bucket * TIMESTAMP_BYTES, (bucket + 1) * TIMESTAMP_BYTES);
   }
 
   /** True when `timestamp` is strictly newer than anything accepted (or evicted) for this key. */
   isFresh(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array): boolean {
     if (timestamp.length !== TIMESTAMP_BYTES) return false;
     const prev = this.last.get(Buffer.from(clientStaticPublicKey).toString('base64'));
-    return compareTai64n(timestamp, prev ?? this.floor) > 0;
+    const reference = prev?.timestamp ?? this.floor(this.floorBucket(clientStaticPublicKey));
+    return compareTai64n(timestamp, reference) > 0;
   }
 
-  /**
-   * Records an accepted timestamp; returns false (and records nothing) when it is not fresh.
-   * `now`: the node's wall clock as a TAI64N timestamp; caps how far an eviction raises the floor.
-   */
-  accept(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array, now?: Uint8Array): boolean {
+  /** Records an accepted timestamp; returns false (and records nothing) when it is not fresh. */
+  accept(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array): boolean {
     if (!this.isFresh(clientStaticPublicKey, timestamp)) return false;
     const key = Buffer.from(clientStaticPublicKey).toString('base64');
     this.last.delete(key);
-    this.last.set(key, Buffer.from(timestamp));
+    this.last.set(key, {
+      timestamp: Buffer.from(timestamp),
+      bucket: this.floorBucket(clientStaticPublicKey),
+    });
     while (this.last.size > this.capacity) {
       const oldest = this.last.entries().next().value;
       if (oldest === undefined) break;
       this.last.delete(oldest[0]);
-      const raised =
-        now !== undefined && now.length === TIMESTAMP_BYTES && compareTai64n(oldest[1], now) > 0
-          ? Buffer.from(now)
-          : oldest[1];
-      if (compareTai64n(raised, this.floor) > 0) this.floor = raised;
+      const floor = this.floor(oldest[1].bucket);
+      if (compareTai64n(oldest[1].timestamp, floor) > 0) floor.set(oldest[1].timestamp);
     }
     return true;
   }

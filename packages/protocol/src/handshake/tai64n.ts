@@ -16,6 +16,22 @@ export function encodeTai64n(out: Uint8Array, seconds: bigint, nanos: number): v
   out[11] = nanos & 0xff;
 }
 
+/**
+ * Milliseconds since the Unix epoch of a 12-byte TAI64N timestamp (sub-millisecond part dropped);
+ * NaN when it is not 12 bytes, its nanoseconds are out of range or it lies beyond the safe-integer
+ * range. Never throws.
+ */
+export function decodeTai64nMs(ts: Uint8Array): number {
+  if (ts.length !== TIMESTAMP_BYTES) return NaN;
+  let s = 0n;
+  for (let i = 0; i < 8; i++) s = (s << 8n) | BigInt(ts[i]!);
+  const nanos = ((ts[8]! << 24) | (ts[9]! << 16) | (ts[10]! << 8) | ts[11]!) >>> 0;
+  if (nanos >= 1_000_000_000) return NaN;
+  const ms = (s - TAI64_OFFSET) * 1000n + BigInt(Math.floor(nanos / 1_000_000));
+  if (ms > BigInt(Number.MAX_SAFE_INTEGER) || ms < -BigInt(Number.MAX_SAFE_INTEGER)) return NaN;
+  return Number(ms);
+}
+
 /** Three-way byte comparison of two timestamps (-1, 0, 1). */
 export function compareTai64n(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < TIMESTAMP_BYTES; i++) {

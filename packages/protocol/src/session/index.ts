@@ -5,3 +5,4 @@ export * from './session.js';
 export * from './transport.js';
 export * from './view-cache.js';
 export * from './buffer-pool.js';
+export * from './allowed-source.js';

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import sodium from 'sodium-native';
 import { describe, expect, it } from 'vitest';
 import {
+  formatPublicKey,
   generateEd25519KeyPair,
   generateX25519KeyPair,
   type Ed25519PublicKey,
@@ -17,18 +18,26 @@ import {
 } from './format.js';
 import {
   decodeTicket,
+  parseTicketSigningKeys,
   signTicket,
   verifyTicket,
   type TicketClaims,
   type TicketRejectReason,
+  type TicketSigningKey,
   type TicketVerifyOptions,
 } from './ticket.js';
 
 const signer1 = { keyId: 1, ...generateEd25519KeyPair() };
 const signer2 = { keyId: 0xfffffffe, ...generateEd25519KeyPair() };
-const keys = new Map<number, Ed25519PublicKey>([
-  [signer1.keyId, signer1.publicKey],
-  [signer2.keyId, signer2.publicKey],
+/** A key record valid for all of time (the period checks have their own tests). */
+const always = (publicKey: Ed25519PublicKey): TicketSigningKey => ({
+  publicKey,
+  notBeforeMs: 0,
+  notAfterMs: Number.POSITIVE_INFINITY,
+});
+const keys = new Map<number, TicketSigningKey>([
+  [signer1.keyId, always(signer1.publicKey)],
+  [signer2.keyId, always(signer2.publicKey)],
 ]);
 const client = generateX25519KeyPair();
 const T0 = 1_790_000_000; // unix seconds
@@ -174,7 +183,7 @@ describe('known-answer vector (pins the v1 wire format)', () => {
 
   it('verifies the expected bytes', () => {
     const result = verifyTicket(Buffer.from(hex, 'hex'), {
-      keys: new Map([[42, publicKey as Ed25519PublicKey]]),
+      keys: new Map([[42, always(publicKey as Ed25519PublicKey)]]),
       nodeId: 'fra-1',
       clientPublicKey: Buffer.alloc(32, 9) as X25519PublicKey,
       nowMs: 1_800_000_000_000,
@@ -283,7 +292,7 @@ describe('verifyTicket', () => {
     expectReason(t.subarray(0, t.length - 1), 'malformed');
     expectReason(t, 'unknownKey', options({ keys: new Map() }));
     expectReason(t, 'unknownKey', options({ keys: () => undefined }));
-    expectReason(t, 'unknownKey', options({ keys: () => Buffer.alloc(31) as Ed25519PublicKey }));
+    expectReason(t, 'unknownKey', options({ keys: () => always(Buffer.alloc(31) as Ed25519PublicKey) }));
     const forged = Buffer.from(t);
     forged[forged.length - 1]! ^= 1;
     expectReason(forged, 'badSignature');
@@ -331,8 +340,10 @@ describe('verifyTicket', () => {
   });
 
   it('fails closed on a non-finite clock', () => {
-    expectReason(sign(), 'notYetValid', options({ nowMs: Number.NaN }));
-    expectReason(sign(), 'expired', options({ nowMs: Number.POSITIVE_INFINITY }));
+    // The signing key's period is checked first, and fails closed the same way.
+    expectReason(sign(), 'keyNotYetValid', options({ nowMs: Number.NaN }));
+    expectReason(sign(), 'keyExpired', options({ nowMs: Number.POSITIVE_INFINITY }));
+    expectReason(sign(), 'expired', options({ nowMs: Number.MAX_VALUE }));
   });
 
   it('supports key rotation: the key id selects the key', () => {
@@ -341,15 +352,80 @@ describe('verifyTicket', () => {
     expect(verifyTicket(t1, options())).toMatchObject({ ok: true, keyId: signer1.keyId });
     expect(verifyTicket(t2, options())).toMatchObject({ ok: true, keyId: signer2.keyId });
     // Old key retired: only the new one is trusted.
-    const onlyNew = new Map([[signer2.keyId, signer2.publicKey]]);
+    const onlyNew = new Map([[signer2.keyId, always(signer2.publicKey)]]);
     expectReason(t1, 'unknownKey', options({ keys: onlyNew }));
     expect(verifyTicket(t2, options({ keys: onlyNew })).ok).toBe(true);
     // A key id mapped to a different key fails the signature.
-    expectReason(t1, 'badSignature', options({ keys: new Map([[signer1.keyId, signer2.publicKey]]) }));
+    expectReason(
+      t1,
+      'badSignature',
+      options({ keys: new Map([[signer1.keyId, always(signer2.publicKey)]]) }),
+    );
     // Lookup by function receives the ticket's key id.
     const seen: number[] = [];
     verifyTicket(t2, options({ keys: (id) => (seen.push(id), keys.get(id)) }));
     expect(seen).toEqual([signer2.keyId]);
+  });
+});
+
+describe('signing key validity (rotation)', () => {
+  const HOUR = 3_600_000;
+  const now = (T0 + 60) * 1000;
+  const record = (notBeforeMs: number, notAfterMs: number) =>
+    new Map([[signer1.keyId, { publicKey: signer1.publicKey, notBeforeMs, notAfterMs }]]);
+
+  it('a rotated-out key stops verifying, a not-yet-valid key does not verify yet', () => {
+    const t = sign();
+    expect(verifyTicket(t, options({ keys: record(now - HOUR, now + HOUR) })).ok).toBe(true);
+    expectReason(t, 'keyExpired', options({ keys: record(now - 2 * HOUR, now - HOUR) }));
+    expectReason(t, 'keyNotYetValid', options({ keys: record(now + HOUR, now + 2 * HOUR) }));
+    // The clock skew applies to the key's period as to the ticket's.
+    expect(verifyTicket(t, options({ keys: record(now - HOUR, now - 29_000) })).ok).toBe(true);
+    expectReason(t, 'keyExpired', options({ keys: record(now - HOUR, now - 30_000) }));
+    expect(verifyTicket(t, options({ keys: record(now + 30_000, now + HOUR) })).ok).toBe(true);
+    expectReason(t, 'keyNotYetValid', options({ keys: record(now + 30_001, now + HOUR) }));
+    // Broken records fail closed.
+    expectReason(t, 'keyExpired', options({ keys: record(now - HOUR, Number.NaN) }));
+    expectReason(t, 'keyNotYetValid', options({ keys: record(Number.NaN, now + HOUR) }));
+  });
+
+  it('builds the key records from the control-plane signing key list', () => {
+    const list = [
+      {
+        keyId: signer1.keyId,
+        publicKey: formatPublicKey('ed25519pub', signer1.publicKey),
+        notBefore: new Date(now - HOUR).toISOString(),
+        notAfter: new Date(now - HOUR / 2).toISOString(),
+      },
+      {
+        keyId: signer2.keyId,
+        publicKey: formatPublicKey('ed25519pub', signer2.publicKey),
+        notBefore: new Date(now - HOUR).toISOString(),
+        notAfter: new Date(now + HOUR).toISOString(),
+      },
+    ];
+    const parsed = parseTicketSigningKeys(list);
+    if (!parsed.ok) throw new Error(parsed.error);
+    expect(parsed.value.get(signer2.keyId)).toEqual({
+      publicKey: signer2.publicKey,
+      notBeforeMs: now - HOUR,
+      notAfterMs: now + HOUR,
+    });
+    expectReason(sign(claims(), signer1), 'keyExpired', options({ keys: parsed.value }));
+    expect(verifyTicket(sign(claims(), signer2), options({ keys: parsed.value })).ok).toBe(true);
+    for (const bad of [
+      { publicKey: 'ed25519pub:nope' },
+      { publicKey: formatPublicKey('x25519pub', client.publicKey) },
+      { notBefore: 'yesterday' },
+      { notAfter: '' },
+      { keyId: -1 },
+      { keyId: 2 ** 32 },
+    ]) {
+      const r = parseTicketSigningKeys([{ ...list[1]!, ...bad }]);
+      expect(r.ok, JSON.stringify(bad)).toBe(false);
+    }
+    const dup = parseTicketSigningKeys([list[1]!, list[1]!]);
+    expect(dup.ok).toBe(false);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   ED25519_PUBLIC_KEY_BYTES,
   X25519_KEY_BYTES,
   constantTimeEqual,
+  parseEd25519PublicKey,
   type Ed25519PrivateKey,
   type Ed25519PublicKey,
   type X25519PublicKey,
@@ -78,6 +79,8 @@ export type TicketDecodeError =
 export type TicketRejectReason =
   | 'malformed'
   | 'unknownKey'
+  | 'keyNotYetValid'
+  | 'keyExpired'
   | 'badSignature'
   | 'expired'
   | 'notYetValid'
@@ -88,9 +91,23 @@ export type TicketRejectReason =
 export type TicketVerifyResult =
   { ok: true; claims: TicketClaims; keyId: number } | { ok: false; reason: TicketRejectReason };
 
+/**
+ * A controller ticket-signing key as a node caches it (`GET /v1/agent/signing-keys`): tickets carrying
+ * its key id verify with `publicKey` only while the node's clock is within [notBeforeMs, notAfterMs)
+ * (widened by the clock skew), so a key the controller rotated out stops admitting anyone once its
+ * period ends, even while it is still cached. Build them with `parseTicketSigningKeys`.
+ */
+export interface TicketSigningKey {
+  readonly publicKey: Ed25519PublicKey;
+  /** Milliseconds since the Unix epoch. */
+  readonly notBeforeMs: number;
+  /** Milliseconds since the Unix epoch (exclusive). */
+  readonly notAfterMs: number;
+}
+
 export interface TicketVerifyOptions {
-  /** Cached controller signing keys by key id. A function must not throw. */
-  keys: ReadonlyMap<number, Ed25519PublicKey> | ((keyId: number) => Ed25519PublicKey | undefined);
+  /** Cached controller signing keys (with their validity) by key id. A function must not throw. */
+  keys: ReadonlyMap<number, TicketSigningKey> | ((keyId: number) => TicketSigningKey | undefined);
   /** This node's id. */
   nodeId: string;
   /** Static key the client proved in the handshake. */
@@ -276,27 +293,33 @@ function reject(reason: TicketRejectReason): TicketVerifyResult {
 
 /**
  * Full offline verification, in this order (the first failure is reported): structure
- * (`malformed`), key id (`unknownKey`), Ed25519 signature (`badSignature`), validity window widened
- * by the clock skew (`notYetValid`, `expired`; a non-finite `nowMs` fails closed as `notYetValid`),
- * node id (`wrongNode`), client static key, compared in constant time (`wrongClientKey`), then
- * `isRevoked` (`revoked`). Never throws on any `bytes`; callbacks in `options` must not throw.
+ * (`malformed`), key id (`unknownKey`), the key's validity period widened by the clock skew
+ * (`keyNotYetValid`, `keyExpired`; a NaN `nowMs` or period fails closed there), Ed25519 signature
+ * (`badSignature`), the ticket's validity window widened by the clock skew (`notYetValid`,
+ * `expired`), node id (`wrongNode`), client static key, compared in constant time
+ * (`wrongClientKey`), then `isRevoked` (`revoked`). Never throws on any `bytes`; callbacks in
+ * `options` must not throw.
  */
 export function verifyTicket(bytes: Uint8Array, options: TicketVerifyOptions): TicketVerifyResult {
   const decoded = decode(bytes);
   if (!decoded.ok) return reject('malformed');
   const { keyId, claims, view, signatureOffset } = decoded.value;
 
-  const key = typeof options.keys === 'function' ? options.keys(keyId) : options.keys.get(keyId);
+  const record = typeof options.keys === 'function' ? options.keys(keyId) : options.keys.get(keyId);
+  const key = record?.publicKey;
   if (!(key instanceof Uint8Array) || key.length !== ED25519_PUBLIC_KEY_BYTES) return reject('unknownKey');
+
+  const skew = options.clockSkewSeconds ?? DEFAULT_TICKET_CLOCK_SKEW_SECONDS;
+  const skewMs = Number.isFinite(skew) && skew > 0 ? skew * 1000 : 0;
+  // Written as negated comparisons so NaN (in the clock or in a record) fails closed.
+  if (!(options.nowMs >= record!.notBeforeMs - skewMs)) return reject('keyNotYetValid');
+  if (!(options.nowMs < record!.notAfterMs + skewMs)) return reject('keyExpired');
 
   const signature = view.subarray(signatureOffset, signatureOffset + TICKET_SIGNATURE_BYTES);
   if (!sodium.crypto_sign_verify_detached(signature, signedMessageFor(view, signatureOffset), key)) {
     return reject('badSignature');
   }
 
-  const skew = options.clockSkewSeconds ?? DEFAULT_TICKET_CLOCK_SKEW_SECONDS;
-  const skewMs = Number.isFinite(skew) && skew > 0 ? skew * 1000 : 0;
-  // Written as negated comparisons so NaN fails closed.
   if (!(options.nowMs >= claims.issuedAt * 1000 - skewMs)) return reject('notYetValid');
   if (!(options.nowMs < claims.expiresAt * 1000 + skewMs)) return reject('expired');
 
@@ -304,4 +327,41 @@ export function verifyTicket(bytes: Uint8Array, options: TicketVerifyOptions): T
   if (!constantTimeEqual(claims.clientPublicKey, options.clientPublicKey)) return reject('wrongClientKey');
   if (options.isRevoked?.(claims) === true) return reject('revoked');
   return { ok: true, claims, keyId };
+}
+
+/** A signing key as the control plane lists it (`SigningKey` in `@corridor/protocol/control`). */
+export interface SigningKeyText {
+  readonly keyId: number;
+  /** `ed25519pub:<base64url>`. */
+  readonly publicKey: string;
+  /** RFC 3339. */
+  readonly notBefore: string;
+  /** RFC 3339. */
+  readonly notAfter: string;
+}
+
+/**
+ * Turns the controller's signing key list into the records `verifyTicket` takes. Refuses the whole
+ * list (a typed error naming the entry) when any entry is malformed or a key id repeats, so a node
+ * never runs on a partly understood key set. Never throws.
+ */
+export function parseTicketSigningKeys(
+  list: readonly SigningKeyText[],
+): Result<Map<number, TicketSigningKey>, string> {
+  const out = new Map<number, TicketSigningKey>();
+  for (const [i, k] of list.entries()) {
+    if (!Number.isInteger(k?.keyId) || k.keyId < 0 || k.keyId >= TWO_POW_32) {
+      return err(`keys[${i}]: keyId must be a u32`);
+    }
+    if (out.has(k.keyId)) return err(`keys[${i}]: key id ${k.keyId} appears twice`);
+    const publicKey = typeof k.publicKey === 'string' ? parseEd25519PublicKey(k.publicKey) : null;
+    if (publicKey === null || !publicKey.ok) return err(`keys[${i}]: publicKey is not an ed25519pub key`);
+    const notBeforeMs = typeof k.notBefore === 'string' ? Date.parse(k.notBefore) : NaN;
+    const notAfterMs = typeof k.notAfter === 'string' ? Date.parse(k.notAfter) : NaN;
+    if (!Number.isFinite(notBeforeMs) || !Number.isFinite(notAfterMs)) {
+      return err(`keys[${i}]: notBefore and notAfter must be RFC 3339 times`);
+    }
+    out.set(k.keyId, { publicKey: publicKey.value, notBeforeMs, notAfterMs });
+  }
+  return ok(out);
 }

@@ -57,15 +57,21 @@ function receiveN(bind: Bind, n: number): Promise<{ text: string; from: BindEndp
   });
 }
 
+/**
+ * A test message as long as the smallest protocol message (32 bytes): TCP frames shorter than that
+ * are refused by the protocol's FrameDecoder.
+ */
+const msg = (word: string): string => word.padEnd(32, '.');
+
 async function exchange(client: Bind, server: Bind, serverEp: BindEndpoint): Promise<void> {
   echo(server);
   const got = receiveN(client, 3);
   const slab = client.createSendSlab(8);
-  for (const word of ['alpha', 'beta', 'gamma']) slab.pushCopyTo(Buffer.from(word), serverEp);
+  for (const word of ['alpha', 'beta', 'gamma']) slab.pushCopyTo(Buffer.from(msg(word)), serverEp);
   expect(client.send(slab)).toBe(3);
   slab.slab.fill(0); // the bind copied before returning
   const seen = await got;
-  expect(seen.map((s) => s.text).sort()).toEqual(['ALPHA', 'BETA', 'GAMMA']);
+  expect(seen.map((s) => s.text).sort()).toEqual(['ALPHA', 'BETA', 'GAMMA'].map(msg));
   expect(seen.every((s) => s.from.key === seen[0]!.from.key)).toBe(true);
 }
 
@@ -93,12 +99,15 @@ describe('TcpServerBind / TcpClientBind', () => {
     const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
     cleanups.push(async () => raw.destroy());
     await new Promise((r) => raw.once('connect', r));
-    const stream = Buffer.concat([encodeFrame(Buffer.from('one')), encodeFrame(Buffer.from('two'))]);
+    const stream = Buffer.concat([
+      encodeFrame(Buffer.from(msg('one'))),
+      encodeFrame(Buffer.from(msg('two'))),
+    ]);
     for (const b of stream) {
       raw.write(Buffer.from([b]));
       await new Promise((r) => setImmediate(r));
     }
-    expect((await got).map((s) => s.text)).toEqual(['one', 'two']);
+    expect((await got).map((s) => s.text)).toEqual([msg('one'), msg('two')]);
     raw.write(Buffer.from([0, 0])); // zero-length frame: protocol violation
     const ep = await closed;
     expect(ep.transport).toBe('tcp');
@@ -115,7 +124,7 @@ describe('TcpServerBind / TcpClientBind', () => {
     cleanups.push(async () => raw.destroy());
     await new Promise((r) => raw.once('connect', r));
     raw.pause();
-    raw.write(encodeFrame(Buffer.from('hi')));
+    raw.write(encodeFrame(Buffer.from(msg('hi'))));
     const ep = await connected;
     const slab = server.createSendSlab(64);
     let dropped = 0;

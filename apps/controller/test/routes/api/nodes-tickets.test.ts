@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  parseEd25519PublicKey,
-  parseX25519PublicKey,
-  verifyTicket,
-  type Ed25519PublicKey,
-} from '@corridor/protocol';
+import { parseTicketSigningKeys, parseX25519PublicKey, verifyTicket } from '@corridor/protocol';
 import {
   adminToken,
   bearer,
@@ -118,11 +113,9 @@ describe.skipIf(!hasServices)('GET /v1/nodes and POST /v1/nodes/:id/tickets (Pos
     expect(body.protocolVersion).toBe(1);
 
     const keysRes = await h.app.inject({ method: 'GET', url: '/v1/agent/signing-keys', headers: node.auth });
-    const keys = new Map<number, Ed25519PublicKey>();
-    for (const k of keysRes.json().keys as { keyId: number; publicKey: string }[]) {
-      const p = parseEd25519PublicKey(k.publicKey);
-      if (p.ok) keys.set(k.keyId, p.value);
-    }
+    const parsedKeys = parseTicketSigningKeys(keysRes.json().keys);
+    if (!parsedKeys.ok) throw new Error(parsedKeys.error);
+    const keys = parsedKeys.value;
     const clientKey = parseX25519PublicKey(dev.publicKey);
     if (!clientKey.ok) throw new Error('bad key');
     const v = verifyTicket(Buffer.from(body.ticket, 'base64url'), {
