@@ -125,7 +125,7 @@ export class FakeNode {
         if (!m || Number(m[1]) <= clock.wall) return { ok: false, reason: 'expired or malformed ticket' };
         this.expiry.set(clientKey.toString('base64url'), Number(m[1]));
         this.initiations[this.initiations.length - 1]!.ticket = ticket.toString();
-        return { ok: true, params: exampleTunnelParams({ keepaliveSeconds: 0 }) };
+        return { ok: true, params: exampleTunnelParams() };
       },
     });
   }
