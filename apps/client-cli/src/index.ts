@@ -4,7 +4,9 @@ import { main } from './main.js';
 const code = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
-  isTTY: Boolean(process.stdout.isTTY && process.stdin.isTTY),
+  stdin: process.stdin,
+  isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+  stdoutIsTTY: Boolean(process.stdout.isTTY),
   env: process.env,
 });
 process.exitCode = code;

@@ -1,48 +1,54 @@
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '@corridor/protocol';
-import { main } from '../src/main.js';
+import { COMMANDS } from '../src/commands/index.js';
+import { runCli, tempHome } from './helpers/cli.js';
 
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  return { io: { stdout, stderr, isTTY: false, env: {} }, out: () => out.join(''), err: () => err.join('') };
-}
+const env = tempHome().env;
 
 describe('vpnctl main', () => {
-  it('prints root help with usage, commands and examples, exit 2 without a command', async () => {
-    const t = io();
-    expect(await main([], t.io)).toBe(2);
-    expect(t.out()).toMatch(/Usage:[\s\S]*Commands:[\s\S]*version[\s\S]*Examples:/);
+  it('prints root help with usage, commands and examples on stderr, exit 2 without a command', async () => {
+    const r = await runCli([], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Usage:[\s\S]*Commands:[\s\S]*login[\s\S]*connect[\s\S]*Examples:/);
+    expect(r.stdout).toBe('');
+    const help = await runCli(['--help'], { env });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Commands:');
   });
 
-  it('unknown command exits 2 and names it on stderr', async () => {
-    const t = io();
-    expect(await main(['frobnicate'], t.io)).toBe(2);
-    expect(t.err()).toContain("unknown command 'frobnicate'");
+  it('unknown command exits 2, names it and suggests a close one', async () => {
+    const r = await runCli(['nodez'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'nodez' (did you mean 'nodes'?)");
   });
 
   it('version --json prints data on stdout only', async () => {
-    const t = io();
-    expect(await main(['version', '--json'], t.io)).toBe(0);
-    expect(JSON.parse(t.out())).toEqual({ version: '0.1.0', protocolVersion: PROTOCOL_VERSION });
-    expect(t.err()).toBe('');
+    const r = await runCli(['version', '--json'], { env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ version: '0.1.0', protocolVersion: PROTOCOL_VERSION });
+    expect(r.stderr).toBe('');
   });
 
   it('usage errors print the command help and exit 2', async () => {
-    const t = io();
-    expect(await main(['version', '--bogus'], t.io)).toBe(2);
-    expect(t.err()).toContain('unknown argument: --bogus');
-    expect(t.err()).toContain('Usage:');
+    const r = await runCli(['version', '--bogus'], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("vpnctl version: unknown option '--bogus'");
+    expect(r.stderr).toContain('Usage:');
+    const extra = await runCli(['version', 'extra'], { env });
+    expect(extra.code).toBe(2);
+    expect(extra.stderr).toContain("unexpected argument 'extra'");
   });
 
-  it('command --help prints Usage, Options, Examples', async () => {
-    const t = io();
-    expect(await main(['version', '--help'], t.io)).toBe(0);
-    expect(t.out()).toMatch(/Usage:\n {2}vpnctl version[\s\S]*Options:[\s\S]*Examples:/);
+  it('every command has help with Usage, Options and Examples (also through `vpnctl help <cmd>`)', async () => {
+    for (const c of COMMANDS) {
+      const r = await runCli([c.spec.name, '--help'], { env });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(
+        new RegExp(`Usage:\\n {2}vpnctl ${c.spec.name}[\\s\\S]*Options:[\\s\\S]*--debug[\\s\\S]*Examples:`),
+      );
+    }
+    const r = await runCli(['help', 'nodes'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('vpnctl nodes [--region R] [--json]');
   });
 });

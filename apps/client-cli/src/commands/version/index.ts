@@ -1,23 +1,15 @@
-import type { CommandSpec } from '../../command.js';
-import { UsageError } from '../../errors.js';
-import { CLI_VERSION } from '../../version.js';
 import { PROTOCOL_VERSION } from '@corridor/protocol';
+import { bool, type Command } from '../../command.js';
+import { writeJson } from '../../output/format.js';
+import { CLI_VERSION, versionLine } from '../../version.js';
+import { spec } from './command.js';
 
-export const versionCommand: CommandSpec = {
-  name: 'version',
-  summary: 'Print the vpnctl and protocol versions.',
-  usage: 'vpnctl version [--json]',
-  options: [{ flag: '--json', description: 'print machine-readable JSON on stdout' }],
-  examples: ['vpnctl version', 'vpnctl version --json'],
-  async run(args, io) {
-    const json = args.includes('--json');
-    const unknown = args.filter((a) => a !== '--json');
-    if (unknown.length > 0) throw new UsageError(`unknown argument: ${unknown[0]}`);
-    io.stdout.write(
-      json
-        ? JSON.stringify({ version: CLI_VERSION, protocolVersion: PROTOCOL_VERSION }) + '\n'
-        : `vpnctl ${CLI_VERSION} (protocol ${PROTOCOL_VERSION})\n`,
-    );
+export const versionCommand: Command = {
+  spec,
+  async run(args, ctx) {
+    if (bool(args, 'json'))
+      writeJson(ctx.stdout, { version: CLI_VERSION, protocolVersion: PROTOCOL_VERSION });
+    else ctx.stdout.write(versionLine() + '\n');
     return 0;
   },
 };

@@ -1,0 +1,54 @@
+/**
+ * `vpnctl connect` argument checking (before anything touches the system or the controller), and
+ * the privilege check as an unprivileged user (real process under setpriv, as user nobody).
+ */
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runCli, runProcess, tempHome } from '../helpers/cli.js';
+
+const env = tempHome().env;
+
+describe('vpnctl connect: usage', () => {
+  it.each([
+    [['connect'], 'missing <node>'],
+    [['connect', 'Not A Node'], "'Not A Node' is not a node id"],
+    [['connect', 'fra-1', '--region', 'eu-central'], "--region only applies to 'vpnctl connect auto'"],
+    [['connect', 'auto', '--region', 'EU'], '--region must be a region slug'],
+    [['connect', 'auto', '--transport', 'quic'], '--transport must be one of udp, tcp, auto'],
+    [['connect', 'auto', '--split', '10.1.2.3/8'], 'has host bits set; did you mean 10.0.0.0/8?'],
+    [['connect', 'auto', '--split', 'nonsense'], "'nonsense' is not a CIDR"],
+    [['connect', 'auto', '--split', '0.0.0.0/0'], 'would route everything'],
+    [['connect', 'auto', '--kill-switch=yes'], "option '--kill-switch' does not take a value"],
+  ])('%j -> exit 2: %s', async (argv, message) => {
+    const r = await runCli(argv, { env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).toContain('Usage:');
+  });
+
+  it('not logged in: exit 1 with the fix', async () => {
+    const r = await runCli(['connect', 'auto', '--json'], { env });
+    if (process.getuid?.() !== 0) {
+      expect(JSON.parse(r.stdout).error.code).toBe('CORRIDOR_ERR_NOT_PERMITTED');
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error.code).toBe('CORRIDOR_ERR_NOT_LOGGED_IN');
+  });
+
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  it.skipIf(process.getuid?.() !== 0 || !setpriv)(
+    'without root / CAP_NET_ADMIN: says so and how to fix it',
+    async () => {
+      const home = tempHome();
+      const r = await runProcess(['connect', 'auto'], {
+        env: { ...home.env, HOME: '/nonexistent' },
+        prefix: [setpriv!, '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'],
+      });
+      home.remove();
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain('vpnctl connect needs root (CAP_NET_ADMIN)');
+      expect(r.stderr).toMatch(/hint: run it with sudo/);
+    },
+  );
+});
