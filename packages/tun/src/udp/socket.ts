@@ -9,7 +9,9 @@
 //    'writable' event follows; other errno values drop that datagram, are counted and reported.
 // 4. close(): idempotent; stops the poll, closes the handle, then the fd.
 // Errors are never thrown on the packet path: they are counted and emitted as 'error' (UdpError) when
-// someone listens, otherwise only counted (stats().errors, lastError).
+// someone listens, otherwise only counted (stats().errors, lastError). A handler that detaches the
+// receive slab (or meta) makes the addon stop before its next read: 'error' with
+// CORRIDOR_ERR_UDP_SLAB_DETACHED, then the socket closes itself.
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
 import { isIP } from 'node:net';
 import { META_WORDS, UdpEndpoint } from './endpoint.js';
-import { UdpError, udpErrnoError } from './errors.js';
+import { UdpError, udpErrnoError, udpSlabDetachedError } from './errors.js';
 
 type NativeHandle = { readonly __brand: 'CorridorUdpHandle' };
 
@@ -355,7 +357,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
         wantGro,
         (count) => this.onRead(count),
         () => this.emit('writable'),
-        (errno, syscall) => this.report(udpErrnoError(syscall, errno, this.describe())),
+        (errno, syscall) => this.onNativeError(errno, syscall),
         () => {
           resolveClosed();
           this.emit('close');
@@ -369,6 +371,16 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
       throw fromNative(err, where);
     }
     if (options.gso === false) this.gso = this.native.setGso(this.handle, false);
+  }
+
+  private onNativeError(errno: number, syscall: string): void {
+    if (syscall === 'slab') {
+      // A handler detached a buffer the addon shares; it stopped receiving for good: release the socket.
+      this.report(udpSlabDetachedError(this.describe()));
+      void this.close();
+      return;
+    }
+    this.report(udpErrnoError(syscall, errno, this.describe()));
   }
 
   private describe(): string {
