@@ -1,10 +1,11 @@
 // The Bind seam: the same echo exchange over UDP (loopback), TCP (loopback) and the in-memory network,
 // plus each implementation's own failure modes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame } from '@corridor/protocol';
+import { MAX_FRAME_PAYLOAD_BYTES, MIN_WIRE_MESSAGE_BYTES, encodeFrame } from '@corridor/protocol';
 import net from 'node:net';
 import {
   MemoryEndpoint,
+  SendSlab,
   TcpClientBind,
   TcpServerBind,
   UdpBind,
@@ -135,6 +136,47 @@ describe('TcpServerBind / TcpClientBind', () => {
     }
     expect(dropped).toBeGreaterThan(0);
     expect(server.stats().txDropped).toBe(dropped);
+  });
+
+  it('drops messages no protocol peer accepts at the sender, so they never cost the connection', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    const got = receiveN(server, 1);
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    const errors: Error[] = [];
+    client.on('error', (e) => errors.push(e));
+    // Shorter than the smallest protocol message (the receiving FrameDecoder refuses it and the whole
+    // connection with it), empty, and longer than any frame (its u16 length prefix would wrap).
+    expect(client.sendTo(Buffer.alloc(MIN_WIRE_MESSAGE_BYTES - 1, 1), client.remote)).toBe(false);
+    expect(client.sendTo(Buffer.alloc(0), client.remote)).toBe(false);
+    const big = client.createSendSlab(1);
+    const huge = new SendSlab({ capacity: 1, slotBytes: 66_000 });
+    huge.pushTo(MAX_FRAME_PAYLOAD_BYTES + 1, client.remote);
+    expect(client.send(huge)).toBe(0);
+    big.pushCopyTo(Buffer.from(msg('after')), client.remote);
+    expect(client.send(big)).toBe(1);
+    expect((await got).map((s) => s.text)).toEqual([msg('after')]);
+    expect(server.stats().rxErrors).toBe(0);
+    expect(client.closed).toBe(false);
+    expect(client.stats()).toMatchObject({ txPackets: 1, txDropped: 3 });
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(
+      new Array(3).fill('CORRIDOR_ERR_BIND_MESSAGE_SIZE'),
+    );
+  });
+
+  it('refuses a slab entry outside the slab before writing anything (no uninitialised bytes on the wire)', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    let received = 0;
+    server.onReceive((b) => (received += b.count));
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    const slab = new SendSlab({ capacity: 2, slotBytes: 64 });
+    slab.pushCopyTo(Buffer.from(msg('fine')), client.remote);
+    slab.pushTo(1000, client.remote); // a caller bug: 1000 bytes claimed in a 64-byte slot at the end
+    expect(() => client.send(slab)).toThrow(
+      expect.objectContaining({ code: 'CORRIDOR_ERR_BIND_INVALID_ARG' }) as Error,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received).toBe(0); // nothing of the refused slab went out, not even its valid first entry
+    expect(client.stats().txPackets).toBe(0);
   });
 
   it('refuses connections beyond maxConnections', async () => {

@@ -10,9 +10,20 @@
 // handler call, as for every Bind. Sends copy the framed messages into one Buffer per peer per send()
 // call before writing, so the caller's slab is free again when send() returns. A peer whose socket has
 // more than `maxBufferedBytes` queued gets its messages dropped (counted) instead of growing memory.
+//
+// Sends check the slab first: an entry outside the slab is a caller bug and throws
+// (CORRIDOR_ERR_BIND_INVALID_ARG) before anything is written, as UdpBind does. A message no receiver
+// accepts (shorter than MIN_WIRE_MESSAGE_BYTES, longer than MAX_FRAME_PAYLOAD_BYTES) is dropped, counted
+// and reported (CORRIDOR_ERR_BIND_MESSAGE_SIZE) instead of framed: the peer's FrameDecoder would refuse
+// it and the connection with it.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FRAME_HEADER_BYTES, FrameDecoder } from '@corridor/protocol';
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_FRAME_PAYLOAD_BYTES,
+  MIN_WIRE_MESSAGE_BYTES,
+} from '@corridor/protocol';
 import {
   SendSlab,
   newBindStats,
@@ -25,6 +36,25 @@ import {
 } from './bind.js';
 
 let nextConnectionId = 1;
+
+/** Whether a protocol peer's FrameDecoder accepts a message of `length` bytes as one frame. */
+function frameable(length: number): boolean {
+  return length >= MIN_WIRE_MESSAGE_BYTES && length <= MAX_FRAME_PAYLOAD_BYTES;
+}
+
+function invalidSlab(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'CORRIDOR_ERR_BIND_INVALID_ARG' });
+}
+
+function messageSizeError(length: number): Error {
+  return Object.assign(
+    new Error(
+      `not sent: a ${length}-byte message is outside ${MIN_WIRE_MESSAGE_BYTES}..${MAX_FRAME_PAYLOAD_BYTES} ` +
+        'bytes, which the peer would refuse together with the connection',
+    ),
+    { code: 'CORRIDOR_ERR_BIND_MESSAGE_SIZE' },
+  );
+}
 
 /** One TCP connection, i.e. one peer. */
 export class TcpEndpoint implements BindEndpoint {
@@ -131,16 +161,40 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
   }
 
   send(slab: SendSlab, count: number = slab.count): number {
+    if (!Number.isInteger(count) || count < 0 || count > slab.capacity) {
+      throw invalidSlab(`send: count must be an integer in 0..${slab.capacity}`);
+    }
+    // The whole layout first: nothing is written when any entry lies outside the slab (Buffer#copy
+    // would clamp it and leave uninitialised bytes of the frame buffer on the wire).
+    const slabBytes = slab.slab.length;
+    for (let k = 0; k < count; k++) {
+      const start = slab.offset(k);
+      const len = slab.length(k);
+      if (start + len > slabBytes) {
+        throw invalidSlab(`send: message ${k} (${len} bytes at ${start}) lies outside the slab`);
+      }
+    }
     let sent = 0;
     let i = 0;
     while (i < count) {
       const ep = slab.endpoint(i);
       // A run of messages to the same connection becomes one write.
-      let j = i + 1;
-      let bytes = slab.length(i) + FRAME_HEADER_BYTES;
-      while (j < count && slab.endpoint(j) === ep) {
-        bytes += slab.length(j) + FRAME_HEADER_BYTES;
-        j++;
+      let j = i;
+      let bytes = 0;
+      let unframeable = 0;
+      for (; j < count && slab.endpoint(j) === ep; j++) {
+        const len = slab.length(j);
+        if (frameable(len)) bytes += len + FRAME_HEADER_BYTES;
+        else {
+          unframeable++;
+          this.counters.txDropped++;
+          this.report(messageSizeError(len));
+        }
+      }
+      const framed = j - i - unframeable;
+      if (framed === 0) {
+        i = j;
+        continue;
       }
       if (
         this.isClosed ||
@@ -149,7 +203,7 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         !ep.socket.writable ||
         ep.socket.writableLength + bytes > this.maxBuffered
       ) {
-        this.counters.txDropped += j - i;
+        this.counters.txDropped += framed;
         i = j;
         continue;
       }
@@ -157,6 +211,7 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
       let off = 0;
       for (let k = i; k < j; k++) {
         const len = slab.length(k);
+        if (!frameable(len)) continue;
         const start = slab.offset(k);
         out[off] = len >>> 8;
         out[off + 1] = len & 0xff;
@@ -165,15 +220,19 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         this.counters.txBytes += len;
       }
       ep.socket.write(out);
-      this.counters.txPackets += j - i;
-      sent += j - i;
+      this.counters.txPackets += framed;
+      sent += framed;
       i = j;
     }
     return sent;
   }
 
   sendTo(data: Uint8Array, endpoint: BindEndpoint): boolean {
-    if (data.length === 0 || data.length > 65535) return false;
+    if (!frameable(data.length)) {
+      this.counters.txDropped++;
+      this.report(messageSizeError(data.length));
+      return false;
+    }
     const one = new SendSlab({ capacity: 1, slotBytes: data.length });
     one.pushCopyTo(data, endpoint);
     return this.send(one) === 1;
