@@ -190,6 +190,92 @@ describe('TcpServerBind / TcpClientBind', () => {
     expect(b.closed).toBe(true);
   });
 
+  /** A raw connection that announces a maximal frame and never finishes it (slowloris). */
+  async function stalled(port: number, localAddress = '127.0.0.1'): Promise<net.Socket> {
+    const raw = net.connect({ host: '127.0.0.1', port, localAddress });
+    cleanups.push(async () => raw.destroy());
+    raw.on('error', () => undefined);
+    await new Promise((r) => raw.once('connect', r));
+    raw.write(Buffer.from([0xff, 0xe3]));
+    raw.write(Buffer.alloc(1000));
+    return raw;
+  }
+  async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
+    for (const end = Date.now() + ms; !cond() && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 10));
+    return cond();
+  }
+  const closedSoon = (s: net.Socket, ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (s.destroyed || s.readableEnded) return resolve(true);
+      const t = setTimeout(() => resolve(false), ms);
+      s.once('close', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+
+  it('closes connections that deliver no whole frame in time, so stalled peers cannot hold every slot', async () => {
+    const server = track(
+      await TcpServerBind.listen({ host: '127.0.0.1', maxConnections: 3, handshakeTimeoutMs: 300 }),
+    );
+    const got = receiveN(server, 1);
+    const slow = await Promise.all([0, 1, 2].map(() => stalled(server.localPort)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.connectionCount).toBe(3);
+    // Every slot is taken: a newcomer is refused at once...
+    const early = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    await new Promise<void>((r) => early.once('endpointClosed', () => r()));
+    // ...but not for long: the stalled connections are closed after the handshake timeout.
+    expect(await Promise.all(slow.map((s) => closedSoon(s, 3000)))).toEqual([true, true, true]);
+    expect(await until(() => server.connectionCount === 0)).toBe(true);
+    expect(server.timedOut).toBe(3);
+    const honest = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    expect(honest.sendTo(Buffer.from(msg('hello')), honest.remote)).toBe(true);
+    expect((await got).map((s) => s.text)).toEqual([msg('hello')]);
+  });
+
+  it('closes a connection that delivered no whole frame for idleTimeoutMs, even while it trickles bytes', async () => {
+    const server = track(
+      await TcpServerBind.listen({ host: '127.0.0.1', handshakeTimeoutMs: 5000, idleTimeoutMs: 400 }),
+    );
+    const got = receiveN(server, 1);
+    const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
+    cleanups.push(async () => raw.destroy());
+    await new Promise((r) => raw.once('connect', r));
+    raw.write(encodeFrame(Buffer.from(msg('first'))));
+    await got;
+    raw.write(Buffer.from([0x01, 0x00])); // a 256-byte frame, one byte every 50 ms: never complete
+    const trickle = setInterval(() => raw.writable && raw.write(Buffer.from([0x61])), 50);
+    const closed = await closedSoon(raw, 3000);
+    clearInterval(trickle);
+    expect(closed).toBe(true);
+    expect(await until(() => server.connectionCount === 0)).toBe(true);
+    expect(server.timedOut).toBe(1);
+  });
+
+  it('limits the connections one source address holds at once', async () => {
+    const server = track(
+      await TcpServerBind.listen({
+        host: '127.0.0.1',
+        maxConnectionsPerAddress: 2,
+        handshakeTimeoutMs: 60_000,
+      }),
+    );
+    const mine = await Promise.all([0, 1, 2].map(() => stalled(server.localPort, '127.0.0.1')));
+    expect(await closedSoon(mine[2]!, 2000)).toBe(true);
+    expect(await closedSoon(mine[0]!, 100)).toBe(false);
+    // Another address still gets in.
+    const other = await stalled(server.localPort, '127.0.0.2');
+    expect(await closedSoon(other, 200)).toBe(false);
+    expect(server.connectionCount).toBe(3);
+    // A slot freed by a closed connection can be used again.
+    mine[0]!.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await stalled(server.localPort, '127.0.0.1');
+    expect(await closedSoon(again, 200)).toBe(false);
+  });
+
   it('reports a refused connect', async () => {
     const probe = await TcpServerBind.listen({ host: '127.0.0.1' });
     const port = probe.localPort;

@@ -3,7 +3,12 @@
 //
 //   TcpServerBind — listens; every accepted connection is one TcpEndpoint (a peer). A connection that
 //     sends a bad frame (empty, oversize) is destroyed and counted; 'endpointClosed' tells the owner to
-//     forget the endpoint. Connections beyond `maxConnections` are refused at accept.
+//     forget the endpoint. Connections beyond `maxConnections`, or beyond `maxConnectionsPerAddress`
+//     from one source (IPv4 address, IPv6 /64), are refused at accept. Accepting costs nothing an
+//     unauthenticated peer could hold on to for long: a connection must deliver its first whole frame
+//     within `handshakeTimeoutMs` and then one at least every `idleTimeoutMs` (a client's persistent
+//     keepalives do), otherwise one sweep timer closes it — bytes that never complete a frame
+//     (slowloris) or a peer that vanished without a FIN (half-open) do not count as activity.
 //   TcpClientBind — one connection to a node; `remote` is its only endpoint.
 //
 // Ownership: received frames are views into Node's chunk (or a reassembly buffer) valid only during the
@@ -23,6 +28,7 @@ import {
   FrameDecoder,
   MAX_FRAME_PAYLOAD_BYTES,
   MIN_WIRE_MESSAGE_BYTES,
+  rateLimitKey,
 } from '@corridor/protocol';
 import {
   SendSlab,
@@ -64,6 +70,10 @@ export class TcpEndpoint implements BindEndpoint {
   readonly port: number;
   readonly key: string;
   readonly decoder = new FrameDecoder();
+  /** Monotonic ms (performance.now) of the accept / connect. */
+  readonly connectedAt = performance.now();
+  /** Monotonic ms of the last whole frame received, or -1 before the first. */
+  lastFrameAt = -1;
   constructor(readonly socket: net.Socket) {
     this.address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.port = socket.remotePort ?? 0;
@@ -138,7 +148,9 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         s.destroy();
         return;
       }
-      if (r.value.length === 0 || this.handler === null) return;
+      if (r.value.length === 0) return;
+      ep.lastFrameAt = performance.now();
+      if (this.handler === null) return;
       const rec = this.received;
       rec.frames = r.value;
       rec.from = ep;
@@ -252,12 +264,41 @@ export interface TcpServerOptions extends TcpBindOptions {
   port?: number;
   /** Connections accepted at once (default 10,000); more are refused at accept. */
   maxConnections?: number;
+  /**
+   * Connections one source holds at once (default 32): an IPv4 address, or an IPv6 /64 (one host
+   * usually owns a whole /64). More from that source are refused at accept.
+   */
+  maxConnectionsPerAddress?: number;
+  /** A connection must deliver its first whole frame within this long (default 10 s) or is closed. */
+  handshakeTimeoutMs?: number;
+  /**
+   * A connection that delivered no whole frame for this long is closed (default 5 min: far above the
+   * persistent keepalive a node assigns, above the agent's own session idle timeout). 0 = never.
+   */
+  idleTimeoutMs?: number;
   /** SO_REUSEPORT-like sharing is not offered; one listener per port. */
+}
+
+export const DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS = 32;
+export const DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got ${value}`);
+  return v;
 }
 
 export class TcpServerBind extends TcpBindBase {
   private readonly connections = new Set<TcpEndpoint>();
+  /** Open connections per source (rateLimitKey of the remote address). */
+  private readonly perSource = new Map<string, number>();
+  private readonly handshakeTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly sweeper: ReturnType<typeof setInterval>;
   private closing: Promise<void> | undefined;
+  /** Connections closed by the handshake or idle timeout. */
+  timedOut = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -265,17 +306,49 @@ export class TcpServerBind extends TcpBindBase {
   ) {
     super(options);
     const max = options.maxConnections ?? 10_000;
+    const maxPerSource = options.maxConnectionsPerAddress ?? DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS;
+    this.handshakeTimeoutMs = positive(
+      options.handshakeTimeoutMs,
+      DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS,
+      'handshakeTimeoutMs',
+    );
+    this.idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
     server.on('connection', (socket) => {
-      if (this.isClosed || this.connections.size >= max) {
+      const source = rateLimitKey((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+      const fromSource = this.perSource.get(source) ?? 0;
+      if (this.isClosed || this.connections.size >= max || fromSource >= maxPerSource) {
         this.counters.rxErrors++;
         socket.destroy();
         return;
       }
       const ep = new TcpEndpoint(socket);
+      this.perSource.set(source, fromSource + 1);
+      this.sources.set(ep, source);
       this.connections.add(ep);
       this.adopt(ep);
     });
     server.on('error', (err) => this.report(err));
+    // One timer for all connections; a quarter of the shortest timeout bounds how late a close comes.
+    const shortest = Math.min(this.handshakeTimeoutMs || Infinity, this.idleTimeoutMs || Infinity);
+    const period = Number.isFinite(shortest) ? Math.max(25, Math.min(shortest / 4, 5_000)) : 5_000;
+    this.sweeper = setInterval(() => this.sweep(performance.now()), period);
+    this.sweeper.unref();
+  }
+
+  private readonly sources = new Map<TcpEndpoint, string>();
+
+  /** Closes connections past their handshake or idle deadline. */
+  private sweep(now: number): void {
+    for (const ep of this.connections) {
+      const expired =
+        ep.lastFrameAt < 0
+          ? this.handshakeTimeoutMs > 0 && now - ep.connectedAt >= this.handshakeTimeoutMs
+          : this.idleTimeoutMs > 0 && now - ep.lastFrameAt >= this.idleTimeoutMs;
+      if (!expired) continue;
+      this.timedOut++;
+      this.counters.rxErrors++;
+      ep.socket.destroy();
+    }
   }
 
   /** Listens; rejects with the listen error (EADDRINUSE, EACCES...) when it cannot. */
@@ -307,12 +380,19 @@ export class TcpServerBind extends TcpBindBase {
 
   protected forget(ep: TcpEndpoint): void {
     this.connections.delete(ep);
+    const source = this.sources.get(ep);
+    if (source === undefined) return;
+    this.sources.delete(ep);
+    const n = (this.perSource.get(source) ?? 1) - 1;
+    if (n > 0) this.perSource.set(source, n);
+    else this.perSource.delete(source);
   }
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
     this.handler = null;
+    clearInterval(this.sweeper);
     this.closing = new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const ep of this.connections) ep.socket.destroy();
