@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   DatagramSlab,
+  META_WORDS,
   UdpEndpoint,
   UdpError,
   UdpSocket,
@@ -140,6 +141,21 @@ describe.skipIf(skip !== undefined)('UdpSocket (loopback)', () => {
     expect([matched, mismatched]).toEqual([1, 0]);
     expect(UdpEndpoint.of('::ffff:198.18.0.1', 5).key).toBe('198.18.0.1:5');
     expect(UdpEndpoint.of('2001:db8::0:1', 5).address).toBe('2001:db8::1');
+  });
+
+  it('keeps the IPv6 zone of a link-local endpoint as part of its identity', () => {
+    const byIndex = UdpEndpoint.of('fe80::2%1', 51820);
+    expect(byIndex).toMatchObject({ family: 6, scopeId: 1, address: 'fe80::2%1', key: '[fe80::2%1]:51820' });
+    expect(UdpEndpoint.of('fe80::2%lo', 51820).equals(byIndex)).toBe(true); // lo is interface 1
+    expect(UdpEndpoint.of('fe80::2%2', 51820).equals(byIndex)).toBe(false);
+    expect(UdpEndpoint.of('fe80::2', 51820).equals(byIndex)).toBe(false);
+    expect(() => UdpEndpoint.of('fe80::2%no-such-if0', 51820)).toThrow(/unknown IPv6 zone/);
+    const meta = new Uint32Array(2 * META_WORDS);
+    byIndex.writeMeta(meta, 1);
+    expect(UdpEndpoint.fromMeta(meta, 1).equals(byIndex)).toBe(true);
+    expect(byIndex.matchesMeta(meta, 1)).toBe(true);
+    meta[META_WORDS + 8] = 2;
+    expect(byIndex.matchesMeta(meta, 1)).toBe(false);
   });
 
   it('drops datagrams longer than the receive slot and counts them', async () => {

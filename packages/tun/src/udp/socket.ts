@@ -137,7 +137,7 @@ export class DatagramBatch {
   count = 0;
   constructor(
     readonly slab: Buffer,
-    /** 8 u32 per datagram: offset, length, source port, family, 4 address words. */
+    /** META_WORDS u32 per datagram: offset, length, source port, family, 4 address words, scope id. */
     readonly meta: Uint32Array,
   ) {}
   offset(i: number): number {
