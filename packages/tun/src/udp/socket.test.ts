@@ -196,6 +196,23 @@ describe.skipIf(skip !== undefined)('UdpSocket (loopback)', () => {
     expect(errors[0]?.code).toBe('CORRIDOR_ERR_UDP_EAFNOSUPPORT');
   });
 
+  it('reports every refused datagram of a slab once, and nothing stale afterwards', () => {
+    const a = sock({ gro: false });
+    const b = sock({ gro: false });
+    const errors: UdpError[] = [];
+    a.on('error', (e) => errors.push(e));
+    const slab = new DatagramSlab({ capacity: 4 });
+    for (let i = 0; i < 3; i++) slab.pushCopy(Buffer.from('x'), UdpEndpoint.of('::1', 9));
+    slab.pushCopy(Buffer.from('y'), UdpEndpoint.of('127.0.0.1', b.localPort));
+    expect(a.sendSlab(slab)).toBe(1);
+    expect(errors.map((e) => e.code)).toEqual(new Array(3).fill('CORRIDOR_ERR_UDP_EAFNOSUPPORT'));
+    slab.clear();
+    slab.pushCopy(Buffer.from('z'), UdpEndpoint.of('127.0.0.1', b.localPort));
+    expect(a.sendSlab(slab)).toBe(1);
+    expect(errors).toHaveLength(3);
+    expect(a.stats()).toMatchObject({ txErrors: 3, errors: 3, txDropped: 3 });
+  });
+
   it('refuses slab layouts outside the slab before sending anything', () => {
     const a = sock({ gro: false });
     const slab = new DatagramSlab({ capacity: 2 });

@@ -437,9 +437,12 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     const sent = (s[S.txPackets] as number) - before;
     this.txDropped += count - sent;
     void consumed;
+    // One 'error' per datagram the kernel (or the family check) refused in this call, as LinuxTun
+    // does; the addon keeps only the last errno, which a batch of refusals nearly always shares.
     const txErrors = s[S.txErrors] as number;
-    if (txErrors !== this.lastTxErrors) {
-      this.lastTxErrors = txErrors;
+    const refused = txErrors - this.lastTxErrors;
+    this.lastTxErrors = txErrors;
+    for (let k = 0; k < refused; k++) {
       this.report(udpErrnoError('sendmmsg', s[S.txLastErrno] as number, this.describe()));
     }
     return sent;
