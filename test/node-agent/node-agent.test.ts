@@ -421,13 +421,13 @@ describe.skipIf(skip !== undefined)('corridor-node in network namespaces', { tim
     agent = await startAgent();
   });
 
-  it('online authorisation: require refuses when the controller cannot answer, check admits', async () => {
-    // Until the controller serves POST /v1/agent/authorize it cannot answer: both modes meet that case.
+  it('online authorisation: require and check admit a ticket the controller allows', async () => {
+    // The controller serves POST /v1/agent/authorize (issue 7): it answers `ok` for a valid ticket.
     await host.call('user', { name: 'online' });
     await stopAgent();
     agent = await startAgent(['--online-auth', 'require']);
-    expect((await connect('online', await ticket('online'), 'o1', { timeoutMs: 3000 })).ok).toBe(false);
-    expect((await status()).rejects.onlineDenied).toBeGreaterThan(0);
+    expect((await connect('online', await ticket('online'), 'o1', { timeoutMs: 3000 })).ok).toBe(true);
+    expect((await status()).rejects.onlineDenied ?? 0).toBe(0);
     await host.call('disconnect', { conn: 'o1' });
     await stopAgent();
     agent = await startAgent(['--online-auth', 'check']);

@@ -165,6 +165,12 @@ async function main(): Promise<void> {
           CORRIDOR_ADMIN_PASSWORD: 'bench-admin-password',
           // All load comes from one IP: per-IP login limiting would throttle the login phase by design.
           LOGIN_MAX_ATTEMPTS_PER_IP: '1000000',
+          // The login phase runs BENCH_LOGIN_CONNECTIONS parallel logins of one account; attempts in
+          // flight count against the account's limit, so it must exceed the connection count.
+          LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '1000',
+          // One user drives the whole ticket load: the per-user limit still runs on every request
+          // (its store round trip is part of the figure), with a ceiling the load cannot reach.
+          TICKET_LIMIT_PER_USER: '1000000000',
         },
         stdio: ['ignore', 'inherit', 'pipe'],
       },

@@ -11,7 +11,8 @@ import fp from 'fastify-plugin';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from './config.js';
 import type { Server } from './routes/types.js';
-import { registerErrorHandlers } from './errors.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandlers } from './errors.js';
+import { createValidatorCompiler } from './lib/validation.js';
 import { loadTls, type TlsMaterial } from './lib/tls.js';
 import metrics from './plugins/external/metrics.js';
 import jwt from './plugins/external/jwt.js';
@@ -31,10 +32,13 @@ import enrollRoutes from './routes/agent/enroll.js';
 import heartbeatRoutes from './routes/agent/heartbeat.js';
 import signingKeyRoutes from './routes/agent/signing-keys.js';
 import revocationRoutes from './routes/agent/revocations.js';
+import authorizeRoutes from './routes/agent/authorize.js';
 import adminUsers from './routes/admin/users.js';
 import adminNodes from './routes/admin/nodes.js';
 import adminActivity from './routes/admin/activity.js';
 import adminRevocations from './routes/admin/revocations.js';
+import dashboard from './dashboard/index.js';
+import dashboardAdminRoutes from './dashboard/admin-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -59,6 +63,9 @@ export const corridorApp = fp<AppOptions, Server>(
       ),
     );
     registerErrorHandlers(app as unknown as FastifyInstance);
+    // One validation layer for every route (lib/validation.ts): no coercion of JSON bodies, finite
+    // numbers, no NUL or unpaired surrogates, instants PostgreSQL can store.
+    app.setValidatorCompiler(createValidatorCompiler());
     await app.register(metrics);
     await app.register(jwt);
     await app.register(swagger);
@@ -70,6 +77,8 @@ export const corridorApp = fp<AppOptions, Server>(
     await ensureBootstrapAdmin(app as unknown as FastifyInstance);
 
     await app.register(health);
+    // Before /v1: its cookie bridge must run ahead of the admin scope's guard.
+    await app.register(dashboard);
     await app.register(
       async (v1) => {
         await v1.register(authRoutes, { prefix: '/auth' });
@@ -82,6 +91,7 @@ export const corridorApp = fp<AppOptions, Server>(
             await agent.register(heartbeatRoutes);
             await agent.register(signingKeyRoutes);
             await agent.register(revocationRoutes);
+            await agent.register(authorizeRoutes);
           },
           { prefix: '/agent' },
         );
@@ -92,6 +102,7 @@ export const corridorApp = fp<AppOptions, Server>(
             await admin.register(adminNodes);
             await admin.register(adminActivity);
             await admin.register(adminRevocations);
+            await admin.register(dashboardAdminRoutes);
           },
           { prefix: '/admin' },
         );
@@ -129,22 +140,35 @@ export async function build(config: Config, options: BuildOptions = {}) {
   // A hop count as the equivalent function (Fastify's types omit the numeric form).
   const hops = config.trustProxy;
   const trustProxy = typeof hops === 'number' ? (_address: string, hop: number) => hop < hops : hops;
+  const requestTimeoutMs = config.requestTimeoutS * 1000;
   const app = Fastify({
-    https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
+    https: {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      // Node checks request deadlines on this interval: keep it well below the timeout.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(requestTimeoutMs / 4))),
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+    },
+    // A client must deliver its whole request within REQUEST_TIMEOUT_S (408 + close otherwise) and
+    // a connection idle for CONNECTION_TIMEOUT_S is closed (longer than any revocation long poll).
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutS * 1000,
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     logger: {
       level: config.logLevel,
       redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: config.bodyLimitBytes,
+    // Creating the embedded database or running migrations can take longer than Fastify's 10 s
+    // default on a busy machine; a plugin that truly hangs still fails boot.
+    pluginTimeout: 120_000,
     trustProxy,
     return503OnClosing: true,
     // On close: idle keep-alive connections are closed, in-flight requests finish (see drain.ts).
     forceCloseConnections: 'idle',
-    ajv: {
-      // Reject unknown properties instead of silently stripping them; coerce only query strings.
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('tls', tls);
   await app.register(corridorApp, { config });

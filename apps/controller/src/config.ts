@@ -7,6 +7,7 @@ import path from 'node:path';
 import net from 'node:net';
 import os from 'node:os';
 import { config as loadDotenv } from 'dotenv';
+import { REVOCATION_WAIT_MAX_S } from '@corridor/protocol/control';
 
 export type Environment = 'production' | 'development' | 'test';
 
@@ -68,6 +69,34 @@ export interface Config {
    * traffic and login-failure rates to anyone who can reach the port.
    */
   readonly metricsToken: string | undefined;
+  /** Longest time a client may take to send one request (headers and body); then 408 and close. */
+  readonly requestTimeoutS: number;
+  /** Idle socket timeout; longer than the longest revocation long poll. */
+  readonly connectionTimeoutS: number;
+  /** Tickets one user may be issued per `ticketLimitWindowS` (fixed window, shared store). */
+  readonly ticketLimitPerUser: number;
+  readonly ticketLimitWindowS: number;
+  /** Retention (rows older than this are deleted by the pruner, every `retentionIntervalS`). */
+  readonly retention: RetentionConfig;
+  /** Concurrent revocation long polls held per replica; more are answered 503 with Retry-After. */
+  readonly revocationWaitersMax: number;
+  /** `cacheSeconds` of online authorisation answers (`POST /v1/agent/authorize`). */
+  readonly authorizeCacheS: number;
+}
+
+export interface RetentionConfig {
+  /** How often the pruner runs (one replica at a time). */
+  readonly intervalS: number;
+  /** Tickets: kept this long after they expire (sessions and audits refer to them). */
+  readonly ticketsS: number;
+  /** Refresh tokens: kept this long after they expired, were rotated or were revoked (reuse detection). */
+  readonly refreshTokensS: number;
+  /** Sessions: kept this long after their last report. */
+  readonly sessionsS: number;
+  /** Audit events. */
+  readonly auditS: number;
+  /** Daily usage rows. */
+  readonly usageS: number;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +110,8 @@ export class ConfigError extends Error {
 export const DEFAULT_ARGON2: Argon2Params = { memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
 type Env = Record<string, string | undefined>;
+
+const TEN_YEARS_S = 10 * 365 * 86_400;
 
 class Reader {
   readonly problems: string[] = [];
@@ -149,12 +180,20 @@ class Reader {
     }
   }
 
+  /**
+   * 32 bytes as 64 hex digits, or as canonical base64 / base64url (43 characters and an optional
+   * `=`). Anything else is refused: Node's base64 decoder skips characters it does not know, so a
+   * lenient decode would turn a typo into a different key.
+   */
   key32(name: string): Buffer | undefined {
     const raw = this.str(name);
     if (raw === undefined) return undefined;
-    const buf = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64');
-    if (buf.length !== 32) {
-      this.problems.push(`${name} must be 32 bytes, hex (64 chars) or base64`);
+    let buf: Buffer | undefined;
+    if (/^[0-9a-fA-F]{64}$/.test(raw)) buf = Buffer.from(raw, 'hex');
+    else if (/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?$/.test(raw)) buf = Buffer.from(raw, 'base64');
+    else if (/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(raw)) buf = Buffer.from(raw, 'base64url');
+    if (buf === undefined || buf.length !== 32) {
+      this.problems.push(`${name} must be 32 bytes: 64 hex digits or 43/44 base64 characters`);
       return undefined;
     }
     return buf;
@@ -196,6 +235,9 @@ export function loadConfig(env?: Env): Config {
     if (r.str('SIGNING_KEY_ENCRYPTION_KEY') === undefined)
       r.problems.push('SIGNING_KEY_ENCRYPTION_KEY is required in production');
     if (metricsToken === undefined) r.problems.push('METRICS_TOKEN is required in production');
+    // The embedded database is a development convenience: single instance, no authentication.
+    if (r.str('DATABASE_URL') === undefined)
+      r.problems.push('DATABASE_URL is required in production (the embedded database is for development)');
   }
   const adminEmail = r.str('CORRIDOR_ADMIN_EMAIL');
   const adminPassword = r.str('CORRIDOR_ADMIN_PASSWORD');
@@ -242,6 +284,20 @@ export function loadConfig(env?: Env): Config {
     defaultBandwidthBytesPerSec: r.int('DEFAULT_BANDWIDTH_BYTES_PER_SEC', 0, 0, Number.MAX_SAFE_INTEGER),
     defaultDataQuotaBytes: r.int('DEFAULT_DATA_QUOTA_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     metricsToken,
+    requestTimeoutS: r.int('REQUEST_TIMEOUT_S', 30, 1, 3_600),
+    connectionTimeoutS: r.int('CONNECTION_TIMEOUT_S', 90, REVOCATION_WAIT_MAX_S + 5, 3_600),
+    ticketLimitPerUser: r.int('TICKET_LIMIT_PER_USER', 120, 1, 1_000_000_000),
+    ticketLimitWindowS: r.int('TICKET_LIMIT_WINDOW_S', 3_600, 1, 86_400),
+    retention: {
+      intervalS: r.int('RETENTION_INTERVAL_S', 3_600, 10, 86_400),
+      ticketsS: r.int('TICKET_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
+      refreshTokensS: r.int('REFRESH_TOKEN_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
+      sessionsS: r.int('SESSION_RETENTION_S', 90 * 86_400, 3_600, TEN_YEARS_S),
+      auditS: r.int('AUDIT_RETENTION_S', 365 * 86_400, 86_400, TEN_YEARS_S),
+      usageS: r.int('USAGE_RETENTION_S', 400 * 86_400, 86_400, TEN_YEARS_S),
+    },
+    revocationWaitersMax: r.int('REVOCATION_WAITERS_MAX', 10_000, 0, 1_000_000),
+    authorizeCacheS: r.int('AUTHORIZE_CACHE_S', 30, 0, 300),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

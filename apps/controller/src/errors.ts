@@ -4,6 +4,7 @@
  * 4xx; anything unexpected is a 500 whose message hides internals (details go to the log only).
  */
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, ERROR_HTTP_STATUS, type ErrorBody, type ErrorCode } from '@corridor/protocol/control';
 
@@ -127,4 +128,73 @@ function safeClientMessage(error: FastifyError, code: ErrorCode): string {
     default:
       return (error.message || 'bad request').slice(0, 200);
   }
+}
+
+/**
+ * Errors Fastify's router raises before routing (a URL that does not percent-decode to valid
+ * UTF-8, a path parameter longer than the router allows): answered like every other error instead
+ * of Fastify's own body, and without echoing the URL.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  _request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const code = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? ERROR_CODES.URI_TOO_LONG : ERROR_CODES.VALIDATION;
+  const status = ERROR_HTTP_STATUS[code];
+  const message =
+    code === ERROR_CODES.URI_TOO_LONG
+      ? 'a path segment of the URL is too long'
+      : error.code === 'FST_ERR_BAD_URL'
+        ? 'the URL does not decode to valid UTF-8'
+        : 'malformed request';
+  void reply.code(status).send(errorBody(status, code, message));
+}
+
+/** How long a socket answered by `clientErrorHandler` may linger for the peer to read and close. */
+const CLIENT_ERROR_LINGER_MS = 2_000;
+
+/**
+ * Answers errors the HTTP parser raises before Fastify sees a request (a malformed request line,
+ * oversized headers, a request that did not arrive in time) with our JSON error body and
+ * `Connection: close`, then closes the socket gracefully: a FIN after the response, and input read
+ * and discarded until the peer closes (or CLIENT_ERROR_LINGER_MS), so unread bytes do not turn the
+ * close into a reset that would destroy the answer. Fastify's default writes no `Connection: close`
+ * and destroys the socket at once, so keep-alive clients see a reset instead of a reason.
+ */
+export function clientErrorHandler(
+  this: { log?: { debug(o: object, msg: string): void } } | undefined,
+  err: NodeJS.ErrnoException,
+  socket: Socket,
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  this?.log?.debug({ code: err.code }, 'client error answered and connection closed');
+  const code: ErrorCode =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? ERROR_CODES.REQUEST_TIMEOUT
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? ERROR_CODES.HEADERS_TOO_LARGE
+        : ERROR_CODES.VALIDATION;
+  const status = ERROR_HTTP_STATUS[code];
+  const message =
+    code === ERROR_CODES.REQUEST_TIMEOUT
+      ? 'the request did not arrive in time'
+      : code === ERROR_CODES.HEADERS_TOO_LARGE
+        ? 'request headers are too large'
+        : 'malformed HTTP request';
+  const body = JSON.stringify(errorBody(status, code, message));
+  const linger = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
+  socket.on('error', () => socket.destroy());
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  } else {
+    socket.destroy();
+    return;
+  }
+  socket.resume();
 }

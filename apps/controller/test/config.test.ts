@@ -53,8 +53,11 @@ describe('config', () => {
       TLS_KEY_FILE: '/k.pem',
       SIGNING_KEY_ENCRYPTION_KEY: 'ab'.repeat(32),
       METRICS_TOKEN: 'metrics-token-0123456789',
+      DATABASE_URL: 'postgresql://corridor@db.internal/corridor',
     };
     expect(loadConfig(prod).metricsToken).toBe('metrics-token-0123456789');
+    // No embedded (unauthenticated, single-instance) database in production.
+    expect(() => loadConfig({ ...prod, DATABASE_URL: undefined })).toThrow(/DATABASE_URL is required/);
     expect(() => loadConfig({ ...prod, METRICS_TOKEN: undefined })).toThrow(/METRICS_TOKEN is required/);
     expect(() => loadConfig({ ...prod, METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN must be/);
     // A blank key is no key: production must not fall back to a generated one.
@@ -81,9 +84,27 @@ describe('config', () => {
   it('accepts hex and base64 encryption keys', () => {
     const hex = 'ab'.repeat(32);
     expect(loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: hex }).signingKeyEncryptionKey?.length).toBe(32);
-    expect(
-      loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') })
-        .signingKeyEncryptionKey?.length,
-    ).toBe(32);
+    const key = Buffer.alloc(32, 7);
+    for (const text of [
+      key.toString('base64'),
+      key.toString('base64').replace('=', ''),
+      key.toString('base64url'),
+    ])
+      expect(loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: text }).signingKeyEncryptionKey, text).toEqual(key);
+  });
+
+  it('refuses encryption keys that only a lenient base64 decoder would accept', () => {
+    const b64 = Buffer.alloc(32, 9).toString('base64');
+    for (const bad of [
+      `${b64.slice(0, 10)}!${b64.slice(11)}`, // a stray character Node's decoder would skip
+      `${b64.slice(0, 20)} ${b64.slice(20)}`,
+      `${b64}AAAA`, // 35 bytes
+      b64.slice(0, 42) + 'B=', // non-canonical final character (low bits set)
+      'ab'.repeat(31) + 'zz',
+    ]) {
+      expect(() => loadConfig({ SIGNING_KEY_ENCRYPTION_KEY: bad }), bad).toThrow(
+        /SIGNING_KEY_ENCRYPTION_KEY/,
+      );
+    }
   });
 });

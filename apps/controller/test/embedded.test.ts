@@ -1,8 +1,10 @@
 /** Embedded mode: no DATABASE_URL and no REDIS_URL → PGlite in the data dir + in-process store. */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, type App } from '../src/app.js';
-import { bearer, login, makeConfig, registerDevice, tempDir } from './helpers.js';
+import { bearer, issueTicket, login, makeConfig, registerDevice, tempDir } from './helpers.js';
 
 describe('embedded mode (PGlite + in-process store)', () => {
   let app: App;
@@ -125,6 +127,39 @@ describe('embedded mode (PGlite + in-process store)', () => {
     expect(await heard).toBe(ticket.json().ticketId);
     const feed = await app.inject({ method: 'GET', url: '/v1/agent/revocations', headers: auth });
     expect(feed.json().tickets).toEqual([ticket.json().ticketId]);
+  });
+
+  it('serves PGlite on a Unix socket inside a 0700 directory, never on TCP', async () => {
+    const url = app.db.pool.options.connectionString ?? '';
+    expect(url).toMatch(/^postgresql:\/\/[^@]*@\/postgres\?host=/); // no TCP host in the URL
+    const host = decodeURIComponent(/[?&]host=([^&]+)/.exec(url)![1]!);
+    expect(host, 'socket directory').toMatch(/^\//);
+    expect((await stat(host)).mode & 0o777).toBe(0o700);
+    const sock = await stat(path.join(host, '.s.PGSQL.5432'));
+    expect(sock.isSocket()).toBe(true);
+    expect(sock.mode & 0o077).toBe(0);
+  });
+
+  it('survives failed queries, replaced connections and idle time (no poisoned session)', async () => {
+    const me = await login(app, 'admin@example.com', 'admin-password-1');
+    const dev = await registerDevice(app, me.accessToken, 'resilience');
+    await issueTicket(app, me.accessToken, 'local-1', dev.id);
+    // A failed query makes pg-pool drop its connection; the next one must not collide with the
+    // previous connection's prepared statements (PGlite serves one session to every connection).
+    await expect(app.db.pool.query('SELECT 1/0')).rejects.toThrow();
+    await issueTicket(app, me.accessToken, 'local-1', dev.id);
+    // What idle time used to do: the pool closes its connection and opens a new one.
+    const client = await app.db.pool.connect();
+    client.release(true);
+    await issueTicket(app, me.accessToken, 'local-1', dev.id);
+    // A connection that dies inside a transaction leaves no open transaction behind.
+    const tx = await app.db.pool.connect();
+    await tx.query('BEGIN');
+    await tx.query("SELECT 'half-done'");
+    tx.release(true);
+    await issueTicket(app, me.accessToken, 'local-1', dev.id);
+    const rows = await app.db.pool.query('SELECT count(*)::int AS n FROM tickets');
+    expect(rows.rows[0].n).toBeGreaterThanOrEqual(4);
   });
 
   it('keeps data in the data dir across restarts (migrations are idempotent)', async () => {

@@ -4,7 +4,8 @@
  * (id uuid, checksum = sha256 hex of the file, migration_name, started/finished_at,
  * applied_steps_count = 1). Prisma 6.19's own schema engine cannot run here (offline, JS engine).
  *
- * Contract: idempotent (applied migrations are skipped, a changed checksum is an error); each
+ * Contract: idempotent (applied migrations are skipped, a changed checksum is an error, and so is
+ * an applied migration missing on disk: this build would run against a schema it does not know); each
  * migration runs in its own transaction together with its bookkeeping row; a session-level
  * advisory lock serializes concurrent runners (two replicas starting at once).
  */
@@ -84,6 +85,13 @@ export async function migrate(databaseUrl: string, dir: string = MIGRATIONS_DIR)
         if (r.rolled_back_at !== null) continue;
         done.set(r.migration_name, { checksum: r.checksum, finished: r.finished_at !== null });
       }
+      const known = new Set(files.map((f) => f.name));
+      const unknown = [...done.keys()].filter((name) => !known.has(name)).sort();
+      if (unknown.length > 0)
+        throw new MigrationError(
+          `migration ${unknown.join(', ')} is applied to the database but missing in ${dir}: ` +
+            'this controller is older than the database schema (deploy the newer version) or a migration was deleted',
+        );
       for (const f of files) {
         const prior = done.get(f.name);
         if (prior) {

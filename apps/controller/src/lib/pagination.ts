@@ -3,6 +3,7 @@
  * stable under inserts, unlike offsets.
  */
 import { AppError, ERROR_CODES } from '../errors.js';
+import { isStorableInstant } from './validation.js';
 
 export interface KeysetCursor {
   t: string;
@@ -21,16 +22,22 @@ export const CURSOR_ID = {
   nodeId: /^[a-z0-9-]{1,32}$/,
 } as const;
 
+/** Largest page any listing serves (the schemas' PageLimit maximum). */
+export const MAX_PAGE_SIZE = 200;
+
 /**
- * Range of instants a cursor may name, 0000-01-01 .. 9999-12-31 (the RFC 3339 years, which agents
- * may report as session starts; PostgreSQL and Date both hold them).
+ * Prisma `take` for a page of `limit` rows plus one look-ahead row. Never undefined, NaN or
+ * unbounded: a limit that is not an integer in 1..MAX_PAGE_SIZE is a 400 even if a schema let it by.
  */
-const MIN_CURSOR_MS = -62_167_219_200_000;
-const MAX_CURSOR_MS = 253_402_300_799_999;
+export function takeFor(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE)
+    throw new AppError(ERROR_CODES.VALIDATION, `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  return limit + 1;
+}
 
 /**
  * Decodes a cursor made by `encodeCursor`; anything else (including a well-formed JSON cursor with
- * an id of the wrong kind or an instant outside years 0..9999) is a 400.
+ * an id of the wrong kind or an instant outside the storable range, lib/validation.ts) is a 400.
  */
 export function decodeCursor(cursor: string | undefined, idPattern: RegExp): KeysetCursor | undefined {
   if (cursor === undefined) return undefined;
@@ -42,8 +49,7 @@ export function decodeCursor(cursor: string | undefined, idPattern: RegExp): Key
       if (
         typeof t === 'string' &&
         typeof id === 'string' &&
-        ms >= MIN_CURSOR_MS &&
-        ms <= MAX_CURSOR_MS &&
+        isStorableInstant(ms) &&
         new Date(ms).toISOString() === t &&
         idPattern.test(id)
       ) {

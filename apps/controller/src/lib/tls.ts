@@ -53,8 +53,10 @@ export async function loadTls(config: Config): Promise<TlsMaterial> {
     notBeforeDate: new Date(now.getTime() - 60_000),
     notAfterDate: new Date(now.getTime() + 825 * 86_400_000),
     extensions: [
-      { name: 'basicConstraints', cA: true },
-      { name: 'keyUsage', digitalSignature: true, keyCertSign: true },
+      // A leaf, not a CA: clients trust exactly this certificate (as their CA file or by its
+      // fingerprint); it must not be able to vouch for any other certificate.
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',

@@ -1,6 +1,6 @@
 /** Audit log: who did what, to what, when and from where. Append-only. */
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export interface AuditInput {
   actorType: 'user' | 'admin' | 'node' | 'system' | 'anonymous';
@@ -66,7 +66,7 @@ export class AuditRepository {
         ...afterCursor(c, f.order, 'createdAt', BigInt),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
     });
     const mapped = rows.map((r) => ({ ...r, id: r.id.toString() }));
     return page(mapped, f.limit, (r) => r);

@@ -1,6 +1,6 @@
 /** Devices: a user's registered X25519 public keys (text form), with a per-user limit. */
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
 export interface DeviceRecord {
   id: string;
@@ -17,8 +17,13 @@ export type RegisterResult =
   | { kind: 'ok'; device: DeviceRecord }
   | { kind: 'limit' }
   | { kind: 'keyInUse' }
+  /** The key belonged to a device an admin revoked (its tombstone outlives the device). */
+  | { kind: 'keyRevoked' }
   | { kind: 'noUser' }
   | { kind: 'disabled' };
+
+/** Most devices one listing returns (the schemas' maxItems); active ones are capped by DEVICE_LIMIT. */
+export const MAX_LISTED_DEVICES = 1000;
 
 export class DevicesRepository {
   constructor(private readonly prisma: PrismaClient) {}
@@ -28,7 +33,7 @@ export class DevicesRepository {
       SELECT d.id, d.user_id AS "userId", d.name, d.public_key AS "publicKey", d.created_at AS "createdAt",
              d.revoked_at AS "revokedAt",
              (SELECT max(t.issued_at) FROM tickets t WHERE t.device_id = d.id) AS "lastSeenAt"
-      FROM devices d WHERE d.user_id = ${userId}::uuid ORDER BY d.created_at, d.id`;
+      FROM devices d WHERE d.user_id = ${userId}::uuid ORDER BY d.created_at, d.id LIMIT ${MAX_LISTED_DEVICES}`;
     return rows;
   }
 
@@ -59,6 +64,11 @@ export class DevicesRepository {
           SELECT id, disabled_at IS NOT NULL AS disabled FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
         if (locked.length === 0) return { kind: 'noUser' } as const;
         if (locked[0]!.disabled) return { kind: 'disabled' } as const;
+        const tomb = await tx.deviceKeyTombstone.findUnique({
+          where: { publicKey },
+          select: { publicKey: true },
+        });
+        if (tomb !== null) return { kind: 'keyRevoked' } as const;
         const count = await tx.device.count({ where: { userId, revokedAt: null } });
         if (count >= limit) return { kind: 'limit' } as const;
         const d = await tx.device.create({
@@ -83,12 +93,21 @@ export class DevicesRepository {
     return res.count > 0;
   }
 
-  /** Admin revocation: the device stays listed but can no longer get tickets. */
-  async revoke(id: string): Promise<boolean> {
-    const res = await this.prisma.device.updateMany({
-      where: { id, revokedAt: null },
-      data: { revokedAt: new Date() },
-    });
-    return res.count > 0;
+  /**
+   * Admin revocation inside the caller's transaction: the device stays listed but can no longer get
+   * tickets, and its key gets a tombstone that outlives the device. Idempotent; false when there is
+   * no such device.
+   */
+  async revokeIn(tx: Prisma.TransactionClient, id: string): Promise<boolean> {
+    const rows = await tx.$queryRaw<{ user_id: string; public_key: string; revoked_at: Date }[]>`
+      UPDATE devices SET revoked_at = COALESCE(revoked_at, now()), updated_at = now()
+      WHERE id = ${id}::uuid RETURNING user_id, public_key, revoked_at`;
+    const d = rows[0];
+    if (d === undefined) return false;
+    await tx.$executeRaw`
+      INSERT INTO device_key_tombstones (public_key, device_id, user_id, revoked_at)
+      VALUES (${d.public_key}, ${id}::uuid, ${d.user_id}::uuid, ${d.revoked_at})
+      ON CONFLICT (public_key) DO NOTHING`;
+    return true;
   }
 }

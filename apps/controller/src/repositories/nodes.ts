@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { digestsEqual, hashToken, newOpaqueToken } from '../lib/crypto.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export interface NodeRecord {
   id: string;
@@ -190,7 +190,7 @@ export class NodesRepository {
         ...afterCursor(c, f.order, 'createdAt', (id) => id),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
       select: FIELDS,
     });
     return page(rows, f.limit, (n) => n);

@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export interface SessionReportInput {
   ticketId: string;
@@ -13,6 +13,11 @@ export interface SessionReportInput {
   rxBytes: number;
   txBytes: number;
   connectedAt: string;
+}
+
+export interface SessionEndInput extends SessionReportInput {
+  endedAt: string;
+  reason: string;
 }
 
 export interface SessionRecord {
@@ -24,6 +29,7 @@ export interface SessionRecord {
   startedAt: Date;
   lastSeenAt: Date;
   endedAt: Date | null;
+  endReason: string | null;
   rxBytes: number;
   txBytes: number;
 }
@@ -99,6 +105,65 @@ const HEARTBEAT_SQL = `
   SELECT (SELECT count(*) FROM valid)::int AS accepted, (SELECT count(*) FROM upserted)::int AS upserted,
          (SELECT count(*) FROM used)::int AS used`;
 
+/**
+ * Sessions the node reports as ended (heartbeat `ended`), same validity rule and usage accounting as
+ * HEARTBEAT_SQL: the final counters only raise the stored ones and usage gets the increase once, so
+ * a repeated end report adds nothing. The end instant is clamped into [start, heartbeat time].
+ */
+const ENDED_SQL = `
+  WITH input AS (
+    SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[],
+                         $8::timestamptz[], $9::text[])
+      AS t(ticket_id, user_id, device_id, rx, tx, started_at, ended_at, reason)
+  ),
+  valid AS (
+    SELECT i.* FROM input i
+    JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
+  ),
+  prev AS (
+    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
+    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+  ),
+  upserted AS (
+    INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, ended_at, end_reason,
+                          rx_bytes, tx_bytes)
+    SELECT gen_random_uuid(), $1, ticket_id, user_id, device_id, started_at, $10::timestamptz,
+           LEAST(GREATEST(ended_at, started_at), $10::timestamptz), reason, rx, tx FROM valid
+    ON CONFLICT (node_id, ticket_id, started_at) DO UPDATE SET
+      last_seen_at = $10::timestamptz, ended_at = EXCLUDED.ended_at, end_reason = EXCLUDED.end_reason,
+      rx_bytes = GREATEST(sessions.rx_bytes, EXCLUDED.rx_bytes),
+      tx_bytes = GREATEST(sessions.tx_bytes, EXCLUDED.tx_bytes)
+    RETURNING 1
+  ),
+  used AS (
+    INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
+    SELECT i.user_id, $1, ($10::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
+    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
+    GROUP BY i.user_id
+    ON CONFLICT (user_id, node_id, day) DO UPDATE SET
+      rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM valid)::int AS accepted, (SELECT count(*) FROM upserted)::int AS upserted,
+         (SELECT count(*) FROM used)::int AS used`;
+
+/** Keeps the last report of each session key (ticket, start instant normalized to ms). */
+function uniqueByKey<T extends SessionReportInput>(list: readonly T[]): { items: T[]; unusable: number } {
+  const unique = new Map<string, T>();
+  let unusable = 0;
+  for (const s of list) {
+    const ms = Date.parse(s.connectedAt);
+    if (!Number.isFinite(ms)) {
+      unusable++;
+      continue;
+    }
+    const connectedAt = new Date(ms).toISOString();
+    unique.set(`${s.ticketId}|${connectedAt}`, { ...s, connectedAt });
+  }
+  return { items: [...unique.values()], unusable };
+}
+
 function toSession(r: {
   id: string;
   nodeId: string;
@@ -108,6 +173,7 @@ function toSession(r: {
   startedAt: Date;
   lastSeenAt: Date;
   endedAt: Date | null;
+  endReason: string | null;
   rxBytes: bigint;
   txBytes: bigint;
 }): SessionRecord {
@@ -129,24 +195,16 @@ export class SessionsRepository {
   async applyHeartbeat(
     nodeId: string,
     reported: readonly SessionReportInput[],
+    endedReports: readonly SessionEndInput[] = [],
   ): Promise<{ accepted: number; ignored: number }> {
     // A session listed twice (same ticket and start instant) would make the upsert touch one row
     // twice, which PostgreSQL rejects; keep the last report of each.
     // Start times are normalized to milliseconds (the column's precision) first, so the session
     // key compares equal across heartbeats however the agent formats it.
-    const unique = new Map<string, SessionReportInput>();
-    let unusable = 0;
-    for (const s of reported) {
-      const ms = Date.parse(s.connectedAt);
-      // The schema's date-time format admits values Date cannot represent (e.g. a leap second).
-      if (!Number.isFinite(ms)) {
-        unusable++;
-        continue;
-      }
-      const connectedAt = new Date(ms).toISOString();
-      unique.set(`${s.ticketId}|${connectedAt}`, { ...s, connectedAt });
-    }
-    const sessions = [...unique.values()];
+    const live = uniqueByKey(reported);
+    const ended = uniqueByKey(endedReports);
+    const sessions = live.items;
+    const unusable = live.unusable + ended.unusable;
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -170,6 +228,23 @@ export class SessionsRepository {
         ]);
         accepted = res.rows[0]?.accepted ?? 0;
       }
+      // Ends after live reports: a session in both lists ends with the higher counters, once.
+      if (ended.items.length > 0) {
+        const e = ended.items;
+        const res = await client.query<{ accepted: number }>(ENDED_SQL, [
+          nodeId,
+          e.map((s) => s.ticketId),
+          e.map((s) => s.userId),
+          e.map((s) => s.deviceId),
+          e.map((s) => String(s.rxBytes)),
+          e.map((s) => String(s.txBytes)),
+          e.map((s) => s.connectedAt),
+          e.map((s) => s.endedAt),
+          e.map((s) => s.reason),
+          at,
+        ]);
+        accepted += res.rows[0]?.accepted ?? 0;
+      }
       // Sessions not touched by this report (last_seen_at older than its timestamp) have ended. The
       // timestamp is passed in at the column's millisecond precision so the comparison is exact.
       await client.query(
@@ -177,7 +252,7 @@ export class SessionsRepository {
         [nodeId, at],
       );
       await client.query('COMMIT');
-      return { accepted, ignored: unusable + sessions.length - accepted };
+      return { accepted, ignored: unusable + sessions.length + ended.items.length - accepted };
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
@@ -200,7 +275,7 @@ export class SessionsRepository {
         ...afterCursor(c, f.order, 'startedAt', (id) => id),
       },
       orderBy: [{ startedAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
     });
     return page(rows.map(toSession), f.limit, (s) => ({ createdAt: s.startedAt, id: s.id }));
   }
@@ -221,7 +296,7 @@ export class SessionsRepository {
     if (f.to) where.push(`day <= $${values.push(f.to)}::date`);
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const order = f.groupBy === 'day' ? 'key DESC' : 'sum(rx_bytes) + sum(tx_bytes) DESC, key';
-    const limitIdx = values.push(f.limit);
+    const limitIdx = values.push(takeFor(f.limit) - 1);
     const offsetIdx = values.push(f.offset);
     const res = await this.pool.query<{ key: string; rx: string; tx: string; total: string }>(
       `SELECT ${col} AS key, sum(rx_bytes)::text AS rx, sum(tx_bytes)::text AS tx, count(*) OVER ()::text AS total

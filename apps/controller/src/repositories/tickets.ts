@@ -67,6 +67,11 @@ export class TicketsRepository {
   constructor(
     private readonly pool: pg.Pool,
     private readonly onBatchError: (err: unknown, size: number) => void = () => {},
+    /**
+     * Use a named prepared statement for the group insert (planned once per connection). Off for
+     * the embedded database, whose one session outlives connections (db/embedded.ts).
+     */
+    private readonly namedStatements = true,
   ) {}
 
   /**
@@ -112,7 +117,7 @@ export class TicketsRepository {
   private async write(batch: readonly Pending[]): Promise<void> {
     const col = <K extends keyof TicketRowInput>(k: K) => batch.map((p) => p.t[k]);
     const res = await this.pool.query<{ id: string; public_key: string; bw: string; quota: string }>({
-      name: 'ticket-batch-insert',
+      ...(this.namedStatements ? { name: 'ticket-batch-insert' } : {}),
       text: BATCH_SQL,
       values: [
         col('ticketId'),
@@ -148,6 +153,11 @@ export class TicketsRepository {
     return 'deviceRevoked';
   }
 
+  /** The ticket and the state of its device and user (online authorisation). */
+  status(ticketId: string): Promise<TicketStatus | null> {
+    return ticketStatus(this.pool, ticketId);
+  }
+
   async find(ticketId: string): Promise<{ id: string; userId: string; expiresAt: Date } | null> {
     const res = await this.pool.query<{ id: string; user_id: string; expires_at: Date }>(
       'SELECT id, user_id, expires_at FROM tickets WHERE id = $1::uuid',
@@ -165,4 +175,56 @@ export class TicketsRepository {
     );
     return res.rows.map((r) => r.id);
   }
+}
+
+/** Everything online authorisation needs about one ticket, read in one statement. */
+export interface TicketStatus {
+  nodeId: string;
+  userId: string;
+  deviceId: string;
+  expiresAt: Date;
+  /** Null when the device row is gone (removed by its owner). */
+  devicePublicKey: string | null;
+  deviceRevoked: boolean;
+  /** Disabled, revoked, or the user row is gone. */
+  userDisabled: boolean;
+  ticketRevoked: boolean;
+}
+
+export async function ticketStatus(pool: pg.Pool, ticketId: string): Promise<TicketStatus | null> {
+  const res = await pool.query<{
+    node_id: string;
+    user_id: string;
+    device_id: string;
+    expires_at: Date;
+    public_key: string | null;
+    device_revoked: boolean;
+    user_disabled: boolean;
+    ticket_revoked: boolean;
+  }>(
+    `SELECT t.node_id, t.user_id, t.device_id, t.expires_at, d.public_key,
+            (d.revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM revocations r
+               WHERE r.kind = 'device' AND r.subject_id = t.device_id AND r.lifted_at IS NULL)) AS device_revoked,
+            (u.id IS NULL OR u.disabled_at IS NOT NULL OR EXISTS (SELECT 1 FROM revocations r
+               WHERE r.kind = 'user' AND r.subject_id = t.user_id AND r.lifted_at IS NULL)) AS user_disabled,
+            EXISTS (SELECT 1 FROM revocations r
+               WHERE r.kind = 'ticket' AND r.subject_id = t.id AND r.lifted_at IS NULL) AS ticket_revoked
+       FROM tickets t
+       LEFT JOIN devices d ON d.id = t.device_id
+       LEFT JOIN users u ON u.id = t.user_id
+      WHERE t.id = $1::uuid`,
+    [ticketId],
+  );
+  const r = res.rows[0];
+  if (r === undefined) return null;
+  return {
+    nodeId: r.node_id,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    expiresAt: r.expires_at,
+    devicePublicKey: r.public_key,
+    deviceRevoked: r.device_revoked,
+    userDisabled: r.user_disabled,
+    ticketRevoked: r.ticket_revoked,
+  };
 }

@@ -1,7 +1,7 @@
 /** Users: accounts, roles and the disabled flag. Returns plain objects; never password hashes to callers that do not ask. */
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client.js';
-import { CURSOR_ID, afterCursor, decodeCursor, page } from '../lib/pagination.js';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
+import { CURSOR_ID, afterCursor, decodeCursor, page, takeFor } from '../lib/pagination.js';
 
 export type Role = 'user' | 'admin';
 
@@ -112,14 +112,24 @@ export class UsersRepository {
     await this.prisma.user.update({ where: { id }, data: { lastLoginAt: new Date() } });
   }
 
-  /** Sets or clears disabledAt; returns the updated user or null if it does not exist. */
-  async setDisabled(id: string, disabled: boolean): Promise<UserRecord | null> {
-    const res = await this.prisma.user.updateMany({
-      where: { id },
-      data: { disabledAt: disabled ? new Date() : null },
+  /** Locks the user row for the caller's transaction (FOR UPDATE); null when there is no such user. */
+  async lockIn(tx: Prisma.TransactionClient, id: string): Promise<{ disabledAt: Date | null } | null> {
+    const rows = await tx.$queryRaw<{ disabled_at: Date | null }[]>`
+      SELECT disabled_at FROM users WHERE id = ${id}::uuid FOR UPDATE`;
+    return rows[0] ? { disabledAt: rows[0].disabled_at } : null;
+  }
+
+  async setDisabledIn(tx: Prisma.TransactionClient, id: string, disabled: boolean): Promise<void> {
+    await tx.user.update({ where: { id }, data: { disabledAt: disabled ? new Date() : null } });
+  }
+
+  /** Ids of all disabled users (the DisabledUsers cache). */
+  async listDisabledIds(): Promise<string[]> {
+    const rows = await this.prisma.user.findMany({
+      where: { disabledAt: { not: null } },
+      select: { id: true },
     });
-    if (res.count === 0) return null;
-    return this.findById(id);
+    return rows.map((r) => r.id);
   }
 
   async list(f: UserFilter): Promise<{ items: UserRecord[]; nextCursor: string | null }> {
@@ -136,7 +146,7 @@ export class UsersRepository {
         ...afterCursor(c, f.order, 'createdAt', (id) => id),
       },
       orderBy: [{ createdAt: f.order }, { id: f.order }],
-      take: f.limit + 1,
+      take: takeFor(f.limit),
       select: PUBLIC_FIELDS,
     });
     return page(rows.map(toRecord), f.limit, (u) => u);

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { RoutePlugin } from './types.js';
 import { errorBody, ERROR_CODES } from '../errors.js';
 import { ErrorBodySchema } from '@corridor/protocol/control';
+import { errors, PublicSecurity } from '../schemas/common.js';
 
 const Health = Type.Object({ status: Type.Literal('ok') });
 const Ready = Type.Object({
@@ -13,13 +14,33 @@ const Ready = Type.Object({
 });
 
 const routes: RoutePlugin = async (app) => {
-  app.get('/healthz', { schema: { tags: ['health'], response: { 200: Health } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        operationId: 'getHealth',
+        summary: 'Liveness: the process is up',
+        tags: ['health'],
+        security: PublicSecurity,
+        response: { 200: Health, ...errors(400) },
+      },
+    },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], response: { 200: Ready, 503: ErrorBodySchema } } },
+    {
+      schema: {
+        operationId: 'getReadiness',
+        security: PublicSecurity,
+        summary: 'Readiness: database and shared store reachable',
+        tags: ['health'],
+        response: { 200: Ready, 400: ErrorBodySchema, 503: ErrorBodySchema },
+      },
+    },
     async (_request, reply) => {
       const [database, store] = await Promise.all([app.db.ping(), app.store.ping()]);
       if (!database || !store) {

@@ -7,6 +7,7 @@ import {
   NodeEndpointSchema,
   NodeId,
   Region,
+  SESSION_END_REASONS,
   Uuid,
   X25519PublicKeyText,
 } from '@corridor/protocol/control';
@@ -126,6 +127,9 @@ export const SessionSchema = Type.Object({
   startedAt: DateTime('Start.'),
   lastSeenAt: DateTime('Last report.'),
   endedAt: Type.Union([DateTime('End.'), Type.Null()]),
+  endReason: Type.Union([Type.Enum([...SESSION_END_REASONS]), Type.Null()], {
+    description: 'Why the session ended, as its node reported it; null while live or when it just vanished.',
+  }),
   active: Type.Boolean(),
   rxBytes: Type.Integer({ minimum: 0 }),
   txBytes: Type.Integer({ minimum: 0 }),

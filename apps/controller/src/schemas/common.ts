@@ -41,4 +41,6 @@ export function Paginated<T extends TSchema>(item: T, description: string) {
 }
 
 export const BearerSecurity = [{ bearer: [] }];
+/** Routes anyone may call (login, enrollment with a one-time token, health). */
+export const PublicSecurity: { [name: string]: string[] }[] = [];
 export const NodeSecurity = [{ node: [] }];

@@ -1,5 +1,5 @@
 /** Repository records → API shapes (ISO 8601 times, text keys). */
-import type { Device, NodeSummary } from '@corridor/protocol/control';
+import type { Device, NodeSummary, SessionEndReason } from '@corridor/protocol/control';
 import type { DeviceRecord } from '../repositories/devices.js';
 import type { NodeRecord } from '../repositories/nodes.js';
 import type { SessionRecord } from '../repositories/sessions.js';
@@ -85,6 +85,7 @@ export function toSession(s: SessionRecord) {
     startedAt: s.startedAt.toISOString(),
     lastSeenAt: s.lastSeenAt.toISOString(),
     endedAt: iso(s.endedAt),
+    endReason: (s.endReason ?? null) as SessionEndReason | null,
     active: s.endedAt === null,
     rxBytes: s.rxBytes,
     txBytes: s.txBytes,

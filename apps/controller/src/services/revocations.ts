@@ -1,7 +1,12 @@
 /**
  * Revocation fan-out. A revocation is committed to PostgreSQL first (the source of truth that
  * nodes read through the feed), then announced on the `revocations` channel so every replica
- * learns about it at once: local listeners (`onRevoked`) run and replica caches are dropped.
+ * learns about it at once: local listeners (`onRevoked`) run — the disabled-user cache, the
+ * long-poll waiters of `GET /v1/agent/revocations?wait=` — whichever replica made the change.
+ *
+ * Announcing happens after commit and is best effort: a lost notice delays a long poll until its
+ * deadline and the disabled-user cache until its periodic reload, but never loses a revocation
+ * (nodes read the feed, not the notices).
  */
 import { EventEmitter } from 'node:events';
 import type { RevocationKind, RevocationRecord, RevocationsRepository } from '../repositories/revocations.js';
@@ -10,9 +15,12 @@ import type { Store } from '../store/store.js';
 export const REVOCATIONS_CHANNEL = 'revocations';
 
 export interface RevocationNotice {
+  /** Revocation id, or '' for a lift. */
   id: string;
   kind: RevocationKind;
   subjectId: string;
+  /** True when revocations of the subject were lifted (a user re-enabled). */
+  lifted?: boolean;
 }
 
 export class RevocationService {
@@ -24,7 +32,8 @@ export class RevocationService {
     private readonly store: Store,
     private readonly onNotice: (n: RevocationNotice) => void = () => {},
   ) {
-    this.events.setMaxListeners(1000);
+    // Long-poll waiters subscribe here; their number is bounded by REVOCATION_WAITERS_MAX.
+    this.events.setMaxListeners(0);
   }
 
   async start(): Promise<void> {
@@ -35,6 +44,7 @@ export class RevocationService {
       } catch {
         return;
       }
+      if (typeof notice !== 'object' || notice === null || typeof notice.subjectId !== 'string') return;
       this.onNotice(notice);
       this.events.emit('revoked', notice);
     });
@@ -53,11 +63,13 @@ export class RevocationService {
     actorId: string | null,
   ): Promise<RevocationRecord> {
     const rec = await this.repo.insert(kind, subjectId, reason, actorId);
-    await this.store.publish(
-      REVOCATIONS_CHANNEL,
-      JSON.stringify({ id: rec.id, kind, subjectId } satisfies RevocationNotice),
-    );
+    await this.announce({ id: rec.id, kind, subjectId });
     return rec;
+  }
+
+  /** Tells every replica (this one included) about a committed revocation or lift. */
+  async announce(notice: RevocationNotice): Promise<void> {
+    await this.store.publish(REVOCATIONS_CHANNEL, JSON.stringify(notice));
   }
 
   /** Listener for notices from any replica (including this one). Returns a remover. */

@@ -1,6 +1,7 @@
 /**
- * Ticket issuance, the controller's hot path: cached node row + cached signing key + one
- * INSERT ... SELECT (device/user checks and the ticket row in one round trip) + Ed25519 signature.
+ * Ticket issuance, the controller's hot path: cached node row + cached signing key + the per-user
+ * limit (one store INCR, concurrent with the node check) + one INSERT ... SELECT (device/user checks
+ * and the ticket row in one round trip) + Ed25519 signature.
  */
 import { randomUUID } from 'node:crypto';
 import { parseX25519PublicKey, signTicket, PROTOCOL_VERSION } from '@corridor/protocol';
@@ -9,6 +10,13 @@ import { AppError, ERROR_CODES } from '../errors.js';
 import type { TicketsRepository } from '../repositories/tickets.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { SigningKeyService } from './signing-keys.js';
+import type { Store } from '../store/store.js';
+
+/** Per-user issuance limit: `max` tickets per fixed window of `windowS`, counted in the shared store. */
+export interface TicketLimit {
+  max: number;
+  windowS: number;
+}
 
 export class TicketIssuer {
   constructor(
@@ -16,14 +24,38 @@ export class TicketIssuer {
     private readonly nodes: NodeDirectory,
     private readonly keys: SigningKeyService,
     private readonly ticketTtlS: number,
+    private readonly store: Store,
+    private readonly limit: TicketLimit,
   ) {}
+
+  /**
+   * Counts a ticket request against the user's window (every replica shares the count). Bounds
+   * what one account can make the controller store and sign: about `max * ticketTtlS / windowS`
+   * unexpired tickets per user at most.
+   */
+  private async countRequest(userId: string): Promise<void> {
+    const key = `tickets:user:${userId}`;
+    const n = await this.store.incr(key, this.limit.windowS * 1000);
+    if (n > this.limit.max) {
+      const ttl = await this.store.pttl(key);
+      throw new AppError(
+        ERROR_CODES.RATE_LIMITED,
+        `ticket limit reached (${this.limit.max} per ${this.limit.windowS} s); try again later`,
+        { 'retry-after': String(Math.max(1, Math.ceil((ttl > 0 ? ttl : this.limit.windowS * 1000) / 1000))) },
+      );
+    }
+  }
 
   async issue(userId: string, nodeId: string, deviceId: string): Promise<TicketResponse> {
     const node = await this.nodes.get(nodeId);
     if (node === undefined) throw new AppError(ERROR_CODES.NOT_FOUND, `node ${nodeId} not found`);
     if (node.staticPublicKey === null)
       throw new AppError(ERROR_CODES.NODE_NOT_ENROLLED, `node ${nodeId} has not enrolled yet`);
-    const [online, key] = await Promise.all([this.nodes.isOnline(nodeId), this.keys.current()]);
+    const [online, key] = await Promise.all([
+      this.nodes.isOnline(nodeId),
+      this.keys.current(),
+      this.countRequest(userId),
+    ]);
     if (!online) throw new AppError(ERROR_CODES.NODE_OFFLINE, `node ${nodeId} is offline`);
 
     const issuedAtS = Math.floor(Date.now() / 1000);

@@ -63,6 +63,14 @@ export class MemoryStore implements Store {
     return n;
   }
 
+  async decr(key: string): Promise<number> {
+    const e = this.live(key);
+    if (e === undefined) return 0;
+    const n = Number(e.value) - 1;
+    e.value = String(n);
+    return n;
+  }
+
   async pttl(key: string): Promise<number> {
     const e = this.live(key);
     if (e === undefined) return -2;

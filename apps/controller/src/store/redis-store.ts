@@ -55,6 +55,16 @@ export class RedisStore implements Store {
     return Number(first[1]);
   }
 
+  async decr(key: string): Promise<number> {
+    // DECR on a key that expired meanwhile would create it without a TTL: only decrement what exists.
+    const n = await this.cmd.eval(
+      "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) else return 0 end",
+      1,
+      this.k(key),
+    );
+    return Number(n);
+  }
+
   async pttl(key: string): Promise<number> {
     return this.cmd.pttl(this.k(key));
   }

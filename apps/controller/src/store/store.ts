@@ -17,6 +17,11 @@ export interface Store {
    * created (fixed window), not extended by later increments.
    */
   incr(key: string, ttlMs: number): Promise<number>;
+  /**
+   * Decrements a counter made by `incr`, keeping its TTL; a counter that no longer exists stays
+   * absent (never recreated without a TTL). Returns the new value, or 0 when absent.
+   */
+  decr(key: string): Promise<number>;
   /** Remaining lifetime in ms; -1 when the key has no TTL, -2 when it does not exist. */
   pttl(key: string): Promise<number>;
   publish(channel: string, message: string): Promise<void>;

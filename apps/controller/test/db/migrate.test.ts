@@ -123,4 +123,19 @@ describe.skipIf(!hasServices)('migration runner (PostgreSQL)', () => {
       await tmp.remove();
     }
   });
+
+  it('refuses to run when the database has a migration this build does not know', async () => {
+    const tmp = await tempDir();
+    try {
+      // The database above has 29990101000000_add_note applied; this build's folder lacks it (an
+      // older controller against a newer schema, or a deleted migration).
+      const dir = path.join(tmp.dir, 'migrations');
+      await cp(MIGRATIONS_DIR, dir, { recursive: true });
+      await expect(migrate(db.url, dir)).rejects.toThrow(
+        /29990101000000_add_note is applied to the database but missing/,
+      );
+    } finally {
+      await tmp.remove();
+    }
+  });
 });

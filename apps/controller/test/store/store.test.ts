@@ -33,6 +33,15 @@ for (const [name, make, enabled] of impls) {
       expect(await store.get('a')).toBeNull();
     });
 
+    it('decrements counters without recreating expired ones', async () => {
+      expect(await store.incr('d', 60_000)).toBe(1);
+      expect(await store.incr('d', 60_000)).toBe(2);
+      expect(await store.decr('d')).toBe(1);
+      expect(await store.pttl('d')).toBeGreaterThan(0);
+      expect(await store.decr('absent')).toBe(0);
+      expect(await store.pttl('absent')).toBe(-2);
+    });
+
     it('increments fixed-window counters', async () => {
       expect(await store.incr('n', 100)).toBe(1);
       expect(await store.incr('n', 100)).toBe(2);

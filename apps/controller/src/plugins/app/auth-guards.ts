@@ -1,6 +1,7 @@
 /**
  * Authentication guards used as route `onRequest` hooks:
- *   requireUser  - `Authorization: Bearer <JWT>` of any active role
+ *   requireUser  - `Authorization: Bearer <JWT>` of any role, refused at once when the user has
+ *                  been disabled (DisabledUsers: in memory on every replica, no per-request I/O)
  *   requireAdmin - the same, role admin, re-checked against the database on every request (admin
  *                  traffic is light, and a disabled admin must lose access before the JWT expires)
  *   requireNode  - `Authorization: Node <nodeId>:<credential>`, the credential from enrollment,
@@ -41,6 +42,9 @@ export default fp(
 
     app.decorate('requireUser', async (request: FastifyRequest) => {
       await verifyJwt(request);
+      // A disabled user's access tokens stop working at once, not when they expire.
+      if (app.disabledUsers.has(request.user.sub))
+        throw new AppError(ERROR_CODES.ACCOUNT_DISABLED, 'account is disabled');
     });
 
     app.decorate('requireAdmin', async (request: FastifyRequest) => {

@@ -19,7 +19,7 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     let url = app.config.databaseUrl;
-    let poolSize = app.config.databasePoolSize;
+    const embeddedMode = url === undefined;
     if (url === undefined) {
       const embedded = await startEmbeddedPostgres(app.config.dataDir);
       app.log.warn(
@@ -27,7 +27,6 @@ export default fp(
         'DATABASE_URL is not set: using embedded PostgreSQL (PGlite) in the data dir. Single instance only; set DATABASE_URL for production.',
       );
       url = embedded.url;
-      poolSize = 1;
       app.addHook('onClose', async () => {
         await app.drain(DRAIN_TIMEOUT_MS);
         await embedded.stop();
@@ -35,7 +34,7 @@ export default fp(
     }
     const result = await migrate(url);
     if (result.applied.length > 0) app.log.info({ applied: result.applied }, 'database migrations applied');
-    const db = openDatabase(url, poolSize);
+    const db = openDatabase(url, { poolSize: app.config.databasePoolSize, embedded: embeddedMode });
     app.decorate('db', db);
     // Registered after the embedded server's hook, so it runs first (onClose hooks run in reverse).
     app.addHook('onClose', async () => {

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { readOrCreateSecretFile, randomSecret } from '../../lib/data-dir.js';
 import { PasswordHasher } from '../../lib/passwords.js';
+import { normalizeClientIp } from '../../lib/client-ip.js';
 import { AuditRepository, type AuditInput } from '../../repositories/audit.js';
 import { DevicesRepository } from '../../repositories/devices.js';
 import { NodesRepository } from '../../repositories/nodes.js';
@@ -12,7 +13,11 @@ import { SessionsRepository } from '../../repositories/sessions.js';
 import { SigningKeysRepository } from '../../repositories/signing-keys.js';
 import { TicketsRepository } from '../../repositories/tickets.js';
 import { UsersRepository } from '../../repositories/users.js';
+import { AccountsService } from '../../services/accounts.js';
 import { AuthService } from '../../services/auth.js';
+import { DisabledUsers } from '../../services/disabled-users.js';
+import { Retention } from '../../services/retention.js';
+import { RevocationPoll } from '../../services/revocation-poll.js';
 import { NodeDirectory } from '../../services/node-directory.js';
 import { RevocationService } from '../../services/revocations.js';
 import { SigningKeyService } from '../../services/signing-keys.js';
@@ -39,6 +44,10 @@ declare module 'fastify' {
     revocations: RevocationService;
     nodeDirectory: NodeDirectory;
     ticketIssuer: TicketIssuer;
+    accounts: AccountsService;
+    disabledUsers: DisabledUsers;
+    retention: Retention;
+    revocationPoll: RevocationPoll;
     /** Appends an audit event with the request's actor and client IP. */
     audit(
       request: FastifyRequest,
@@ -56,8 +65,11 @@ export default fp(
       devices: new DevicesRepository(prisma),
       refreshTokens: new RefreshTokensRepository(prisma),
       nodes: new NodesRepository(prisma),
-      tickets: new TicketsRepository(pool, (err, size) =>
-        app.log.error({ err, size }, 'ticket group insert failed; retrying its tickets one by one'),
+      tickets: new TicketsRepository(
+        pool,
+        (err, size) =>
+          app.log.error({ err, size }, 'ticket group insert failed; retrying its tickets one by one'),
+        app.db.namedStatements,
       ),
       sessions: new SessionsRepository(pool, prisma),
       revocations: new RevocationsRepository(prisma),
@@ -96,10 +108,27 @@ export default fp(
       app.metrics.revocationsReceived.inc({ kind: n.kind }),
     );
     app.decorate('revocations', revocations);
+    const disabledUsers = new DisabledUsers(repos.users, revocations);
+    app.decorate('disabledUsers', disabledUsers);
+    app.decorate(
+      'accounts',
+      new AccountsService(
+        prisma,
+        repos.users,
+        repos.devices,
+        repos.refreshTokens,
+        repos.revocations,
+        revocations,
+        disabledUsers,
+      ),
+    );
 
     app.decorate(
       'ticketIssuer',
-      new TicketIssuer(repos.tickets, nodeDirectory, signingKeys, app.config.ticketTtlS),
+      new TicketIssuer(repos.tickets, nodeDirectory, signingKeys, app.config.ticketTtlS, app.store, {
+        max: app.config.ticketLimitPerUser,
+        windowS: app.config.ticketLimitWindowS,
+      }),
     );
 
     app.decorate('audit', async (request: FastifyRequest, event: Parameters<typeof app.audit>[1]) => {
@@ -107,13 +136,38 @@ export default fp(
       await repos.audit.record({
         actorType: event.actorType ?? principal?.kind ?? 'anonymous',
         actorId: event.actorId ?? principal?.id ?? null,
-        ip: request.ip,
+        ip: normalizeClientIp(request.ip),
         ...event,
       });
     });
 
     await Promise.all([signingKeys.start(), nodeDirectory.start(), revocations.start(), passwords.warmUp()]);
+    await disabledUsers.start();
+    const retention = new Retention(
+      pool,
+      repos.revocations,
+      app.config.retention,
+      (counts) => {
+        if (Object.values(counts).some((n) => n > 0)) app.log.info({ deleted: counts }, 'retention: pruned');
+      },
+      (err) => app.log.error({ err }, 'retention: pruning failed; retrying next round'),
+    );
+    app.decorate('retention', retention);
+    retention.start();
+    const revocationPoll = new RevocationPoll(
+      repos.revocations,
+      revocations,
+      app.config.revocationWaitersMax,
+      (n) => app.metrics.revocationWaiters.set(n),
+    );
+    revocationPoll.start();
+    app.decorate('revocationPoll', revocationPoll);
+    // Before the server stops accepting and waits for in-flight requests: long polls answer now
+    // instead of holding the shutdown for up to a minute.
+    app.addHook('preClose', async () => revocationPoll.close());
     app.addHook('onClose', async () => {
+      await retention.stop();
+      disabledUsers.stop();
       await Promise.all([signingKeys.stop(), nodeDirectory.stop(), revocations.stop()]);
     });
   },

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import type { FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES } from '../../errors.js';
 import { digestsEqual, hashToken } from '../../lib/crypto.js';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -17,6 +17,10 @@ export interface Metrics {
   readonly loginAttempts: Counter<'result'>;
   /** Heartbeat session reports dropped (ticket unknown, of another node, or claims not matching). */
   readonly sessionReportsIgnored: Counter;
+  /** Online authorisation answers by reason. */
+  readonly authorizations: Counter<'reason'>;
+  /** Revocation long polls currently held. */
+  readonly revocationWaiters: Gauge;
 }
 
 declare module 'fastify' {
@@ -65,6 +69,17 @@ export default fp(
       sessionReportsIgnored: new Counter({
         name: 'corridor_heartbeat_session_reports_ignored_total',
         help: 'Heartbeat session reports ignored: unknown ticket, ticket of another node, or user/device not matching it.',
+        registers: [registry],
+      }),
+      authorizations: new Counter({
+        name: 'corridor_agent_authorizations_total',
+        help: 'Online authorisation answers by reason (ok or why not).',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+      revocationWaiters: new Gauge({
+        name: 'corridor_revocation_waiters',
+        help: 'Revocation long polls currently held by this replica.',
         registers: [registry],
       }),
     };

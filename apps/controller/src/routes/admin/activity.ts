@@ -32,6 +32,8 @@ const routes: RoutePlugin = async (app) => {
     '/sessions',
     {
       schema: {
+        operationId: 'adminListSessions',
+        summary: 'List live and past sessions',
         tags,
         security,
         querystring: SessionListQuerySchema,
@@ -59,6 +61,8 @@ const routes: RoutePlugin = async (app) => {
     '/usage',
     {
       schema: {
+        operationId: 'adminGetUsage',
+        summary: 'Traffic totals by user, node or day',
         tags,
         security,
         querystring: UsageQuerySchema,
@@ -87,6 +91,8 @@ const routes: RoutePlugin = async (app) => {
     '/audit',
     {
       schema: {
+        operationId: 'adminListAudit',
+        summary: 'Search the audit log',
         tags,
         security,
         querystring: AuditQuerySchema,

@@ -19,6 +19,8 @@ const routes: RoutePlugin = async (app) => {
     '/nodes',
     {
       schema: {
+        operationId: 'adminCreateNode',
+        summary: 'Declare a node and get its one-time enrollment token',
         tags,
         security,
         body: NodeCreateRequestSchema,
@@ -58,6 +60,8 @@ const routes: RoutePlugin = async (app) => {
     '/nodes',
     {
       schema: {
+        operationId: 'adminListNodes',
+        summary: 'List nodes with state and load',
         tags,
         security,
         querystring: NodeAdminListQuerySchema,
@@ -82,6 +86,8 @@ const routes: RoutePlugin = async (app) => {
     '/nodes/:nodeId',
     {
       schema: {
+        operationId: 'adminGetNode',
+        summary: 'Get a node',
         tags,
         security,
         params: NodeIdParamsSchema,
@@ -100,6 +106,8 @@ const routes: RoutePlugin = async (app) => {
     '/nodes/:nodeId/enrollment-token',
     {
       schema: {
+        operationId: 'adminNewEnrollmentToken',
+        summary: 'Issue a new one-time enrollment token (re-enrollment)',
         tags,
         security,
         params: NodeIdParamsSchema,
@@ -129,6 +137,8 @@ const routes: RoutePlugin = async (app) => {
       `/nodes/:nodeId/${action}`,
       {
         schema: {
+          operationId: action === 'disable' ? 'adminDisableNode' : 'adminEnableNode',
+          summary: action === 'disable' ? 'Disable a node (no new tickets for it)' : 'Re-enable a node',
           tags,
           security,
           params: NodeIdParamsSchema,

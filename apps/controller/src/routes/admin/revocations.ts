@@ -19,6 +19,8 @@ const routes: RoutePlugin = async (app) => {
     '/devices/:deviceId/revoke',
     {
       schema: {
+        operationId: 'adminRevokeDevice',
+        summary: 'Revoke a device',
         tags,
         security,
         params: DeviceIdParamsSchema,
@@ -28,15 +30,8 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request) => {
       const { deviceId } = request.params;
-      const device = await app.repos.devices.findById(deviceId);
-      if (device === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
-      await app.repos.devices.revoke(deviceId);
-      const rec = await app.revocations.revoke(
-        'device',
-        deviceId,
-        request.query.reason ?? null,
-        request.user.sub,
-      );
+      const rec = await app.accounts.revokeDevice(deviceId, request.query.reason ?? null, request.user.sub);
+      if (rec === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'device not found');
       await app.audit(request, {
         action: 'device.revoke',
         targetType: 'device',
@@ -51,6 +46,8 @@ const routes: RoutePlugin = async (app) => {
     '/tickets/:ticketId/revoke',
     {
       schema: {
+        operationId: 'adminRevokeTicket',
+        summary: 'Revoke a ticket',
         tags,
         security,
         params: TicketIdParamsSchema,
@@ -80,13 +77,29 @@ const routes: RoutePlugin = async (app) => {
 
   app.get(
     '/signing-keys',
-    { schema: { tags, security, response: { 200: SigningKeyAdminListSchema, ...errors(401, 403) } } },
+    {
+      schema: {
+        operationId: 'adminListSigningKeys',
+        summary: 'List published ticket-signing keys',
+        tags,
+        security,
+        response: { 200: SigningKeyAdminListSchema, ...errors(401, 403) },
+      },
+    },
     async () => app.signingKeys.published(),
   );
 
   app.post(
     '/signing-keys/rotate',
-    { schema: { tags, security, response: { 200: RotateResultSchema, ...errors(401, 403) } } },
+    {
+      schema: {
+        operationId: 'adminRotateSigningKey',
+        summary: 'Rotate the ticket-signing key now',
+        tags,
+        security,
+        response: { 200: RotateResultSchema, ...errors(401, 403) },
+      },
+    },
     async (request) => {
       const keyId = await app.signingKeys.rotateNow();
       await app.audit(request, {

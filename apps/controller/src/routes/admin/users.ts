@@ -23,6 +23,8 @@ const routes: RoutePlugin = async (app) => {
     '/users',
     {
       schema: {
+        operationId: 'adminListUsers',
+        summary: 'Search and list users',
         tags,
         security,
         querystring: UserListQuerySchema,
@@ -47,6 +49,8 @@ const routes: RoutePlugin = async (app) => {
     '/users',
     {
       schema: {
+        operationId: 'adminCreateUser',
+        summary: 'Create a user',
         tags,
         security,
         body: UserCreateRequestSchema,
@@ -77,6 +81,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId',
     {
       schema: {
+        operationId: 'adminGetUser',
+        summary: 'Get a user',
         tags,
         security,
         params: UserParamsSchema,
@@ -94,6 +100,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/disable',
     {
       schema: {
+        operationId: 'adminDisableUser',
+        summary: 'Disable a user and revoke their tickets',
         tags,
         security,
         params: UserParamsSchema,
@@ -105,20 +113,16 @@ const routes: RoutePlugin = async (app) => {
       const { userId } = request.params;
       if (userId === request.user.sub)
         throw new AppError(ERROR_CODES.CONFLICT, 'admins cannot disable themselves');
-      const existing = await app.repos.users.findById(userId);
-      if (existing === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      if (existing.disabledAt !== null) return toAdminUser(existing);
-      const u = await app.repos.users.setDisabled(userId, true);
-      if (u === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      await app.repos.refreshTokens.revokeAllForUser(userId);
-      await app.revocations.revoke('user', userId, request.query.reason ?? null, request.user.sub);
+      const res = await app.accounts.disableUser(userId, request.query.reason ?? null, request.user.sub);
+      if (res === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      if (!res.changed && !res.repaired) return toAdminUser(res.user);
       await app.audit(request, {
         action: 'user.disable',
         targetType: 'user',
         targetId: userId,
-        details: { reason: request.query.reason ?? null },
+        details: { reason: request.query.reason ?? null, ...(res.repaired ? { repaired: true } : {}) },
       });
-      return toAdminUser(u);
+      return toAdminUser(res.user);
     },
   );
 
@@ -126,6 +130,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/enable',
     {
       schema: {
+        operationId: 'adminEnableUser',
+        summary: 'Re-enable a user',
         tags,
         security,
         params: UserParamsSchema,
@@ -134,23 +140,11 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request) => {
       const { userId } = request.params;
-      const existing = await app.repos.users.findById(userId);
-      if (existing === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
-      if (existing.disabledAt === null) return toAdminUser(existing);
-      // Tickets from before the re-enable stay revoked individually; then the user-wide revocation
-      // is lifted (nodes receive a fresh snapshot because the cursor epoch changes).
-      const old = await app.repos.tickets.unexpiredForUser(userId, new Date());
-      await app.repos.revocations.insertMany(
-        'ticket',
-        old,
-        'issued before the user was disabled',
-        request.user.sub,
-      );
-      await app.repos.revocations.lift('user', userId);
-      const u = await app.repos.users.setDisabled(userId, false);
-      if (u === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      const res = await app.accounts.enableUser(userId, request.user.sub);
+      if (res === null) throw new AppError(ERROR_CODES.NOT_FOUND, 'user not found');
+      if (!res.changed) return toAdminUser(res.user);
       await app.audit(request, { action: 'user.enable', targetType: 'user', targetId: userId });
-      return toAdminUser(u);
+      return toAdminUser(res.user);
     },
   );
 
@@ -158,6 +152,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/devices',
     {
       schema: {
+        operationId: 'adminListUserDevices',
+        summary: "List a user's devices",
         tags,
         security,
         params: UserParamsSchema,
@@ -176,6 +172,8 @@ const routes: RoutePlugin = async (app) => {
     '/users/:userId/usage',
     {
       schema: {
+        operationId: 'adminGetUserUsage',
+        summary: "A user's traffic per day",
         tags,
         security,
         params: UserParamsSchema,

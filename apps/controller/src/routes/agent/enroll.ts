@@ -6,14 +6,17 @@ import {
 } from '@corridor/protocol/control';
 import type { RoutePlugin } from '../types.js';
 import { AppError, ERROR_CODES } from '../../errors.js';
-import { errors } from '../../schemas/common.js';
+import { errors, PublicSecurity } from '../../schemas/common.js';
 
 const routes: RoutePlugin = async (app) => {
   app.post(
     '/enroll',
     {
       schema: {
+        operationId: 'enrollNode',
+        summary: 'Enroll a node agent with its one-time token',
         tags: ['agent'],
+        security: PublicSecurity,
         body: NodeEnrollRequestSchema,
         response: { 200: NodeEnrollResponseSchema, ...errors(400, 401, 409, 413) },
       },

@@ -14,9 +14,12 @@ const routes: RoutePlugin = async (app) => {
     '/heartbeat',
     {
       onRequest: app.requireNode,
-      // A full heartbeat (HEARTBEAT_MAX_SESSIONS reports of ~250 bytes) exceeds the global limit.
-      bodyLimit: Math.max(app.config.bodyLimitBytes, HEARTBEAT_MAX_SESSIONS * 320),
+      // A full heartbeat (HEARTBEAT_MAX_SESSIONS live reports of ~250 bytes and as many end reports
+      // of ~320 bytes) exceeds the global limit.
+      bodyLimit: Math.max(app.config.bodyLimitBytes, HEARTBEAT_MAX_SESSIONS * (320 + 400)),
       schema: {
+        operationId: 'sendHeartbeat',
+        summary: 'Report liveness, load and session counters',
         tags: ['agent'],
         security: NodeSecurity,
         body: HeartbeatSchema,
@@ -32,7 +35,7 @@ const routes: RoutePlugin = async (app) => {
           `protocol version ${hb.protocolVersion} is not supported (controller speaks ${PROTOCOL_VERSION})`,
         );
       }
-      const applied = await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions);
+      const applied = await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions, hb.ended ?? []);
       if (applied.ignored > 0) {
         // Counted, not failed: the rest of the report (liveness, load, valid sessions) still counts.
         app.metrics.sessionReportsIgnored.inc(applied.ignored);

@@ -9,6 +9,8 @@ const routes: RoutePlugin = async (app) => {
     {
       onRequest: app.requireNode,
       schema: {
+        operationId: 'listSigningKeys',
+        summary: 'Ticket-signing public keys nodes must accept',
         tags: ['agent'],
         security: NodeSecurity,
         response: { 200: SigningKeyListSchema, ...errors(401) },

@@ -8,7 +8,7 @@ import {
 } from '@corridor/protocol/control';
 import type { FastifyInstance } from 'fastify';
 import type { RoutePlugin } from '../types.js';
-import { errors, NoContent } from '../../schemas/common.js';
+import { errors, NoContent, PublicSecurity } from '../../schemas/common.js';
 import type { LoginOk } from '../../services/auth.js';
 
 function tokens(app: FastifyInstance, ok: LoginOk): TokenResponse {
@@ -27,10 +27,12 @@ const routes: RoutePlugin = async (app) => {
     '/login',
     {
       schema: {
+        operationId: 'login',
         tags: ['auth'],
+        security: PublicSecurity,
         summary: 'Log in with e-mail and password',
         body: LoginRequestSchema,
-        response: { 200: TokenResponseSchema, ...errors(400, 401, 403, 413, 429) },
+        response: { 200: TokenResponseSchema, ...errors(400, 401, 413, 429) },
       },
     },
     async (request) => {
@@ -58,15 +60,17 @@ const routes: RoutePlugin = async (app) => {
     '/refresh',
     {
       schema: {
+        operationId: 'refreshTokens',
         tags: ['auth'],
+        security: PublicSecurity,
         summary: 'Rotate a refresh token',
         body: RefreshRequestSchema,
         response: { 200: TokenResponseSchema, ...errors(400, 401, 403, 413) },
       },
     },
     async (request) => {
-      const ok = await app.auth.refresh(request.body.refreshToken, (userId) => {
-        void app
+      const ok = await app.auth.refresh(request.body.refreshToken, (userId) =>
+        app
           .audit(request, {
             actorType: 'user',
             actorId: userId,
@@ -74,8 +78,8 @@ const routes: RoutePlugin = async (app) => {
             targetType: 'user',
             targetId: userId,
           })
-          .catch(() => {});
-      });
+          .catch((e: unknown) => request.log.error({ err: e }, 'audit failed')),
+      );
       return tokens(app, ok);
     },
   );
@@ -84,7 +88,9 @@ const routes: RoutePlugin = async (app) => {
     '/logout',
     {
       schema: {
+        operationId: 'logout',
         tags: ['auth'],
+        security: PublicSecurity,
         summary: 'Revoke a refresh token and its family (idempotent)',
         body: LogoutRequestSchema,
         response: { 204: NoContent, ...errors(400, 413) },

@@ -18,6 +18,8 @@ const routes: RoutePlugin = async (app) => {
     '',
     {
       schema: {
+        operationId: 'listDevices',
+        summary: 'List your devices',
         tags: ['devices'],
         security: BearerSecurity,
         response: { 200: DeviceListSchema, ...errors(401) },
@@ -30,10 +32,12 @@ const routes: RoutePlugin = async (app) => {
     '',
     {
       schema: {
+        operationId: 'registerDevice',
+        summary: 'Register a device and its public key',
         tags: ['devices'],
         security: BearerSecurity,
         body: DeviceRegisterRequestSchema,
-        response: { 201: DeviceSchema, ...errors(400, 401, 403, 409, 413) },
+        response: { 201: DeviceSchema, ...errors(400, 401, 403, 409, 413, 429) },
       },
     },
     async (request, reply) => {
@@ -52,6 +56,11 @@ const routes: RoutePlugin = async (app) => {
           );
         case 'keyInUse':
           throw new AppError(ERROR_CODES.DEVICE_KEY_IN_USE, 'this public key is already registered');
+        case 'keyRevoked':
+          throw new AppError(
+            ERROR_CODES.DEVICE_REVOKED,
+            'this public key belongs to a device an administrator revoked; generate a new device key',
+          );
         case 'noUser':
           throw new AppError(ERROR_CODES.UNAUTHORIZED, 'account no longer exists');
         case 'disabled':
@@ -66,6 +75,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'getDevice',
+        summary: 'Get one of your devices',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,
@@ -83,6 +94,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'renameDevice',
+        summary: 'Rename one of your devices',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,
@@ -110,6 +123,8 @@ const routes: RoutePlugin = async (app) => {
     '/:deviceId',
     {
       schema: {
+        operationId: 'removeDevice',
+        summary: 'Remove one of your devices (its tickets are revoked)',
         tags: ['devices'],
         security: BearerSecurity,
         params: DeviceParamsSchema,

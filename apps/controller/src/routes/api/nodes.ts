@@ -11,6 +11,8 @@ const routes: RoutePlugin = async (app) => {
     {
       onRequest: app.requireUser,
       schema: {
+        operationId: 'listNodes',
+        summary: 'List nodes with online state and load, or pick the best one',
         tags: ['nodes'],
         security: BearerSecurity,
         querystring: NodeListQuerySchema,

@@ -9,11 +9,13 @@ const routes: RoutePlugin = async (app) => {
     {
       onRequest: app.requireUser,
       schema: {
+        operationId: 'issueTicket',
+        summary: 'Get a signed ticket for a node',
         tags: ['tickets'],
         security: BearerSecurity,
         params: NodeParamsSchema,
         body: TicketRequestSchema,
-        response: { 200: TicketResponseSchema, ...errors(400, 401, 403, 404, 409, 413, 503) },
+        response: { 200: TicketResponseSchema, ...errors(400, 401, 403, 404, 409, 413, 429, 503) },
       },
     },
     async (request) => {

@@ -125,6 +125,30 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(retry.statusCode).toBe(200);
   });
 
+  it('never lets two nodes enroll the same static key, even concurrently (unique index)', async () => {
+    for (let round = 0; round < 8; round++) {
+      const publicKey = devicePublicKey();
+      const tokens = await Promise.all(
+        [0, 1, 2].map(async (i) => (await createNode(`dup-${round}-${i}`)).enrollmentToken),
+      );
+      const res = await Promise.all(
+        tokens.map((enrollmentToken) =>
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/agent/enroll',
+            payload: { enrollmentToken, publicKey, agentVersion: '1.0.0' },
+          }),
+        ),
+      );
+      expect(res.map((r) => r.statusCode).sort(), `round ${round}`).toEqual([200, 409, 409]);
+      const holders = await h.app.db.pool.query(
+        'SELECT count(*)::int AS n FROM nodes WHERE static_public_key = $1',
+        [publicKey],
+      );
+      expect(holders.rows[0].n).toBe(1);
+    }
+  });
+
   it('re-enrollment with a fresh token revokes the old credential', async () => {
     const n = await onlineNode(h.app, admin);
     const tok = await h.app.inject({
@@ -299,10 +323,22 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
         { ...report, deviceId: devV.id },
         { ...report, userId: v.userId, deviceId: devV.id },
         { ...report, ticketId: randomUUID() },
-        // The date-time format admits a leap second, which Date cannot represent: ignored, not a 500.
-        { ...report, connectedAt: '2026-12-31T23:59:60Z' },
       ],
     });
+    // A leap second, which Date cannot represent, is refused by validation (400), never a 500.
+    const leap = await h.app.inject({
+      method: 'POST',
+      url: '/v1/agent/heartbeat',
+      headers: a.auth,
+      payload: {
+        protocolVersion: 1,
+        agentVersion: '0.1.0',
+        load: 0,
+        activeSessions: 1,
+        sessions: [{ ...report, connectedAt: '2026-12-31T23:59:60Z' }],
+      },
+    });
+    expect(leap.statusCode).toBe(400);
     const rows = async () =>
       (
         await h.app.db.pool.query<{ node_id: string; user_id: string; rx: string; tx: string }>(
@@ -322,9 +358,9 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(await rows()).toEqual([]);
     expect(await usage()).toEqual([]);
     const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
-    // Node B's report, one for the three claim mismatches (same session key, so deduplicated), the
-    // unknown ticket and the leap second.
-    expect(metrics.body).toMatch(/^corridor_heartbeat_session_reports_ignored_total 4$/m);
+    // Node B's report, one for the three claim mismatches (same session key, so deduplicated) and
+    // the unknown ticket.
+    expect(metrics.body).toMatch(/^corridor_heartbeat_session_reports_ignored_total 3$/m);
 
     // The genuine report is accepted, next to a bogus one in the same heartbeat.
     await heartbeat(h.app, a.auth, { sessions: [report, { ...report, ticketId: randomUUID() }] });
@@ -400,7 +436,7 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
       method: 'POST',
       url: '/v1/agent/heartbeat',
       headers: { ...n.auth, 'content-type': 'application/json' },
-      payload: JSON.stringify({ ...base, agentVersion: 'x'.repeat(4 * 1024 * 1024) }),
+      payload: JSON.stringify({ ...base, agentVersion: 'x'.repeat(8 * 1024 * 1024) }),
     });
     expect(huge.statusCode).toBe(413);
     const version = await h.app.inject({
