@@ -53,6 +53,18 @@ describe.skipIf(skip !== undefined)('UdpSocket guards (child process, loopback)'
     });
   }
 
+  it('leaves no fd and no bound port behind when its buffers cannot be allocated', async () => {
+    const r = await scenario('alloc-failure');
+    expect(r.code, explain(r)).toBe(0);
+    expect(r.result).toMatchObject({ leaked: 0, reopened: true });
+    const failures = r.result?.failures as Record<string, unknown>[];
+    expect(failures).toHaveLength(5);
+    for (const f of failures) {
+      expect(f).toMatchObject({ name: 'UdpError', code: 'CORRIDOR_ERR_UDP_ENOMEM' });
+      expect(f.hint).toMatch(/batchSize|maxDatagramBytes/);
+    }
+  });
+
   it('sendSlab sends only the lengths it validated, even when another thread rewrites them', async () => {
     const r = await scenario('meta-race');
     expect(r.code, explain(r)).toBe(0);

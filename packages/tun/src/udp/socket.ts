@@ -321,6 +321,24 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     this.family = v === 4 ? 4 : 6;
     this.native = loadNative();
     const where = `${this.family === 4 ? address : `[${address}]`}:${port}`;
+    // The receive buffers come first: a failure after the socket exists would have to undo it, and a
+    // leaked fd would keep the port bound.
+    let slab: Buffer;
+    let meta: Uint32Array;
+    try {
+      slab = Buffer.from(new ArrayBuffer(slot * recvBatch));
+      meta = new Uint32Array(new ArrayBuffer(metaEntries * META_WORDS * 4));
+    } catch (err) {
+      throw new UdpError(
+        'CORRIDOR_ERR_UDP_ENOMEM',
+        `cannot allocate ${slot * recvBatch} bytes of receive buffers for ${where}`,
+        {
+          errno: 12,
+          cause: err,
+          hint: 'lower batchSize or maxDatagramBytes (or turn gro off: its slots are 64 KiB), or free memory',
+        },
+      );
+    }
     let fd: number;
     let boundPort: number;
     let boundAddress: string;
@@ -339,13 +357,11 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     }
     this.localPort = boundPort;
     this.localAddress = boundAddress;
-    const slab = Buffer.from(new ArrayBuffer(slot * recvBatch));
-    const meta = new Uint32Array(new ArrayBuffer(metaEntries * META_WORDS * 4));
-    for (const b of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(b);
-    this.batch = new DatagramBatch(slab, meta);
     let resolveClosed!: () => void;
     this.closedPromise = new Promise((r) => (resolveClosed = r));
     try {
+      for (const b of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(b);
+      this.batch = new DatagramBatch(slab, meta);
       const [h, gro, gso] = this.native.attach(
         fd,
         this.family,
