@@ -254,6 +254,13 @@ describe('TcpServerBind / TcpClientBind', () => {
     expect(server.timedOut).toBe(1);
   });
 
+  it('refuses bad timeout and limit options before listening', async () => {
+    await expect(TcpServerBind.listen({ host: '127.0.0.1', idleTimeoutMs: -1 })).rejects.toThrow(RangeError);
+    await expect(TcpServerBind.listen({ host: '127.0.0.1', handshakeTimeoutMs: NaN })).rejects.toThrow(
+      /handshakeTimeoutMs/,
+    );
+  });
+
   it('limits the connections one source address holds at once', async () => {
     const server = track(
       await TcpServerBind.listen({

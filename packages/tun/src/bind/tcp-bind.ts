@@ -293,6 +293,8 @@ export class TcpServerBind extends TcpBindBase {
   private readonly connections = new Set<TcpEndpoint>();
   /** Open connections per source (rateLimitKey of the remote address). */
   private readonly perSource = new Map<string, number>();
+  /** The source key each connection counts against. */
+  private readonly sources = new Map<TcpEndpoint, string>();
   private readonly handshakeTimeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly sweeper: ReturnType<typeof setInterval>;
@@ -335,8 +337,6 @@ export class TcpServerBind extends TcpBindBase {
     this.sweeper.unref();
   }
 
-  private readonly sources = new Map<TcpEndpoint, string>();
-
   /** Closes connections past their handshake or idle deadline. */
   private sweep(now: number): void {
     for (const ep of this.connections) {
@@ -353,6 +353,18 @@ export class TcpServerBind extends TcpBindBase {
 
   /** Listens; rejects with the listen error (EADDRINUSE, EACCES...) when it cannot. */
   static listen(options: TcpServerOptions = {}): Promise<TcpServerBind> {
+    // Options are checked before anything listens (the constructor runs in the listen callback).
+    try {
+      positive(options.handshakeTimeoutMs, DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
+      positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+      positive(
+        options.maxConnectionsPerAddress,
+        DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS,
+        'maxConnectionsPerAddress',
+      );
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return new Promise((resolve, reject) => {
       const server = net.createServer({ noDelay: true });
       const onError = (err: Error) => reject(err);
