@@ -24,76 +24,81 @@ function parseResult(stdout: string): Record<string, unknown> | undefined {
 }
 
 describe.skipIf(skip !== undefined)('UdpSocket and IPv6 link-local peers', () => {
-  it('answers two peers with the same link-local address on different links, each on its own link', async () => {
-    await withNetns((a) =>
-      withNetns((node) =>
-        withNetns(async (c) => {
-          const tag = `${process.pid % 100000}`;
-          const links = [
-            { ns: a, client: `cua${tag}`, node: `cna${tag}` },
-            { ns: c, client: `cuc${tag}`, node: `cnc${tag}` },
-          ];
-          for (const l of links) {
-            await ip(
-              'link',
-              'add',
-              l.client,
-              'netns',
-              l.ns,
-              'type',
-              'veth',
-              'peer',
-              'name',
-              l.node,
-              'netns',
-              node,
+  it(
+    'answers two peers with the same link-local address on different links, each on its own link',
+    { timeout: 90_000 },
+    async () => {
+      await withNetns((a) =>
+        withNetns((node) =>
+          withNetns(async (c) => {
+            const tag = `${process.pid % 100000}`;
+            const links = [
+              { ns: a, client: `cua${tag}`, node: `cna${tag}` },
+              { ns: c, client: `cuc${tag}`, node: `cnc${tag}` },
+            ];
+            for (const l of links) {
+              await ip(
+                'link',
+                'add',
+                l.client,
+                'netns',
+                l.ns,
+                'type',
+                'veth',
+                'peer',
+                'name',
+                l.node,
+                'netns',
+                node,
+              );
+              // Static link-local addresses only: both clients are fe80::2, the node fe80::1 on both links.
+              await ip('-n', l.ns, 'link', 'set', l.client, 'addrgenmode', 'none');
+              await ip('-n', node, 'link', 'set', l.node, 'addrgenmode', 'none');
+              await ip('-n', l.ns, 'addr', 'add', 'fe80::2/64', 'dev', l.client, 'nodad');
+              await ip('-n', node, 'addr', 'add', 'fe80::1/64', 'dev', l.node, 'nodad');
+              await ip('-n', l.ns, 'link', 'set', l.client, 'up');
+              await ip('-n', node, 'link', 'set', l.node, 'up');
+            }
+            const server = run(
+              'ip',
+              ['netns', 'exec', node, process.execPath, ...tsNodeArgs('udp-scenarios.ts'), 'scope-echo'],
+              { cwd: PACKAGE_DIR, timeoutMs: 60_000 },
             );
-            // Static link-local addresses only: both clients are fe80::2, the node fe80::1 on both links.
-            await ip('-n', l.ns, 'link', 'set', l.client, 'addrgenmode', 'none');
-            await ip('-n', node, 'link', 'set', l.node, 'addrgenmode', 'none');
-            await ip('-n', l.ns, 'addr', 'add', 'fe80::2/64', 'dev', l.client, 'nodad');
-            await ip('-n', node, 'addr', 'add', 'fe80::1/64', 'dev', l.node, 'nodad');
-            await ip('-n', l.ns, 'link', 'set', l.client, 'up');
-            await ip('-n', node, 'link', 'set', l.node, 'up');
-          }
-          const server = run(
-            'ip',
-            ['netns', 'exec', node, process.execPath, ...tsNodeArgs('udp-scenarios.ts'), 'scope-echo'],
-            { cwd: PACKAGE_DIR, timeoutMs: 30_000 },
-          );
-          await new Promise((r) => setTimeout(r, 1500)); // tsx start-up; clients retry anyway
-          const clients = await Promise.all(
-            links.map((l, i) =>
-              run(
-                'ip',
-                [
-                  'netns',
-                  'exec',
-                  l.ns,
-                  process.execPath,
-                  `${FIXTURES_DIR}udp-echo-client.mjs`,
-                  `fe80::1%${l.client}`,
-                  '40000',
-                  `client-${i}`,
-                ],
-                { timeoutMs: 15_000 },
+            // The clients retry every 100 ms (for up to 30 s) while the server's tsx starts up.
+            const clients = await Promise.all(
+              links.map((l, i) =>
+                run(
+                  'ip',
+                  [
+                    'netns',
+                    'exec',
+                    l.ns,
+                    process.execPath,
+                    `${FIXTURES_DIR}udp-echo-client.mjs`,
+                    `fe80::1%${l.client}`,
+                    '40000',
+                    `client-${i}`,
+                  ],
+                  { timeoutMs: 40_000 },
+                ),
               ),
-            ),
-          );
-          const s = await server;
-          const sr = parseResult(s.stdout);
-          expect(s.code, `${s.stdout}\n${s.stderr}`).toBe(0);
-          expect(clients.map((r) => parseResult(r.stdout)?.replies)).toEqual([
-            ['echo:client-0'],
-            ['echo:client-1'],
-          ]);
-          // Two peers, told apart by their scope (interface index) only.
-          const sources = sr?.sources as string[];
-          expect(sources).toHaveLength(2);
-          expect(sources.every((k) => /^\[fe80::2%\d+\]:\d+$/.test(k))).toBe(true);
-          expect(sr?.txErrors).toBe(0);
-        }),
-      ),
-    );
-  });
+            );
+            const s = await server;
+            const sr = parseResult(s.stdout);
+            expect(s.code, `${s.stdout}\n${s.stderr}`).toBe(0);
+            const replies = clients.map((r) => [...new Set(parseResult(r.stdout)?.replies as string[])]);
+            expect(replies, JSON.stringify({ clients, server: s })).toEqual([
+              ['echo:client-0'],
+              ['echo:client-1'],
+            ]);
+            // Two peers, told apart by their scope (interface index) only.
+            const sources = sr?.sources as string[];
+            expect(sources).toHaveLength(2);
+            expect(sources.every((k) => /^\[fe80::2%\d+\]:\d+$/.test(k))).toBe(true);
+            expect(sr?.txErrors).toBe(0);
+          }),
+        ),
+      );
+    },
+  );
 });
