@@ -6,17 +6,25 @@
 //      JavaScript allocated and handed over at attach time (slot k = slab[k*slot .. (k+1)*slot));
 //   3. with UDP_GRO on, the kernel may coalesce several datagrams of one flow into one slot; the cmsg
 //      gives the segment size and this file splits the slot back into datagrams (no copy);
-//   4. per datagram, 8 u32 go into a Uint32Array shared with JavaScript:
-//        [offset, length, sourcePort, family (4|6), address bytes 0..3, 4..7, 8..11, 12..15]
-//      (IPv4 and v4-mapped IPv6 sources are reported as family 4 in the first address word), then ONE
+//   4. per datagram, 9 u32 go into a Uint32Array shared with JavaScript:
+//        [offset, length, sourcePort, family (4|6), address bytes 0..3, 4..7, 8..11, 12..15, scope id]
+//      (IPv4 and v4-mapped IPv6 sources are reported as family 4 in the first address word; the scope
+//      id is the interface index of a link-local IPv6 source, 0 otherwise: two peers may own the same
+//      link-local address on different links, and a reply must leave by the link it came from), then ONE
 //      JS call `onRead(count)`. The slab is reused by the next recvmmsg as soon as that call returns.
+//   5. Before every recvmmsg the slab, meta and stats arrays are checked to still own the memory attach()
+//      saw: a handler can detach the slab (ArrayBuffer.prototype.transfer() ignores
+//      markAsUntransferable), after which that memory belongs to another buffer and may be freed. Then
+//      reading stops and onError(EFAULT, "slab") reports it; nothing is ever received into it again.
 // Data path, send side:
 //   sendSlab() takes a slab and the same 8-u32 layout per datagram (destination instead of source) and
 //   sends them with sendmmsg(2). With UDP_SEGMENT (GSO) available, runs of datagrams to the same
 //   destination with the same size (the last one may be shorter) become one message of up to 64
 //   segments: one trip through the stack for the whole run. EAGAIN stops the batch and arms
 //   UV_WRITABLE (`onWritable()` follows); other errno values drop that message, are counted, and the
-//   batch continues. Nothing on the packet path throws.
+//   batch continues. Nothing on the packet path throws. The meta words are copied once, then
+//   validated, then used: a meta array in a SharedArrayBuffer that another thread rewrites cannot make
+//   it send memory past the validated slab.
 // Lifetime: like tun_linux.c — close() stops the poll and uv_close()s the handle; the fd is closed and
 // the buffers released only in the close callback. An async env cleanup hook closes forgotten sockets.
 #define NAPI_VERSION 8
@@ -64,7 +72,7 @@ enum {
   US_COUNT
 };
 
-#define META_WORDS 8
+#define META_WORDS 9
 #define MAX_BATCHES_PER_WAKE 8
 #define MAX_DATAGRAM 65535
 #define MAX_BATCH 1024
@@ -88,7 +96,9 @@ typedef struct udp_handle {
   uint32_t batch;
   uint32_t* meta;
   uint32_t meta_cap;  // entries
+  size_t meta_bytes;
   double* stats;
+  size_t stats_bytes;
   struct mmsghdr* rmsgs;
   struct iovec* riov;
   struct sockaddr_storage* raddr;
@@ -176,9 +186,9 @@ static napi_status typed_array_data(napi_env env, napi_value v, napi_typedarray_
 
 // ---- addresses ----------------------------------------------------------------------------------
 
-// Writes family/port/address words of `sa` into meta[2..7]. v4-mapped IPv6 is reported as IPv4.
+// Writes port/family/address/scope words of `sa` into meta[2..8]. v4-mapped IPv6 is reported as IPv4.
 static void put_source(uint32_t* m, const struct sockaddr_storage* sa) {
-  m[4] = m[5] = m[6] = m[7] = 0;
+  m[4] = m[5] = m[6] = m[7] = m[8] = 0;
   if (sa->ss_family == AF_INET) {
     const struct sockaddr_in* s4 = (const struct sockaddr_in*)sa;
     m[2] = ntohs(s4->sin_port);
@@ -193,6 +203,7 @@ static void put_source(uint32_t* m, const struct sockaddr_storage* sa) {
     } else {
       m[3] = 6;
       memcpy(&m[4], &s6->sin6_addr, 16);
+      m[8] = s6->sin6_scope_id;
     }
   } else {
     m[2] = 0;
@@ -200,7 +211,7 @@ static void put_source(uint32_t* m, const struct sockaddr_storage* sa) {
   }
 }
 
-// Builds the destination sockaddr for meta words m[2..7] on a socket of `family`. Returns its length,
+// Builds the destination sockaddr for meta words m[2..8] on a socket of `family`. Returns its length,
 // or 0 when the destination cannot be reached from this socket (IPv6 destination on an IPv4 socket).
 static socklen_t make_dest(int family, const uint32_t* m, struct sockaddr_storage* out) {
   memset(out, 0, sizeof *out);
@@ -223,6 +234,7 @@ static socklen_t make_dest(int family, const uint32_t* m, struct sockaddr_storag
     memcpy(&s6->sin6_addr.s6_addr[12], &m[4], 4);
   } else if (fam == 6) {
     memcpy(&s6->sin6_addr, &m[4], 16);
+    s6->sin6_scope_id = m[8];
   } else {
     return 0;
   }
@@ -366,6 +378,27 @@ static void emit_error(udp_handle* h, const char* syscall, int err) {
   call_js(h, h->on_error_ref, 2, argv);
 }
 
+// True while the typed array behind `ref` still covers exactly the memory attach() saw. A detached
+// (transferred) ArrayBuffer reports length 0 and no data, so any change means the memory is no longer
+// ours to touch.
+static int shared_intact(udp_handle* h, napi_ref ref, const void* want, size_t want_bytes) {
+  napi_value v = ref_value(h->env, ref);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = NULL;
+  if (v == NULL || napi_get_typedarray_info(h->env, v, &type, &length, &data, NULL, NULL) != napi_ok) return 0;
+  size_t el = type == napi_float64_array ? 8 : type == napi_uint32_array ? 4 : 1;
+  return data == want && length * el == want_bytes;
+}
+
+// The stats array is written by every send; slab, meta and stats by every receive.
+static int stats_intact(udp_handle* h) { return shared_intact(h, h->stats_ref, h->stats, h->stats_bytes); }
+
+static int read_buffers_intact(udp_handle* h) {
+  return shared_intact(h, h->slab_ref, h->slab, h->slab_len) &&
+         shared_intact(h, h->meta_ref, h->meta, h->meta_bytes) && stats_intact(h);
+}
+
 static int gro_size(struct msghdr* mh) {
   for (struct cmsghdr* c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
     if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
@@ -399,6 +432,13 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
   }
   if (events & UV_READABLE) {
     for (int b = 0; b < MAX_BATCHES_PER_WAKE && h->reading && !h->closing; b++) {
+      if (!read_buffers_intact(h)) {
+        // A handler detached a shared buffer: stop for good; JavaScript reports it and closes.
+        h->reading = 0;
+        update_poll(h);
+        emit_error(h, "slab", EFAULT);
+        break;
+      }
       for (uint32_t k = 0; k < h->batch; k++) {
         struct msghdr* mh = &h->rmsgs[k].msg_hdr;
         h->riov[k].iov_base = h->slab + (size_t)k * h->slot;
@@ -543,7 +583,7 @@ static void on_env_cleanup(napi_async_cleanup_hook_handle hook, void* arg) {
 
 // attach(fd, family, slab: Uint8Array, slot, batch, meta: Uint32Array, stats: Float64Array, gro: bool,
 //        onRead(count), onWritable(), onError(errno, syscall), onClose()): [External, groOn, gsoOn]
-// `slab` must hold batch * slot bytes; `meta` at least 8 u32 per entry (entries = meta.length / 8,
+// `slab` must hold batch * slot bytes; `meta` at least 9 u32 per entry (entries = meta.length / 9,
 // >= batch). The arrays stay referenced until the handle is closed; JavaScript must not detach them.
 static napi_value js_attach(napi_env env, napi_callback_info info) {
   size_t argc = 12;
@@ -568,7 +608,7 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
     return throw_type(env, "attach: slab must hold batch * slot bytes (and less than 4 GiB)");
   if (typed_array_data(env, argv[5], napi_uint32_array, &meta, &meta_len) != napi_ok ||
       meta_len / (META_WORDS * 4) < batch)
-    return throw_type(env, "attach: meta must be a Uint32Array of at least 8 * batch entries");
+    return throw_type(env, "attach: meta must be a Uint32Array of at least 9 * batch entries");
   if (typed_array_data(env, argv[6], napi_float64_array, &stats, &stats_len) != napi_ok ||
       stats_len < US_COUNT * sizeof(double))
     return throw_type(env, "attach: stats must be a Float64Array(14)");
@@ -589,7 +629,9 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   h->batch = batch;
   h->meta = meta;
   h->meta_cap = (uint32_t)(meta_len / (META_WORDS * 4));
+  h->meta_bytes = meta_len;
   h->stats = stats;
+  h->stats_bytes = stats_len;
   h->rmsgs = calloc(batch, sizeof *h->rmsgs);
   h->riov = calloc(batch, sizeof *h->riov);
   h->raddr = calloc(batch, sizeof *h->raddr);
@@ -757,9 +799,12 @@ static int flush_chunk(udp_handle* h, int m, uint32_t* consumed, int* eagain) {
 }
 
 // sendSlab(h, slab: Uint8Array, meta: Uint32Array, count): datagrams consumed (sent, or dropped on an
-// error other than EAGAIN). meta holds 8 u32 per datagram: [offset, length, port, family, address x4].
+// error other than EAGAIN). meta holds 9 u32 per datagram: [offset, length, port, family, address x4,
+// scope id].
 // Stops at the first EAGAIN; the caller drops or keeps the rest. Throws only for a bad layout (checked
-// whole, before anything is sent).
+// whole, before anything is sent) or a detached stats array. meta[0 .. count*8) is copied first, then
+// validated, then used: the caller's array is read exactly once.
+#define SEND_META_ON_STACK 256  // datagrams (8 KiB of stack)
 static napi_value js_send_slab(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], out;
@@ -774,18 +819,29 @@ static napi_value js_send_slab(napi_env env, napi_callback_info info) {
   if (typed_array_data(env, argv[2], napi_uint32_array, &metav, &meta_len) != napi_ok)
     return throw_type(env, "sendSlab: meta must be a Uint32Array");
   if (napi_get_value_uint32(env, argv[3], &count) != napi_ok || (uint64_t)count * META_WORDS * 4 > meta_len)
-    return throw_type(env, "sendSlab: count must be an integer in 0..meta.length/8");
-  const uint32_t* meta = metav;
-  for (uint32_t i = 0; i < count; i++) {
-    const uint32_t* m = &meta[(size_t)i * META_WORDS];
-    if ((uint64_t)m[0] + m[1] > slab_len || m[1] > MAX_DATAGRAM)
-      return throw_type(env, "sendSlab: a datagram lies outside the slab or exceeds 65535 bytes");
-  }
-  uint32_t consumed = 0;
+    return throw_type(env, "sendSlab: count must be an integer in 0..meta.length/9");
   if (h->closing) {
     napi_create_uint32(env, 0, &out);
     return out;
   }
+  if (!stats_intact(h)) {
+    napi_throw_error(env, "CORRIDOR_ERR_UDP_SLAB_DETACHED", "sendSlab: the stats array was detached");
+    return NULL;
+  }
+  // Copy, then validate, then send from the copy: `meta` may live in a SharedArrayBuffer that another
+  // thread changes at any time.
+  uint32_t on_stack[SEND_META_ON_STACK * META_WORDS];
+  uint32_t* meta = count <= SEND_META_ON_STACK ? on_stack : malloc((size_t)count * META_WORDS * 4);
+  if (meta == NULL) return throw_errno(env, "sendSlab", ENOMEM);
+  memcpy(meta, metav, (size_t)count * META_WORDS * 4);
+  for (uint32_t i = 0; i < count; i++) {
+    const uint32_t* m = &meta[(size_t)i * META_WORDS];
+    if ((uint64_t)m[0] + m[1] > slab_len || m[1] > MAX_DATAGRAM) {
+      if (meta != on_stack) free(meta);
+      return throw_type(env, "sendSlab: a datagram lies outside the slab or exceeds 65535 bytes");
+    }
+  }
+  uint32_t consumed = 0;
   uint32_t i = 0;
   int eagain = 0;
   while (i < count && !eagain) {
@@ -814,7 +870,7 @@ static napi_value js_send_slab(napi_env env, napi_callback_info info) {
         // Extend the run: same destination, same size (a shorter datagram ends the run).
         while (i < count && n < GSO_MAX_SEGMENTS && iov < SEND_CHUNK * 2) {
           const uint32_t* e = &meta[(size_t)i * META_WORDS];
-          if (e[1] == 0 || e[1] > seg || total + e[1] > GSO_MAX_BYTES || memcmp(&e[2], &d[2], 6 * 4) != 0) break;
+          if (e[1] == 0 || e[1] > seg || total + e[1] > GSO_MAX_BYTES || memcmp(&e[2], &d[2], (META_WORDS - 2) * 4) != 0) break;
           h->siov[iov].iov_base = (uint8_t*)slab + e[0];
           h->siov[iov].iov_len = e[1];
           iov++;
@@ -840,6 +896,7 @@ static napi_value js_send_slab(napi_env env, napi_callback_info info) {
     }
     if (m > 0) flush_chunk(h, m, &consumed, &eagain);
   }
+  if (meta != on_stack) free(meta);
   napi_create_uint32(env, consumed, &out);
   return out;
 }

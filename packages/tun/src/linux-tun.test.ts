@@ -230,6 +230,18 @@ describe.skipIf(skipReason !== undefined)(
       expect(r.result?.afterClosed).toBe(true);
     });
 
+    it('leaves no fd and no interface behind when its read buffers cannot be allocated', async () => {
+      const r = await withNetns((ns) => runScenario(ns, 'alloc-failure'));
+      expect(r.code, explain(r)).toBe(0);
+      expect(r.result).toMatchObject({ leaked: 0, interfaceLeft: false });
+      const failures = r.result?.failures as Record<string, unknown>[];
+      expect(failures).toHaveLength(5);
+      for (const f of failures) {
+        expect(f).toMatchObject({ name: 'TunError', code: 'CORRIDOR_ERR_TUN_ENOMEM' });
+        expect(f.hint).toMatch(/batchSize/);
+      }
+    });
+
     it('does not leak fds over 1000 open/close cycles (+50 full create/delete cycles)', async () => {
       const r = await withNetns((ns) => runScenario(ns, 'fd-leak', ['1000', '50'], { timeoutMs: 60_000 }));
       expect(r.code, explain(r)).toBe(0);

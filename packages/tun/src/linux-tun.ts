@@ -83,6 +83,22 @@ export class LinuxTun extends BaseTun {
       );
     }
     this.native = loadNative();
+    // Room for `batchSize` typical packets plus one maximum-size packet: the addon stops a batch when
+    // less than MAX_PACKET bytes remain, so no read is ever truncated. Allocated before the queue is
+    // opened: a failure afterwards would leak the fd, and with it the interface.
+    const slabBytes = batchSize * 2048 + this.native.MAX_PACKET + 1;
+    let slab: Uint8Array;
+    let meta: Uint32Array;
+    try {
+      slab = new Uint8Array(new ArrayBuffer(slabBytes));
+      meta = new Uint32Array(new ArrayBuffer(8 * batchSize));
+    } catch (err) {
+      throw new TunError('CORRIDOR_ERR_TUN_ENOMEM', `cannot allocate ${slabBytes} bytes of read buffers`, {
+        errno: 12,
+        cause: err,
+        hint: 'lower batchSize, or free memory',
+      });
+    }
     let fd: number;
     let actual: string;
     try {
@@ -92,19 +108,15 @@ export class LinuxTun extends BaseTun {
     }
     this.fd = fd;
     this.name = actual;
-    // Room for `batchSize` typical packets plus one maximum-size packet: the addon stops a batch when
-    // less than MAX_PACKET bytes remain, so no read is ever truncated.
-    const slab = new Uint8Array(new ArrayBuffer(batchSize * 2048 + this.native.MAX_PACKET + 1));
-    const meta = new Uint32Array(new ArrayBuffer(8 * batchSize));
-    // The addon keeps raw pointers into these three buffers until close. A handler could hand
-    // `batch.slab.buffer` to postMessage/structuredClone in a transfer list, which would detach it and
-    // leave the addon writing into memory another isolate owns (and may free): untransferable buffers are
-    // copied instead of moved.
-    for (const buffer of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(buffer);
-    this.batch = new SlabBatch(slab, meta);
     let resolveClosed!: () => void;
     this.closedPromise = new Promise((r) => (resolveClosed = r));
     try {
+      // The addon keeps raw pointers into these three buffers until close. A handler could hand
+      // `batch.slab.buffer` to postMessage/structuredClone in a transfer list, which would detach it and
+      // leave the addon writing into memory another isolate owns (and may free): untransferable buffers
+      // are copied instead of moved.
+      for (const buffer of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(buffer);
+      this.batch = new SlabBatch(slab, meta);
       this.handle = this.native.attach(
         fd,
         slab,

@@ -1,10 +1,11 @@
 // The Bind seam: the same echo exchange over UDP (loopback), TCP (loopback) and the in-memory network,
 // plus each implementation's own failure modes.
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeFrame } from '@corridor/protocol';
+import { MAX_FRAME_PAYLOAD_BYTES, MIN_WIRE_MESSAGE_BYTES, encodeFrame } from '@corridor/protocol';
 import net from 'node:net';
 import {
   MemoryEndpoint,
+  SendSlab,
   TcpClientBind,
   TcpServerBind,
   UdpBind,
@@ -137,6 +138,47 @@ describe('TcpServerBind / TcpClientBind', () => {
     expect(server.stats().txDropped).toBe(dropped);
   });
 
+  it('drops messages no protocol peer accepts at the sender, so they never cost the connection', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    const got = receiveN(server, 1);
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    const errors: Error[] = [];
+    client.on('error', (e) => errors.push(e));
+    // Shorter than the smallest protocol message (the receiving FrameDecoder refuses it and the whole
+    // connection with it), empty, and longer than any frame (its u16 length prefix would wrap).
+    expect(client.sendTo(Buffer.alloc(MIN_WIRE_MESSAGE_BYTES - 1, 1), client.remote)).toBe(false);
+    expect(client.sendTo(Buffer.alloc(0), client.remote)).toBe(false);
+    const big = client.createSendSlab(1);
+    const huge = new SendSlab({ capacity: 1, slotBytes: 66_000 });
+    huge.pushTo(MAX_FRAME_PAYLOAD_BYTES + 1, client.remote);
+    expect(client.send(huge)).toBe(0);
+    big.pushCopyTo(Buffer.from(msg('after')), client.remote);
+    expect(client.send(big)).toBe(1);
+    expect((await got).map((s) => s.text)).toEqual([msg('after')]);
+    expect(server.stats().rxErrors).toBe(0);
+    expect(client.closed).toBe(false);
+    expect(client.stats()).toMatchObject({ txPackets: 1, txDropped: 3 });
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(
+      new Array(3).fill('CORRIDOR_ERR_BIND_MESSAGE_SIZE'),
+    );
+  });
+
+  it('refuses a slab entry outside the slab before writing anything (no uninitialised bytes on the wire)', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1' }));
+    let received = 0;
+    server.onReceive((b) => (received += b.count));
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    const slab = new SendSlab({ capacity: 2, slotBytes: 64 });
+    slab.pushCopyTo(Buffer.from(msg('fine')), client.remote);
+    slab.pushTo(1000, client.remote); // a caller bug: 1000 bytes claimed in a 64-byte slot at the end
+    expect(() => client.send(slab)).toThrow(
+      expect.objectContaining({ code: 'CORRIDOR_ERR_BIND_INVALID_ARG' }) as Error,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(received).toBe(0); // nothing of the refused slab went out, not even its valid first entry
+    expect(client.stats().txPackets).toBe(0);
+  });
+
   it('refuses connections beyond maxConnections', async () => {
     const server = track(await TcpServerBind.listen({ host: '127.0.0.1', maxConnections: 1 }));
     const a = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
@@ -146,6 +188,99 @@ describe('TcpServerBind / TcpClientBind', () => {
     expect(server.connectionCount).toBe(1);
     expect(a.closed).toBe(false);
     expect(b.closed).toBe(true);
+  });
+
+  /** A raw connection that announces a maximal frame and never finishes it (slowloris). */
+  async function stalled(port: number, localAddress = '127.0.0.1'): Promise<net.Socket> {
+    const raw = net.connect({ host: '127.0.0.1', port, localAddress });
+    cleanups.push(async () => raw.destroy());
+    raw.on('error', () => undefined);
+    await new Promise((r) => raw.once('connect', r));
+    raw.write(Buffer.from([0xff, 0xe3]));
+    raw.write(Buffer.alloc(1000));
+    return raw;
+  }
+  async function until(cond: () => boolean, ms = 2000): Promise<boolean> {
+    for (const end = Date.now() + ms; !cond() && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 10));
+    return cond();
+  }
+  const closedSoon = (s: net.Socket, ms: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (s.destroyed || s.readableEnded) return resolve(true);
+      const t = setTimeout(() => resolve(false), ms);
+      s.once('close', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+
+  it('closes connections that deliver no whole frame in time, so stalled peers cannot hold every slot', async () => {
+    const server = track(
+      await TcpServerBind.listen({ host: '127.0.0.1', maxConnections: 3, handshakeTimeoutMs: 300 }),
+    );
+    const got = receiveN(server, 1);
+    const slow = await Promise.all([0, 1, 2].map(() => stalled(server.localPort)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.connectionCount).toBe(3);
+    // Every slot is taken: a newcomer is refused at once...
+    const early = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    await new Promise<void>((r) => early.once('endpointClosed', () => r()));
+    // ...but not for long: the stalled connections are closed after the handshake timeout.
+    expect(await Promise.all(slow.map((s) => closedSoon(s, 3000)))).toEqual([true, true, true]);
+    expect(await until(() => server.connectionCount === 0)).toBe(true);
+    expect(server.timedOut).toBe(3);
+    const honest = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    expect(honest.sendTo(Buffer.from(msg('hello')), honest.remote)).toBe(true);
+    expect((await got).map((s) => s.text)).toEqual([msg('hello')]);
+  });
+
+  it('closes a connection that delivered no whole frame for idleTimeoutMs, even while it trickles bytes', async () => {
+    const server = track(
+      await TcpServerBind.listen({ host: '127.0.0.1', handshakeTimeoutMs: 5000, idleTimeoutMs: 400 }),
+    );
+    const got = receiveN(server, 1);
+    const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
+    cleanups.push(async () => raw.destroy());
+    await new Promise((r) => raw.once('connect', r));
+    raw.write(encodeFrame(Buffer.from(msg('first'))));
+    await got;
+    raw.write(Buffer.from([0x01, 0x00])); // a 256-byte frame, one byte every 50 ms: never complete
+    const trickle = setInterval(() => raw.writable && raw.write(Buffer.from([0x61])), 50);
+    const closed = await closedSoon(raw, 3000);
+    clearInterval(trickle);
+    expect(closed).toBe(true);
+    expect(await until(() => server.connectionCount === 0)).toBe(true);
+    expect(server.timedOut).toBe(1);
+  });
+
+  it('refuses bad timeout and limit options before listening', async () => {
+    await expect(TcpServerBind.listen({ host: '127.0.0.1', idleTimeoutMs: -1 })).rejects.toThrow(RangeError);
+    await expect(TcpServerBind.listen({ host: '127.0.0.1', handshakeTimeoutMs: NaN })).rejects.toThrow(
+      /handshakeTimeoutMs/,
+    );
+  });
+
+  it('limits the connections one source address holds at once', async () => {
+    const server = track(
+      await TcpServerBind.listen({
+        host: '127.0.0.1',
+        maxConnectionsPerAddress: 2,
+        handshakeTimeoutMs: 60_000,
+      }),
+    );
+    const mine = await Promise.all([0, 1, 2].map(() => stalled(server.localPort, '127.0.0.1')));
+    expect(await closedSoon(mine[2]!, 2000)).toBe(true);
+    expect(await closedSoon(mine[0]!, 100)).toBe(false);
+    // Another address still gets in.
+    const other = await stalled(server.localPort, '127.0.0.2');
+    expect(await closedSoon(other, 200)).toBe(false);
+    expect(server.connectionCount).toBe(3);
+    // A slot freed by a closed connection can be used again.
+    mine[0]!.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = await stalled(server.localPort, '127.0.0.1');
+    expect(await closedSoon(again, 200)).toBe(false);
   });
 
   it('reports a refused connect', async () => {

@@ -20,7 +20,7 @@
 import type { EventEmitter } from 'node:events';
 import { FRAME_HEADER_BYTES } from '@corridor/protocol';
 import { DatagramSlab } from '../udp/socket.js';
-import type { UdpEndpoint } from '../udp/endpoint.js';
+import { META_WORDS, type UdpEndpoint } from '../udp/endpoint.js';
 
 export type Transport = 'udp' | 'tcp' | 'memory';
 
@@ -106,7 +106,7 @@ export class SendSlab extends DatagramSlab {
     if (endpoint.transport === 'udp') {
       if (!this.push(length, endpoint as UdpEndpoint)) return false;
     } else {
-      const b = i * 8;
+      const b = i * META_WORDS;
       this.meta[b] = i * this.stride + this.headroom;
       this.meta[b + 1] = length;
       this.meta[b + 2] = 0;

@@ -3,16 +3,33 @@
 //
 //   TcpServerBind — listens; every accepted connection is one TcpEndpoint (a peer). A connection that
 //     sends a bad frame (empty, oversize) is destroyed and counted; 'endpointClosed' tells the owner to
-//     forget the endpoint. Connections beyond `maxConnections` are refused at accept.
+//     forget the endpoint. Connections beyond `maxConnections`, or beyond `maxConnectionsPerAddress`
+//     from one source (IPv4 address, IPv6 /64), are refused at accept. Accepting costs nothing an
+//     unauthenticated peer could hold on to for long: a connection must deliver its first whole frame
+//     within `handshakeTimeoutMs` and then one at least every `idleTimeoutMs` (a client's persistent
+//     keepalives do), otherwise one sweep timer closes it — bytes that never complete a frame
+//     (slowloris) or a peer that vanished without a FIN (half-open) do not count as activity.
 //   TcpClientBind — one connection to a node; `remote` is its only endpoint.
 //
 // Ownership: received frames are views into Node's chunk (or a reassembly buffer) valid only during the
 // handler call, as for every Bind. Sends copy the framed messages into one Buffer per peer per send()
 // call before writing, so the caller's slab is free again when send() returns. A peer whose socket has
 // more than `maxBufferedBytes` queued gets its messages dropped (counted) instead of growing memory.
+//
+// Sends check the slab first: an entry outside the slab is a caller bug and throws
+// (CORRIDOR_ERR_BIND_INVALID_ARG) before anything is written, as UdpBind does. A message no receiver
+// accepts (shorter than MIN_WIRE_MESSAGE_BYTES, longer than MAX_FRAME_PAYLOAD_BYTES) is dropped, counted
+// and reported (CORRIDOR_ERR_BIND_MESSAGE_SIZE) instead of framed: the peer's FrameDecoder would refuse
+// it and the connection with it.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FRAME_HEADER_BYTES, FrameDecoder } from '@corridor/protocol';
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_FRAME_PAYLOAD_BYTES,
+  MIN_WIRE_MESSAGE_BYTES,
+  rateLimitKey,
+} from '@corridor/protocol';
 import {
   SendSlab,
   newBindStats,
@@ -26,6 +43,25 @@ import {
 
 let nextConnectionId = 1;
 
+/** Whether a protocol peer's FrameDecoder accepts a message of `length` bytes as one frame. */
+function frameable(length: number): boolean {
+  return length >= MIN_WIRE_MESSAGE_BYTES && length <= MAX_FRAME_PAYLOAD_BYTES;
+}
+
+function invalidSlab(message: string): RangeError {
+  return Object.assign(new RangeError(message), { code: 'CORRIDOR_ERR_BIND_INVALID_ARG' });
+}
+
+function messageSizeError(length: number): Error {
+  return Object.assign(
+    new Error(
+      `not sent: a ${length}-byte message is outside ${MIN_WIRE_MESSAGE_BYTES}..${MAX_FRAME_PAYLOAD_BYTES} ` +
+        'bytes, which the peer would refuse together with the connection',
+    ),
+    { code: 'CORRIDOR_ERR_BIND_MESSAGE_SIZE' },
+  );
+}
+
 /** One TCP connection, i.e. one peer. */
 export class TcpEndpoint implements BindEndpoint {
   readonly transport = 'tcp' as const;
@@ -34,6 +70,10 @@ export class TcpEndpoint implements BindEndpoint {
   readonly port: number;
   readonly key: string;
   readonly decoder = new FrameDecoder();
+  /** Monotonic ms (performance.now) of the accept / connect. */
+  readonly connectedAt = performance.now();
+  /** Monotonic ms of the last whole frame received, or -1 before the first. */
+  lastFrameAt = -1;
   constructor(readonly socket: net.Socket) {
     this.address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.port = socket.remotePort ?? 0;
@@ -108,7 +148,9 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         s.destroy();
         return;
       }
-      if (r.value.length === 0 || this.handler === null) return;
+      if (r.value.length === 0) return;
+      ep.lastFrameAt = performance.now();
+      if (this.handler === null) return;
       const rec = this.received;
       rec.frames = r.value;
       rec.from = ep;
@@ -131,16 +173,40 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
   }
 
   send(slab: SendSlab, count: number = slab.count): number {
+    if (!Number.isInteger(count) || count < 0 || count > slab.capacity) {
+      throw invalidSlab(`send: count must be an integer in 0..${slab.capacity}`);
+    }
+    // The whole layout first: nothing is written when any entry lies outside the slab (Buffer#copy
+    // would clamp it and leave uninitialised bytes of the frame buffer on the wire).
+    const slabBytes = slab.slab.length;
+    for (let k = 0; k < count; k++) {
+      const start = slab.offset(k);
+      const len = slab.length(k);
+      if (start + len > slabBytes) {
+        throw invalidSlab(`send: message ${k} (${len} bytes at ${start}) lies outside the slab`);
+      }
+    }
     let sent = 0;
     let i = 0;
     while (i < count) {
       const ep = slab.endpoint(i);
       // A run of messages to the same connection becomes one write.
-      let j = i + 1;
-      let bytes = slab.length(i) + FRAME_HEADER_BYTES;
-      while (j < count && slab.endpoint(j) === ep) {
-        bytes += slab.length(j) + FRAME_HEADER_BYTES;
-        j++;
+      let j = i;
+      let bytes = 0;
+      let unframeable = 0;
+      for (; j < count && slab.endpoint(j) === ep; j++) {
+        const len = slab.length(j);
+        if (frameable(len)) bytes += len + FRAME_HEADER_BYTES;
+        else {
+          unframeable++;
+          this.counters.txDropped++;
+          this.report(messageSizeError(len));
+        }
+      }
+      const framed = j - i - unframeable;
+      if (framed === 0) {
+        i = j;
+        continue;
       }
       if (
         this.isClosed ||
@@ -149,7 +215,7 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         !ep.socket.writable ||
         ep.socket.writableLength + bytes > this.maxBuffered
       ) {
-        this.counters.txDropped += j - i;
+        this.counters.txDropped += framed;
         i = j;
         continue;
       }
@@ -157,6 +223,7 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
       let off = 0;
       for (let k = i; k < j; k++) {
         const len = slab.length(k);
+        if (!frameable(len)) continue;
         const start = slab.offset(k);
         out[off] = len >>> 8;
         out[off + 1] = len & 0xff;
@@ -165,15 +232,19 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         this.counters.txBytes += len;
       }
       ep.socket.write(out);
-      this.counters.txPackets += j - i;
-      sent += j - i;
+      this.counters.txPackets += framed;
+      sent += framed;
       i = j;
     }
     return sent;
   }
 
   sendTo(data: Uint8Array, endpoint: BindEndpoint): boolean {
-    if (data.length === 0 || data.length > 65535) return false;
+    if (!frameable(data.length)) {
+      this.counters.txDropped++;
+      this.report(messageSizeError(data.length));
+      return false;
+    }
     const one = new SendSlab({ capacity: 1, slotBytes: data.length });
     one.pushCopyTo(data, endpoint);
     return this.send(one) === 1;
@@ -193,12 +264,43 @@ export interface TcpServerOptions extends TcpBindOptions {
   port?: number;
   /** Connections accepted at once (default 10,000); more are refused at accept. */
   maxConnections?: number;
+  /**
+   * Connections one source holds at once (default 32): an IPv4 address, or an IPv6 /64 (one host
+   * usually owns a whole /64). More from that source are refused at accept.
+   */
+  maxConnectionsPerAddress?: number;
+  /** A connection must deliver its first whole frame within this long (default 10 s) or is closed. */
+  handshakeTimeoutMs?: number;
+  /**
+   * A connection that delivered no whole frame for this long is closed (default 5 min: far above the
+   * persistent keepalive a node assigns, above the agent's own session idle timeout). 0 = never.
+   */
+  idleTimeoutMs?: number;
   /** SO_REUSEPORT-like sharing is not offered; one listener per port. */
+}
+
+export const DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS = 32;
+export const DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got ${value}`);
+  return v;
 }
 
 export class TcpServerBind extends TcpBindBase {
   private readonly connections = new Set<TcpEndpoint>();
+  /** Open connections per source (rateLimitKey of the remote address). */
+  private readonly perSource = new Map<string, number>();
+  /** The source key each connection counts against. */
+  private readonly sources = new Map<TcpEndpoint, string>();
+  private readonly handshakeTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private readonly sweeper: ReturnType<typeof setInterval>;
   private closing: Promise<void> | undefined;
+  /** Connections closed by the handshake or idle timeout. */
+  timedOut = 0;
 
   private constructor(
     private readonly server: net.Server,
@@ -206,21 +308,63 @@ export class TcpServerBind extends TcpBindBase {
   ) {
     super(options);
     const max = options.maxConnections ?? 10_000;
+    const maxPerSource = options.maxConnectionsPerAddress ?? DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS;
+    this.handshakeTimeoutMs = positive(
+      options.handshakeTimeoutMs,
+      DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS,
+      'handshakeTimeoutMs',
+    );
+    this.idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
     server.on('connection', (socket) => {
-      if (this.isClosed || this.connections.size >= max) {
+      const source = rateLimitKey((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+      const fromSource = this.perSource.get(source) ?? 0;
+      if (this.isClosed || this.connections.size >= max || fromSource >= maxPerSource) {
         this.counters.rxErrors++;
         socket.destroy();
         return;
       }
       const ep = new TcpEndpoint(socket);
+      this.perSource.set(source, fromSource + 1);
+      this.sources.set(ep, source);
       this.connections.add(ep);
       this.adopt(ep);
     });
     server.on('error', (err) => this.report(err));
+    // One timer for all connections; a quarter of the shortest timeout bounds how late a close comes.
+    const shortest = Math.min(this.handshakeTimeoutMs || Infinity, this.idleTimeoutMs || Infinity);
+    const period = Number.isFinite(shortest) ? Math.max(25, Math.min(shortest / 4, 5_000)) : 5_000;
+    this.sweeper = setInterval(() => this.sweep(performance.now()), period);
+    this.sweeper.unref();
+  }
+
+  /** Closes connections past their handshake or idle deadline. */
+  private sweep(now: number): void {
+    for (const ep of this.connections) {
+      const expired =
+        ep.lastFrameAt < 0
+          ? this.handshakeTimeoutMs > 0 && now - ep.connectedAt >= this.handshakeTimeoutMs
+          : this.idleTimeoutMs > 0 && now - ep.lastFrameAt >= this.idleTimeoutMs;
+      if (!expired) continue;
+      this.timedOut++;
+      this.counters.rxErrors++;
+      ep.socket.destroy();
+    }
   }
 
   /** Listens; rejects with the listen error (EADDRINUSE, EACCES...) when it cannot. */
   static listen(options: TcpServerOptions = {}): Promise<TcpServerBind> {
+    // Options are checked before anything listens (the constructor runs in the listen callback).
+    try {
+      positive(options.handshakeTimeoutMs, DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
+      positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+      positive(
+        options.maxConnectionsPerAddress,
+        DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS,
+        'maxConnectionsPerAddress',
+      );
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return new Promise((resolve, reject) => {
       const server = net.createServer({ noDelay: true });
       const onError = (err: Error) => reject(err);
@@ -248,12 +392,19 @@ export class TcpServerBind extends TcpBindBase {
 
   protected forget(ep: TcpEndpoint): void {
     this.connections.delete(ep);
+    const source = this.sources.get(ep);
+    if (source === undefined) return;
+    this.sources.delete(ep);
+    const n = (this.perSource.get(source) ?? 1) - 1;
+    if (n > 0) this.perSource.set(source, n);
+    else this.perSource.delete(source);
   }
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
     this.handler = null;
+    clearInterval(this.sweeper);
     this.closing = new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       for (const ep of this.connections) ep.socket.destroy();

@@ -1,9 +1,29 @@
-// UDP endpoints in the binary form the addon uses (family, port, 4 address words), so the packet path
-// compares and stores peers' addresses without building strings.
+// UDP endpoints in the binary form the addon uses (family, port, 4 address words, IPv6 scope id), so
+// the packet path compares and stores peers' addresses without building strings.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
-/** Words per datagram in the receive and send meta arrays (mirror of META_WORDS in native/udp_linux.c). */
-export const META_WORDS = 8;
+/**
+ * Words per datagram in the receive and send meta arrays (mirror of META_WORDS in native/udp_linux.c):
+ * offset, length, port, family (4|6), 4 address words, IPv6 scope id (interface index; 0 = none).
+ */
+export const META_WORDS = 9;
+
+/** Interface index of an IPv6 zone: a number, or an interface name of this network namespace. */
+function zoneIndex(zone: string): number {
+  if (/^\d+$/.test(zone)) {
+    const n = Number(zone);
+    if (n <= 0xffffffff) return n;
+  } else if (/^[A-Za-z0-9_.-]{1,15}$/.test(zone) && zone !== '.' && zone !== '..') {
+    try {
+      const n = Number(readFileSync(`/sys/class/net/${zone}/ifindex`, 'utf8').trim());
+      if (Number.isInteger(n) && n > 0) return n;
+    } catch {
+      // no such interface: reported below
+    }
+  }
+  throw new RangeError(`unknown IPv6 zone ${JSON.stringify(zone)} (an interface name or index)`);
+}
 
 const scratch = new Uint32Array(4);
 const scratchBytes = new Uint8Array(scratch.buffer);
@@ -40,8 +60,11 @@ function formatWords(family: 4 | 6, a0: number, a1: number, a2: number, a3: numb
 }
 
 /**
- * An immutable UDP address. `address` is the canonical text (IPv4 dotted, IPv6 RFC 5952, v4-mapped IPv6
- * reported as IPv4); `key` ("198.18.0.2:40000", "[2001:db8::1]:51820") identifies it in maps.
+ * An immutable UDP address. `address` is the canonical text (IPv4 dotted, IPv6 RFC 5952 with `%<index>`
+ * for a scoped (link-local) address, v4-mapped IPv6 reported as IPv4); `key` ("198.18.0.2:40000",
+ * "[2001:db8::1]:51820", "[fe80::2%3]:51820") identifies it in maps. The scope id is part of the
+ * identity: the same link-local address on two links is two peers, and replies go out by the link the
+ * scope names.
  */
 export class UdpEndpoint {
   /** The transport this endpoint belongs to (lets a UdpEndpoint stand for a Bind endpoint). */
@@ -55,13 +78,21 @@ export class UdpEndpoint {
     readonly a1: number,
     readonly a2: number,
     readonly a3: number,
+    /** IPv6 scope id (interface index) of a link-local address; 0 otherwise. */
+    readonly scopeId = 0,
   ) {}
 
-  /** Parses an IP literal and port; throws RangeError on bad input (configuration, not packets). */
-  static of(address: string, port: number): UdpEndpoint {
+  /**
+   * Parses an IP literal and port; an IPv6 literal may carry a zone (`fe80::1%eth0`, `fe80::1%3`).
+   * Throws RangeError on bad input (configuration, not packets).
+   */
+  static of(input: string, port: number): UdpEndpoint {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`bad UDP port ${port}`);
-    const v = isIP(address);
-    if (v === 0) throw new RangeError(`not an IP address: ${JSON.stringify(address)}`);
+    const v = isIP(input);
+    if (v === 0) throw new RangeError(`not an IP address: ${JSON.stringify(input)}`);
+    const percent = v === 6 ? input.indexOf('%') : -1;
+    const address = percent < 0 ? input : input.slice(0, percent);
+    const scopeId = percent < 0 ? 0 : zoneIndex(input.slice(percent + 1));
     const words = new Uint32Array(4);
     const bytes = new Uint8Array(words.buffer);
     if (v === 4) {
@@ -98,6 +129,7 @@ export class UdpEndpoint {
       words[1] as number,
       words[2] as number,
       words[3] as number,
+      scopeId,
     );
   }
 
@@ -111,11 +143,15 @@ export class UdpEndpoint {
       meta[b + 5] as number,
       meta[b + 6] as number,
       meta[b + 7] as number,
+      meta[b + 8] as number,
     );
   }
 
   get address(): string {
-    if (this.text === undefined) this.text = formatWords(this.family, this.a0, this.a1, this.a2, this.a3);
+    if (this.text === undefined) {
+      const text = formatWords(this.family, this.a0, this.a1, this.a2, this.a3);
+      this.text = this.scopeId === 0 ? text : `${text}%${this.scopeId}`;
+    }
     return this.text;
   }
 
@@ -136,7 +172,8 @@ export class UdpEndpoint {
       meta[b + 4] === this.a0 &&
       meta[b + 5] === this.a1 &&
       meta[b + 6] === this.a2 &&
-      meta[b + 7] === this.a3
+      meta[b + 7] === this.a3 &&
+      meta[b + 8] === this.scopeId
     );
   }
 
@@ -147,11 +184,12 @@ export class UdpEndpoint {
       other.a0 === this.a0 &&
       other.a1 === this.a1 &&
       other.a2 === this.a2 &&
-      other.a3 === this.a3
+      other.a3 === this.a3 &&
+      other.scopeId === this.scopeId
     );
   }
 
-  /** Writes port, family and address into entry `i` of a meta array. */
+  /** Writes port, family, address and scope into entry `i` of a meta array. */
   writeMeta(meta: Uint32Array, i: number): void {
     const b = i * META_WORDS;
     meta[b + 2] = this.port;
@@ -160,5 +198,6 @@ export class UdpEndpoint {
     meta[b + 5] = this.a1;
     meta[b + 6] = this.a2;
     meta[b + 7] = this.a3;
+    meta[b + 8] = this.scopeId;
   }
 }

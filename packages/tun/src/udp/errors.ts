@@ -5,6 +5,7 @@ export type UdpErrorCode =
   | 'CORRIDOR_ERR_UDP_INVALID_ARG'
   | 'CORRIDOR_ERR_UDP_CLOSED'
   | 'CORRIDOR_ERR_UDP_NOT_BUILT'
+  | 'CORRIDOR_ERR_UDP_SLAB_DETACHED'
   | `CORRIDOR_ERR_UDP_${string}`;
 
 export class UdpError extends Error {
@@ -77,4 +78,17 @@ export function udpErrnoError(syscall: string, errno: number, where: string, cod
     syscall,
     hint: udpHint(name, syscall, where),
   });
+}
+
+export const HINT_UDP_SLAB_DETACHED =
+  'a datagram handler detached the receive slab (e.g. batch.slab.buffer.transfer()); copy datagrams ' +
+  'out of a batch instead (Buffer.from(batch.datagram(i))) — the slab belongs to the socket';
+
+/** A buffer shared with the addon was detached: the socket stopped receiving (and closes). */
+export function udpSlabDetachedError(where: string): UdpError {
+  return new UdpError(
+    'CORRIDOR_ERR_UDP_SLAB_DETACHED',
+    `recvmmsg ${where} stopped: a buffer shared with the UDP addon was detached`,
+    { errno: 14, syscall: 'recvmmsg', hint: HINT_UDP_SLAB_DETACHED },
+  );
 }

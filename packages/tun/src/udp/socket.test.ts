@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   DatagramSlab,
+  META_WORDS,
   UdpEndpoint,
   UdpError,
   UdpSocket,
@@ -142,6 +143,21 @@ describe.skipIf(skip !== undefined)('UdpSocket (loopback)', () => {
     expect(UdpEndpoint.of('2001:db8::0:1', 5).address).toBe('2001:db8::1');
   });
 
+  it('keeps the IPv6 zone of a link-local endpoint as part of its identity', () => {
+    const byIndex = UdpEndpoint.of('fe80::2%1', 51820);
+    expect(byIndex).toMatchObject({ family: 6, scopeId: 1, address: 'fe80::2%1', key: '[fe80::2%1]:51820' });
+    expect(UdpEndpoint.of('fe80::2%lo', 51820).equals(byIndex)).toBe(true); // lo is interface 1
+    expect(UdpEndpoint.of('fe80::2%2', 51820).equals(byIndex)).toBe(false);
+    expect(UdpEndpoint.of('fe80::2', 51820).equals(byIndex)).toBe(false);
+    expect(() => UdpEndpoint.of('fe80::2%no-such-if0', 51820)).toThrow(/unknown IPv6 zone/);
+    const meta = new Uint32Array(2 * META_WORDS);
+    byIndex.writeMeta(meta, 1);
+    expect(UdpEndpoint.fromMeta(meta, 1).equals(byIndex)).toBe(true);
+    expect(byIndex.matchesMeta(meta, 1)).toBe(true);
+    meta[META_WORDS + 8] = 2;
+    expect(byIndex.matchesMeta(meta, 1)).toBe(false);
+  });
+
   it('drops datagrams longer than the receive slot and counts them', async () => {
     const a = sock({ gro: false });
     const b = sock({ gro: false, maxDatagramBytes: 512 });
@@ -178,6 +194,23 @@ describe.skipIf(skip !== undefined)('UdpSocket (loopback)', () => {
     expect(a.send(Buffer.from('x'), UdpEndpoint.of('::1', 9))).toBe(false);
     expect(a.stats()).toMatchObject({ txErrors: 1, txDropped: 1 });
     expect(errors[0]?.code).toBe('CORRIDOR_ERR_UDP_EAFNOSUPPORT');
+  });
+
+  it('reports every refused datagram of a slab once, and nothing stale afterwards', () => {
+    const a = sock({ gro: false });
+    const b = sock({ gro: false });
+    const errors: UdpError[] = [];
+    a.on('error', (e) => errors.push(e));
+    const slab = new DatagramSlab({ capacity: 4 });
+    for (let i = 0; i < 3; i++) slab.pushCopy(Buffer.from('x'), UdpEndpoint.of('::1', 9));
+    slab.pushCopy(Buffer.from('y'), UdpEndpoint.of('127.0.0.1', b.localPort));
+    expect(a.sendSlab(slab)).toBe(1);
+    expect(errors.map((e) => e.code)).toEqual(new Array(3).fill('CORRIDOR_ERR_UDP_EAFNOSUPPORT'));
+    slab.clear();
+    slab.pushCopy(Buffer.from('z'), UdpEndpoint.of('127.0.0.1', b.localPort));
+    expect(a.sendSlab(slab)).toBe(1);
+    expect(errors).toHaveLength(3);
+    expect(a.stats()).toMatchObject({ txErrors: 3, errors: 3, txDropped: 3 });
   });
 
   it('refuses slab layouts outside the slab before sending anything', () => {

@@ -9,7 +9,9 @@
 //    'writable' event follows; other errno values drop that datagram, are counted and reported.
 // 4. close(): idempotent; stops the poll, closes the handle, then the fd.
 // Errors are never thrown on the packet path: they are counted and emitted as 'error' (UdpError) when
-// someone listens, otherwise only counted (stats().errors, lastError).
+// someone listens, otherwise only counted (stats().errors, lastError). A handler that detaches the
+// receive slab (or meta) makes the addon stop before its next read: 'error' with
+// CORRIDOR_ERR_UDP_SLAB_DETACHED, then the socket closes itself.
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
 import { isIP } from 'node:net';
 import { META_WORDS, UdpEndpoint } from './endpoint.js';
-import { UdpError, udpErrnoError } from './errors.js';
+import { UdpError, udpErrnoError, udpSlabDetachedError } from './errors.js';
 
 type NativeHandle = { readonly __brand: 'CorridorUdpHandle' };
 
@@ -135,7 +137,7 @@ export class DatagramBatch {
   count = 0;
   constructor(
     readonly slab: Buffer,
-    /** 8 u32 per datagram: offset, length, source port, family, 4 address words. */
+    /** META_WORDS u32 per datagram: offset, length, source port, family, 4 address words, scope id. */
     readonly meta: Uint32Array,
   ) {}
   offset(i: number): number {
@@ -319,6 +321,24 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     this.family = v === 4 ? 4 : 6;
     this.native = loadNative();
     const where = `${this.family === 4 ? address : `[${address}]`}:${port}`;
+    // The receive buffers come first: a failure after the socket exists would have to undo it, and a
+    // leaked fd would keep the port bound.
+    let slab: Buffer;
+    let meta: Uint32Array;
+    try {
+      slab = Buffer.from(new ArrayBuffer(slot * recvBatch));
+      meta = new Uint32Array(new ArrayBuffer(metaEntries * META_WORDS * 4));
+    } catch (err) {
+      throw new UdpError(
+        'CORRIDOR_ERR_UDP_ENOMEM',
+        `cannot allocate ${slot * recvBatch} bytes of receive buffers for ${where}`,
+        {
+          errno: 12,
+          cause: err,
+          hint: 'lower batchSize or maxDatagramBytes (or turn gro off: its slots are 64 KiB), or free memory',
+        },
+      );
+    }
     let fd: number;
     let boundPort: number;
     let boundAddress: string;
@@ -337,13 +357,11 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     }
     this.localPort = boundPort;
     this.localAddress = boundAddress;
-    const slab = Buffer.from(new ArrayBuffer(slot * recvBatch));
-    const meta = new Uint32Array(new ArrayBuffer(metaEntries * META_WORDS * 4));
-    for (const b of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(b);
-    this.batch = new DatagramBatch(slab, meta);
     let resolveClosed!: () => void;
     this.closedPromise = new Promise((r) => (resolveClosed = r));
     try {
+      for (const b of [slab.buffer, meta.buffer, this.statsArray.buffer]) markAsUntransferable(b);
+      this.batch = new DatagramBatch(slab, meta);
       const [h, gro, gso] = this.native.attach(
         fd,
         this.family,
@@ -355,7 +373,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
         wantGro,
         (count) => this.onRead(count),
         () => this.emit('writable'),
-        (errno, syscall) => this.report(udpErrnoError(syscall, errno, this.describe())),
+        (errno, syscall) => this.onNativeError(errno, syscall),
         () => {
           resolveClosed();
           this.emit('close');
@@ -369,6 +387,16 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
       throw fromNative(err, where);
     }
     if (options.gso === false) this.gso = this.native.setGso(this.handle, false);
+  }
+
+  private onNativeError(errno: number, syscall: string): void {
+    if (syscall === 'slab') {
+      // A handler detached a buffer the addon shares; it stopped receiving for good: release the socket.
+      this.report(udpSlabDetachedError(this.describe()));
+      void this.close();
+      return;
+    }
+    this.report(udpErrnoError(syscall, errno, this.describe()));
   }
 
   private describe(): string {
@@ -425,9 +453,12 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     const sent = (s[S.txPackets] as number) - before;
     this.txDropped += count - sent;
     void consumed;
+    // One 'error' per datagram the kernel (or the family check) refused in this call, as LinuxTun
+    // does; the addon keeps only the last errno, which a batch of refusals nearly always shares.
     const txErrors = s[S.txErrors] as number;
-    if (txErrors !== this.lastTxErrors) {
-      this.lastTxErrors = txErrors;
+    const refused = txErrors - this.lastTxErrors;
+    this.lastTxErrors = txErrors;
+    for (let k = 0; k < refused; k++) {
       this.report(udpErrnoError('sendmmsg', s[S.txLastErrno] as number, this.describe()));
     }
     return sent;
