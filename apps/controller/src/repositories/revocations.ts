@@ -14,7 +14,10 @@
  * The feed does not grow forever. A revocation matters only while a ticket it covers can still be
  * presented, so snapshots carry a revocation only while such a ticket is unexpired — judged by each
  * ticket's own `expires_at`, never by the current TICKET_TTL_S (which may have been lowered since) —
- * and `prune` deletes the others (after a grace period covering ticket inserts still in flight).
+ * and `prune` deletes the others. Both keep every revocation younger than PRUNE_GRACE_MS: a ticket
+ * insert that read the user and device before the revocation committed may still commit after it
+ * (it takes no lock on them), so "covers no ticket yet" is not "will cover none", and a node whose
+ * snapshot dropped the revocation would never see it again (its cursor is already past the id).
  */
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
@@ -38,7 +41,10 @@ export interface RevocationFeed {
 /** Advisory lock key serializing revocation inserts (any 64-bit constant unique to this use). */
 export const REVOCATION_INSERT_LOCK = 0x636f_7272_7276_6b6en;
 
-/** Rows younger than this are never pruned: a ticket insert racing the revocation may still commit. */
+/**
+ * Rows younger than this are never pruned nor left out of snapshots: a ticket insert racing the
+ * revocation may still commit.
+ */
 export const PRUNE_GRACE_MS = 3_600_000;
 
 /**
@@ -51,6 +57,9 @@ const STILL_COVERS_A_TICKET = `(
   OR (r.kind = 'device' AND EXISTS (SELECT 1 FROM tickets t WHERE t.device_id = r.subject_id AND t.expires_at > now()))
   OR (r.kind = 'user' AND EXISTS (SELECT 1 FROM tickets t WHERE t.user_id = r.subject_id AND t.expires_at > now()))
 )`;
+
+/** Whether revocation `r` is still within PRUNE_GRACE_MS of its creation (SQL fragment on alias `r`). */
+const WITHIN_GRACE = `r.created_at > now() - make_interval(secs => ${PRUNE_GRACE_MS / 1000})`;
 
 type Tx = Prisma.TransactionClient;
 
@@ -137,7 +146,8 @@ export class RevocationsRepository {
 
   /**
    * Revocations after `since`, or a snapshot (no `since`, a cursor of another generation, or one
-   * past the newest id). Snapshots hold only revocations that still cover an unexpired ticket.
+   * past the newest id). Snapshots hold only revocations that still cover an unexpired ticket, or
+   * are younger than PRUNE_GRACE_MS (a racing ticket insert may still commit).
    */
   async feed(since: string | undefined): Promise<RevocationFeed> {
     const cursor = await this.currentCursor();
@@ -151,7 +161,7 @@ export class RevocationsRepository {
     const rows = reset
       ? await this.prisma.$queryRawUnsafe<{ id: bigint; kind: RevocationKind; subject_id: string }[]>(
           `SELECT r.id, r.kind::text AS kind, r.subject_id FROM revocations r
-            WHERE r.lifted_at IS NULL AND ${STILL_COVERS_A_TICKET} ORDER BY r.id`,
+            WHERE r.lifted_at IS NULL AND (${WITHIN_GRACE} OR ${STILL_COVERS_A_TICKET}) ORDER BY r.id`,
         )
       : (
           await this.prisma.revocation.findMany({

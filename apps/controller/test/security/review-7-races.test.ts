@@ -1,0 +1,142 @@
+/**
+ * Second review of the hardened controller (review-7), races reproduced with real concurrency on
+ * real PostgreSQL + Redis. Where a window is milliseconds wide in production, a trigger in the
+ * test's own database holds one side inside it (the race itself is unchanged).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import type { App } from '../../src/app.js';
+import {
+  adminToken,
+  bearer,
+  createUser,
+  hasServices,
+  onlineNode,
+  registerDevice,
+  startHarness,
+  warnSkip,
+  type Harness,
+} from '../helpers.js';
+
+warnSkip();
+
+type Feed = { cursor: string; reset: boolean; tickets: string[]; devices: string[]; users: string[] };
+
+async function feed(app: App, auth: Record<string, string>, since?: string): Promise<Feed> {
+  const res = await app.inject({
+    method: 'GET',
+    url: `/v1/agent/revocations${since ? `?since=${since}` : ''}`,
+    headers: auth,
+  });
+  expect(res.statusCode).toBe(200);
+  return res.json<Feed>();
+}
+
+/** A trigger that holds every ticket insert (after its statement read users and devices) until released. */
+async function holdTicketInserts(h: Harness): Promise<{ release(): Promise<void>; drop(): Promise<void> }> {
+  const holder = new pg.Client({ connectionString: h.db.url });
+  await holder.connect();
+  await h.app.db.pool.query(`CREATE OR REPLACE FUNCTION corridor_test_hold() RETURNS trigger AS $$
+    BEGIN PERFORM pg_advisory_lock_shared(7007); PERFORM pg_advisory_unlock_shared(7007); RETURN NEW; END
+    $$ LANGUAGE plpgsql`);
+  await h.app.db.pool.query(`CREATE TRIGGER corridor_test_hold BEFORE INSERT ON tickets
+    FOR EACH ROW EXECUTE FUNCTION corridor_test_hold()`);
+  await holder.query('SELECT pg_advisory_lock(7007)');
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      await holder.query('SELECT pg_advisory_unlock(7007)');
+    },
+    async drop() {
+      await this.release();
+      await holder.end();
+      await h.app.db.pool.query('DROP TRIGGER IF EXISTS corridor_test_hold ON tickets');
+      await h.app.db.pool.query('DROP FUNCTION IF EXISTS corridor_test_hold()');
+    },
+  };
+}
+
+/** Waits until a backend is blocked on the hold trigger's advisory lock. */
+async function waitForHeldInsert(h: Harness): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const r = await h.app.db.pool.query(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = 7007",
+    );
+    if (r.rows[0].n > 0) return;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new Error('the ticket insert never reached the hold trigger');
+}
+
+describe.skipIf(!hasServices)('review-7 races (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  for (const how of ['user disabled', 'device revoked', 'device removed by its owner'] as const) {
+    it(`a snapshot taken while a ticket races "${how}" keeps the revocation that covers that ticket`, async () => {
+      const node = await onlineNode(h.app, admin);
+      const u = await createUser(h.app, admin);
+      const dev = await registerDevice(h.app, u.accessToken);
+      const hold = await holdTicketInserts(h);
+      try {
+        // 1. The ticket request passes every check and its insert statement has read the user and
+        //    device as they were (enabled, not revoked).
+        const ticket = h.app.inject({
+          method: 'POST',
+          url: `/v1/nodes/${node.id}/tickets`,
+          headers: bearer(u.accessToken),
+          payload: { deviceId: dev.id },
+        });
+        await waitForHeldInsert(h);
+        // 2. The revocation commits.
+        const revoke =
+          how === 'user disabled'
+            ? await h.app.inject({
+                method: 'POST',
+                url: `/v1/admin/users/${u.userId}/disable`,
+                headers: bearer(admin),
+              })
+            : how === 'device revoked'
+              ? await h.app.inject({
+                  method: 'POST',
+                  url: `/v1/admin/devices/${dev.id}/revoke`,
+                  headers: bearer(admin),
+                })
+              : await h.app.inject({
+                  method: 'DELETE',
+                  url: `/v1/devices/${dev.id}`,
+                  headers: bearer(u.accessToken),
+                });
+        expect(revoke.statusCode).toBeLessThan(300);
+        // 3. A node (re)starts and takes a snapshot.
+        const snap = await feed(h.app, node.auth);
+        // 4. The ticket commits and is handed out.
+        await hold.release();
+        const res = await ticket;
+        if (res.statusCode !== 200) return; // refused after all: nothing to cover
+        // 5. The node's cached set must refuse that ticket: from the snapshot, or from the delta after it.
+        const delta = await feed(h.app, node.auth, snap.cursor);
+        const cached = {
+          users: new Set([...snap.users, ...delta.users]),
+          devices: new Set([...snap.devices, ...delta.devices]),
+          tickets: new Set([...snap.tickets, ...delta.tickets]),
+        };
+        const t = res.json<{ ticketId: string }>();
+        const covered =
+          cached.users.has(u.userId) || cached.devices.has(dev.id) || cached.tickets.has(t.ticketId);
+        expect(covered, `ticket ${t.ticketId} issued across "${how}" is admitted by a node that synced`).toBe(
+          true,
+        );
+      } finally {
+        await hold.drop();
+      }
+    });
+  }
+});
