@@ -19,6 +19,7 @@
  * (it takes no lock on them), so "covers no ticket yet" is not "will cover none", and a node whose
  * snapshot dropped the revocation would never see it again (its cursor is already past the id).
  */
+import { REVOCATION_LIST_MAX_ITEMS } from '@corridor/protocol/control';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
 export type RevocationKind = 'user' | 'device' | 'ticket';
@@ -64,7 +65,14 @@ const WITHIN_GRACE = `r.created_at > now() - make_interval(secs => ${PRUNE_GRACE
 type Tx = Prisma.TransactionClient;
 
 export class RevocationsRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  /**
+   * `pageSize`: most revocation rows one feed answer carries (so every id list stays within the
+   * agent API's REVOCATION_LIST_MAX_ITEMS, which nodes enforce); the rest follow in deltas.
+   */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pageSize = REVOCATION_LIST_MAX_ITEMS,
+  ) {}
 
   /** Records a revocation in its own transaction. */
   async insert(
@@ -148,6 +156,11 @@ export class RevocationsRepository {
    * Revocations after `since`, or a snapshot (no `since`, a cursor of another generation, or one
    * past the newest id). Snapshots hold only revocations that still cover an unexpired ticket, or
    * are younger than PRUNE_GRACE_MS (a racing ticket insert may still commit).
+   *
+   * Paged: one answer carries at most `pageSize` rows, in id order. When a page is full its cursor
+   * is the last id it carries (not the newest id), so the node's next request is a delta that
+   * continues from there at once — after a snapshot page too, since a delta holds every row past
+   * the cursor (a superset of what the rest of the snapshot would have held).
    */
   async feed(since: string | undefined): Promise<RevocationFeed> {
     const cursor = await this.currentCursor();
@@ -161,13 +174,16 @@ export class RevocationsRepository {
     const rows = reset
       ? await this.prisma.$queryRawUnsafe<{ id: bigint; kind: RevocationKind; subject_id: string }[]>(
           `SELECT r.id, r.kind::text AS kind, r.subject_id FROM revocations r
-            WHERE r.lifted_at IS NULL AND (${WITHIN_GRACE} OR ${STILL_COVERS_A_TICKET}) ORDER BY r.id`,
+            WHERE r.lifted_at IS NULL AND (${WITHIN_GRACE} OR ${STILL_COVERS_A_TICKET}) ORDER BY r.id
+            LIMIT $1`,
+          this.pageSize,
         )
       : (
           await this.prisma.revocation.findMany({
             where: { liftedAt: null, id: { gt: sinceId } },
             orderBy: { id: 'asc' },
             select: { id: true, kind: true, subjectId: true },
+            take: this.pageSize,
           })
         ).map((r) => ({ id: r.id, kind: r.kind, subject_id: r.subjectId }));
     const feed: RevocationFeed = { cursor, reset, tickets: [], devices: [], users: [] };
@@ -178,8 +194,9 @@ export class RevocationsRepository {
         r.subject_id,
       );
     }
-    // Rows inserted between currentCursor() and the query must not be skipped by the next delta.
-    if (last > BigInt(lastInCursor)) feed.cursor = `${gen}.${last}`;
+    // A full page: the rest follows from its last id. Otherwise rows inserted between
+    // currentCursor() and the query must not be skipped by the next delta.
+    if (rows.length >= this.pageSize || last > BigInt(lastInCursor)) feed.cursor = `${gen}.${last}`;
     feed.tickets = [...new Set(feed.tickets)];
     feed.devices = [...new Set(feed.devices)];
     feed.users = [...new Set(feed.users)];
