@@ -51,6 +51,13 @@ export interface Config {
   readonly signingKeyRotationS: number;
   readonly ticketTtlS: number;
   readonly deviceLimit: number;
+  /**
+   * Device registrations one user may make per `deviceRegistrationWindowS` (fixed window, shared
+   * store). Removing a device records a revocation that every node downloads, so registering and
+   * removing in a loop would let one account flood the revocation feed.
+   */
+  readonly deviceRegistrationsPerUser: number;
+  readonly deviceRegistrationWindowS: number;
   readonly argon2: Argon2Params;
   readonly loginMaxAttemptsPerAccount: number;
   readonly loginMaxAttemptsPerIp: number;
@@ -267,6 +274,8 @@ export function loadConfig(env?: Env): Config {
     signingKeyRotationS: r.int('SIGNING_KEY_ROTATION_S', 7 * 86_400, 60, 365 * 86_400),
     ticketTtlS: r.int('TICKET_TTL_S', 12 * 3_600, 60, 7 * 86_400),
     deviceLimit: r.int('DEVICE_LIMIT', 5, 1, 1_000),
+    deviceRegistrationsPerUser: r.int('DEVICE_REGISTRATIONS_PER_USER', 20, 1, 1_000_000),
+    deviceRegistrationWindowS: r.int('DEVICE_REGISTRATION_WINDOW_S', 3_600, 1, 86_400),
     argon2: {
       memoryCost: r.int('ARGON2_MEMORY_KIB', DEFAULT_ARGON2.memoryCost, 1_024, 4_194_304),
       timeCost: r.int('ARGON2_TIME_COST', DEFAULT_ARGON2.timeCost, 1, 100),

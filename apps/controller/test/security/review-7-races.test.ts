@@ -12,6 +12,7 @@ import {
   adminToken,
   bearer,
   createUser,
+  devicePublicKey,
   hasServices,
   onlineNode,
   registerDevice,
@@ -187,4 +188,51 @@ describe.skipIf(!hasServices)('review-7: the revocation feed stays within its co
       expect(answers).toBeGreaterThan(2);
     }
   }, 120_000);
+});
+
+describe.skipIf(!hasServices)('review-7: one account cannot flood the revocation feed (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DEVICE_REGISTRATIONS_PER_USER: '6', DEVICE_REGISTRATION_WINDOW_S: '600' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('limits device registrations per user (each removal records a revocation every node downloads)', async () => {
+    const u = await createUser(h.app, admin);
+    const churn = async () => {
+      const reg = await h.app.inject({
+        method: 'POST',
+        url: '/v1/devices',
+        headers: bearer(u.accessToken),
+        payload: { name: 'churn', publicKey: devicePublicKey() },
+      });
+      if (reg.statusCode !== 201) return reg;
+      const del = await h.app.inject({
+        method: 'DELETE',
+        url: `/v1/devices/${reg.json<{ id: string }>().id}`,
+        headers: bearer(u.accessToken),
+      });
+      expect(del.statusCode).toBe(204);
+      return reg;
+    };
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await churn()).statusCode);
+    expect(codes).toEqual(Array(6).fill(201));
+    const burst = await Promise.all(Array.from({ length: 10 }, churn));
+    expect(burst.map((r) => r.statusCode)).toEqual(Array(10).fill(429));
+    expect(burst[0]!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
+    const retry = Number(burst[0]!.headers['retry-after']);
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(600);
+    const rows = await h.app.db.pool.query(
+      "SELECT count(*)::int AS n FROM revocations WHERE kind = 'device' AND created_by_id = $1",
+      [u.userId],
+    );
+    expect(rows.rows[0].n).toBe(6);
+    // Another user is not affected.
+    const v = await createUser(h.app, admin);
+    await registerDevice(h.app, v.accessToken);
+  });
 });
