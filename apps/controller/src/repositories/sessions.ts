@@ -68,20 +68,26 @@ export interface UsageRow {
  * must not write sessions or usage for another node's tickets or for made-up users). Counters are
  * cumulative: the stored counters only grow (GREATEST) and usage gets the positive delta over the
  * stored value, so a lower or repeated report adds nothing. The caller serializes heartbeats of one
- * node (advisory lock), so `prev` cannot be stale against a concurrent heartbeat of the same node.
+ * node (advisory lock), so the stored value cannot be stale against a concurrent heartbeat of the
+ * same node.
+ *
+ * Cost: linear in the reports. Each report looks up its ticket and its stored session by primary
+ * or unique key once, in `valid` (MATERIALIZED: computed once); nothing joins the reports with
+ * themselves. (A separate `prev` CTE joined back to `valid` used to be inlined into a nested loop
+ * that probed the sessions index once per pair of reports: 10^8 probes, minutes of database time,
+ * for one heartbeat of HEARTBEAT_MAX_SESSIONS reports.)
  */
-const HEARTBEAT_SQL = `
+export const HEARTBEAT_SQL = `
   WITH input AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[])
       AS t(ticket_id, user_id, device_id, rx, tx, started_at)
   ),
-  valid AS (
-    SELECT i.* FROM input i
+  valid AS MATERIALIZED (
+    SELECT i.ticket_id, i.user_id, i.device_id, i.rx, i.tx, i.started_at,
+           s.rx_bytes AS prev_rx, s.tx_bytes AS prev_tx
+    FROM input i
     JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
-  ),
-  prev AS (
-    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
-    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+    LEFT JOIN sessions s ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
   ),
   upserted AS (
     INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, rx_bytes, tx_bytes)
@@ -94,10 +100,10 @@ const HEARTBEAT_SQL = `
   ),
   used AS (
     INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
-    SELECT i.user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
-           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
-    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
-    GROUP BY i.user_id
+    SELECT user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(rx - COALESCE(prev_rx, 0), 0)), sum(GREATEST(tx - COALESCE(prev_tx, 0), 0))
+    FROM valid
+    GROUP BY user_id
     ON CONFLICT (user_id, node_id, day) DO UPDATE SET
       rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
     RETURNING 1
@@ -106,23 +112,23 @@ const HEARTBEAT_SQL = `
          (SELECT count(*) FROM used)::int AS used`;
 
 /**
- * Sessions the node reports as ended (heartbeat `ended`), same validity rule and usage accounting as
- * HEARTBEAT_SQL: the final counters only raise the stored ones and usage gets the increase once, so
- * a repeated end report adds nothing. The end instant is clamped into [start, heartbeat time].
+ * Sessions the node reports as ended (heartbeat `ended`), same validity rule, usage accounting and
+ * cost as HEARTBEAT_SQL: the final counters only raise the stored ones and usage gets the increase
+ * once, so a repeated end report adds nothing. The end instant is clamped into [start, heartbeat
+ * time].
  */
-const ENDED_SQL = `
+export const ENDED_SQL = `
   WITH input AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[],
                          $8::timestamptz[], $9::text[])
       AS t(ticket_id, user_id, device_id, rx, tx, started_at, ended_at, reason)
   ),
-  valid AS (
-    SELECT i.* FROM input i
+  valid AS MATERIALIZED (
+    SELECT i.ticket_id, i.user_id, i.device_id, i.rx, i.tx, i.started_at, i.ended_at, i.reason,
+           s.rx_bytes AS prev_rx, s.tx_bytes AS prev_tx
+    FROM input i
     JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
-  ),
-  prev AS (
-    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
-    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+    LEFT JOIN sessions s ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
   ),
   upserted AS (
     INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, ended_at, end_reason,
@@ -137,10 +143,10 @@ const ENDED_SQL = `
   ),
   used AS (
     INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
-    SELECT i.user_id, $1, ($10::timestamptz AT TIME ZONE 'UTC')::date,
-           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
-    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
-    GROUP BY i.user_id
+    SELECT user_id, $1, ($10::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(rx - COALESCE(prev_rx, 0), 0)), sum(GREATEST(tx - COALESCE(prev_tx, 0), 0))
+    FROM valid
+    GROUP BY user_id
     ON CONFLICT (user_id, node_id, day) DO UPDATE SET
       rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
     RETURNING 1
