@@ -154,6 +154,10 @@ export const ENDED_SQL = `
   SELECT (SELECT count(*) FROM valid)::int AS accepted, (SELECT count(*) FROM upserted)::int AS upserted,
          (SELECT count(*) FROM used)::int AS used`;
 
+/** Longest a heartbeat waits for one of the same node still being applied (then 'busy': 429). */
+export const HEARTBEAT_LOCK_WAIT_MS = 2_000;
+const HEARTBEAT_LOCK_RETRY_MS = 50;
+
 /** Keeps the last report of each session key (ticket, start instant normalized to ms). */
 function uniqueByKey<T extends SessionReportInput>(list: readonly T[]): { items: T[]; unusable: number } {
   const unique = new Map<string, T>();
@@ -196,13 +200,15 @@ export class SessionsRepository {
    * Applies one heartbeat atomically: upserts the reported sessions that belong to this node (see
    * HEARTBEAT_SQL), adds usage deltas, and ends the node's sessions that are no longer reported.
    * Returns how many reports were accepted and how many were ignored (unknown ticket, ticket of
-   * another node, user/device not matching the ticket, or an unusable start time).
+   * another node, user/device not matching the ticket, or an unusable start time), or 'busy' when
+   * a heartbeat of the same node was being applied for all of HEARTBEAT_LOCK_WAIT_MS (nothing was
+   * written).
    */
   async applyHeartbeat(
     nodeId: string,
     reported: readonly SessionReportInput[],
     endedReports: readonly SessionEndInput[] = [],
-  ): Promise<{ accepted: number; ignored: number }> {
+  ): Promise<{ accepted: number; ignored: number } | 'busy'> {
     // A session listed twice (same ticket and start instant) would make the upsert touch one row
     // twice, which PostgreSQL rejects; keep the last report of each.
     // Start times are normalized to milliseconds (the column's precision) first, so the session
@@ -211,13 +217,40 @@ export class SessionsRepository {
     const ended = uniqueByKey(endedReports);
     const sessions = live.items;
     const unusable = live.unusable + ended.unusable;
+    // A heartbeat that overlaps one of the same node still being applied waits for it without
+    // holding a pool connection (try, release, retry), and is refused after HEARTBEAT_LOCK_WAIT_MS.
+    const deadline = Date.now() + HEARTBEAT_LOCK_WAIT_MS;
+    for (;;) {
+      const accepted = await this.applyOnce(nodeId, sessions, ended.items);
+      if (accepted !== 'busy')
+        return { accepted, ignored: unusable + sessions.length + ended.items.length - accepted };
+      if (Date.now() >= deadline) return 'busy';
+      await new Promise((r) => setTimeout(r, HEARTBEAT_LOCK_RETRY_MS));
+    }
+  }
+
+  /** One attempt under the node's heartbeat lock; 'busy' (nothing written) when the lock is taken. */
+  private async applyOnce(
+    nodeId: string,
+    sessions: readonly SessionReportInput[],
+    ended: readonly SessionEndInput[],
+  ): Promise<number | 'busy'> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       // Heartbeats of one node are applied one at a time (across replicas): the usage delta is
       // computed against the stored counters, which a concurrent heartbeat of the same node would
-      // otherwise read before the other commits, counting the same bytes twice.
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0))", [nodeId]);
+      // otherwise read before the other commits, counting the same bytes twice. Only tried, never
+      // waited for here: a wait would hold a pool connection each, and one node sending
+      // heartbeats in parallel would hold them all.
+      const got = await client.query<{ ok: boolean }>(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0)) AS ok",
+        [nodeId],
+      );
+      if (got.rows[0]?.ok !== true) {
+        await client.query('ROLLBACK');
+        return 'busy';
+      }
       // Taken after the lock so reports of one node are stamped in the order they are applied.
       const at = new Date();
       let accepted = 0;
@@ -235,8 +268,8 @@ export class SessionsRepository {
         accepted = res.rows[0]?.accepted ?? 0;
       }
       // Ends after live reports: a session in both lists ends with the higher counters, once.
-      if (ended.items.length > 0) {
-        const e = ended.items;
+      if (ended.length > 0) {
+        const e = ended;
         const res = await client.query<{ accepted: number }>(ENDED_SQL, [
           nodeId,
           e.map((s) => s.ticketId),
@@ -258,7 +291,7 @@ export class SessionsRepository {
         [nodeId, at],
       );
       await client.query('COMMIT');
-      return { accepted, ignored: unusable + sessions.length + ended.items.length - accepted };
+      return accepted;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;

@@ -236,3 +236,59 @@ describe.skipIf(!hasServices)('review-7: one account cannot flood the revocation
     await registerDevice(h.app, v.accessToken);
   });
 });
+
+describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DATABASE_POOL_SIZE: '3' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('answers a heartbeat that overlaps one of the same node still being applied with 429, holding no connection', async () => {
+    const node = await onlineNode(h.app, admin);
+    // A heartbeat of this node being applied (a big one takes seconds): its lock is held.
+    const holder = new pg.Client({ connectionString: h.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0))", [node.id]);
+    try {
+      const body = { protocolVersion: 1, agentVersion: '0.1.0', load: 0.1, activeSessions: 0, sessions: [] };
+      // The node (or whoever holds its credential) sends more heartbeats than the pool has connections.
+      const overlapping = Array.from({ length: 6 }, () =>
+        h.app.inject({ method: 'POST', url: '/v1/agent/heartbeat', headers: node.auth, payload: body }),
+      );
+      // Until every connection of the pool is in a heartbeat, or every heartbeat got its answer.
+      const settled = Promise.allSettled(overlapping);
+      let done = false;
+      void settled.then(() => (done = true));
+      for (let i = 0; i < 200 && !done; i++) {
+        const waiting = await holder.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        if (waiting.rows[0].n >= 3) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // Everyone else still gets a database connection.
+      const ready = await Promise.race([
+        h.app.inject({ method: 'GET', url: '/readyz' }),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+      ]);
+      expect(ready === 'hung' ? 'hung' : ready.statusCode, 'readiness while heartbeats pile up').toBe(200);
+      await holder.query('COMMIT');
+      const codes = (await Promise.all(overlapping)).map((r) => r.statusCode);
+      expect(codes.every((c) => c === 429 || c === 200), codes.join(',')).toBe(true);
+      const refused = (await Promise.all(overlapping)).find((r) => r.statusCode === 429);
+      expect(refused, 'overlapping heartbeats are refused, not queued').toBeDefined();
+      expect(refused!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
+      expect(Number(refused!.headers['retry-after'])).toBeGreaterThan(0);
+      // Once the running one is done, the next heartbeat goes through.
+      const next = await h.app.inject({ method: 'POST', url: '/v1/agent/heartbeat', headers: node.auth, payload: body });
+      expect(next.statusCode).toBe(200);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+  });
+});
