@@ -39,6 +39,10 @@ export interface Config {
   /** Prefix for every Redis key and pub/sub channel, so several deployments (or tests) can share a server. */
   readonly redisKeyPrefix: string;
   readonly databasePoolSize: number;
+  /** Longest a request waits for a database connection (then 503 with Retry-After). */
+  readonly databasePoolTimeoutS: number;
+  /** PostgreSQL server: longest statement, and longest idle time inside a transaction. */
+  readonly databaseStatementTimeoutS: number;
   readonly tlsCertFile: string | undefined;
   readonly tlsKeyFile: string | undefined;
   /** Unset in dev: generated into `dataDir/jwt-secret` (0600). Required in production. */
@@ -265,6 +269,8 @@ export function loadConfig(env?: Env): Config {
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.str('REDIS_KEY_PREFIX') ?? 'corridor:',
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    databasePoolTimeoutS: r.int('DATABASE_POOL_TIMEOUT_S', 10, 1, 600),
+    databaseStatementTimeoutS: r.int('DATABASE_STATEMENT_TIMEOUT_S', 60, 1, 3_600),
     tlsCertFile,
     tlsKeyFile,
     jwtSecret,

@@ -7,16 +7,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { Value } from 'typebox/value';
 import { REVOCATION_LIST_MAX_ITEMS, RevocationListSchema } from '@corridor/protocol/control';
-import type { App } from '../../src/app.js';
+import { build, type App } from '../../src/app.js';
 import {
   adminToken,
   bearer,
   createUser,
   devicePublicKey,
   hasServices,
+  login,
+  makeConfig,
   onlineNode,
   registerDevice,
   startHarness,
+  tempDir,
   warnSkip,
   type Harness,
 } from '../helpers.js';
@@ -46,14 +49,15 @@ async function holdTicketInserts(h: Harness): Promise<{ release(): Promise<void>
     FOR EACH ROW EXECUTE FUNCTION corridor_test_hold()`);
   await holder.query('SELECT pg_advisory_lock(7007)');
   let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await holder.query('SELECT pg_advisory_unlock(7007)');
+  };
   return {
-    async release() {
-      if (released) return;
-      released = true;
-      await holder.query('SELECT pg_advisory_unlock(7007)');
-    },
+    release,
     async drop() {
-      await this.release();
+      await release();
       await holder.end();
       await h.app.db.pool.query('DROP TRIGGER IF EXISTS corridor_test_hold ON tickets');
       await h.app.db.pool.query('DROP FUNCTION IF EXISTS corridor_test_hold()');
@@ -291,4 +295,134 @@ describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool 
       await holder.end();
     }
   });
+});
+
+describe.skipIf(!hasServices)('review-7: a saturated database answers 503, not 500 (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT_S: '3' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('answers requests that get no database connection in time with 503 + Retry-After', async () => {
+    const u = await createUser(h.app, admin);
+    const v = await createUser(h.app, admin);
+    // Something holds the only pool connection for a while: here a device registration waiting for
+    // a row lock another client holds (under load: many slow requests).
+    const holder = new pg.Client({ connectionString: h.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+    try {
+      const slow = h.app.inject({
+        method: 'POST',
+        url: '/v1/devices',
+        headers: bearer(u.accessToken),
+        payload: { name: 'slow', publicKey: devicePublicKey() },
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const [tx, plain] = await Promise.all([
+        // A transaction that cannot start in time (Prisma's P2028).
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/devices',
+          headers: bearer(v.accessToken),
+          payload: { name: 'other', publicKey: devicePublicKey() },
+        }),
+        // A plain query waiting for a connection.
+        h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }),
+      ]);
+      for (const [name, res] of [
+        ['transaction', tx],
+        ['query', plain],
+      ] as const) {
+        expect(res.statusCode, `${name}: ${res.body}`).toBe(503);
+        expect(res.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      }
+      await holder.query('COMMIT');
+      expect([201, 503]).toContain((await slow).statusCode);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+    expect((await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) })).statusCode).toBe(
+      200,
+    );
+  }, 60_000);
+});
+
+describe.skipIf(!hasServices)('review-7: no statement holds a connection forever (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_S: '2' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('ends a statement blocked past DATABASE_STATEMENT_TIMEOUT_S with 503, freeing its connection', async () => {
+    const u = await createUser(h.app, admin);
+    const holder = new pg.Client({ connectionString: h.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+    try {
+      const blocked = await Promise.race([
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/devices',
+          headers: bearer(u.accessToken),
+          payload: { name: 'blocked', publicKey: devicePublicKey() },
+        }),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000)),
+      ]);
+      expect(blocked === 'hung' ? 'hung' : blocked.statusCode).toBe(503);
+      // The lock is still held, yet the only connection serves others again.
+      const list = await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(u.accessToken) });
+      expect(list.statusCode).toBe(200);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+  }, 60_000);
+});
+
+describe('review-7: the embedded database under a burst (PGlite + in-process store)', () => {
+  it('answers transactions that cannot start in time with 503 + Retry-After, never 500, and recovers', async () => {
+    const tmp = await tempDir();
+    const app = await build(
+      makeConfig({
+        CORRIDOR_DATA_DIR: tmp.dir,
+        CORRIDOR_ADMIN_EMAIL: 'admin@example.com',
+        CORRIDOR_ADMIN_PASSWORD: 'admin-password-1',
+        DATABASE_POOL_TIMEOUT_S: '1',
+      }),
+    );
+    try {
+      const me = await login(app, 'admin@example.com', 'admin-password-1');
+      // Logout opens a transaction per request (any holder of a refresh token, even a revoked one,
+      // can send them); the embedded database has one connection.
+      const res = await Promise.all(
+        Array.from({ length: 1500 }, () =>
+          app.inject({ method: 'POST', url: '/v1/auth/logout', payload: { refreshToken: me.refreshToken } }),
+        ),
+      );
+      const codes = new Map<number, number>();
+      for (const r of res) codes.set(r.statusCode, (codes.get(r.statusCode) ?? 0) + 1);
+      expect([...codes.keys()].every((c) => c === 204 || c === 503), JSON.stringify([...codes])).toBe(true);
+      const busy = res.find((r) => r.statusCode === 503);
+      if (busy) {
+        expect(busy.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
+        expect(Number(busy.headers['retry-after'])).toBeGreaterThan(0);
+      }
+      expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      await login(app, 'admin@example.com', 'admin-password-1');
+    } finally {
+      await app.close();
+      await tmp.remove();
+    }
+  }, 120_000);
 });
