@@ -3,7 +3,8 @@
  * in its own process (`corridor-controller serve`, real HTTPS), the requests are generated from its
  * own OpenAPI document (openapi-fuzz.ts), and every operation is tried with every credential kind
  * (none, garbage, forged algorithm, garbage node, user, admin, node). At least FUZZ_REQUESTS
- * (default 10,000) requests per mode, against the embedded mode (PGlite + in-process store) and against real PostgreSQL + Redis.
+ * (default 10,000) requests per mode, against the embedded mode (PGlite + in-process store) and
+ * against real PostgreSQL + Redis.
  *
  * Asserts: no 5xx that the operation does not document (never a 500), every error body a JSON
  * `CORRIDOR_ERR_*` answer without internal text, the process alive throughout, and afterwards a
