@@ -305,7 +305,9 @@ export function loadConfig(env?: Env): Config {
     ticketLimitWindowS: r.int('TICKET_LIMIT_WINDOW_S', 3_600, 1, 86_400),
     retention: {
       intervalS: r.int('RETENTION_INTERVAL_S', 3_600, 10, 86_400),
-      ticketsS: r.int('TICKET_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
+      // At least an hour: a session's final report (heartbeat `ended`) arrives after its ticket
+      // expired and counts only while the ticket row exists.
+      ticketsS: r.int('TICKET_RETENTION_S', 7 * 86_400, 3_600, TEN_YEARS_S),
       refreshTokensS: r.int('REFRESH_TOKEN_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
       sessionsS: r.int('SESSION_RETENTION_S', 90 * 86_400, 3_600, TEN_YEARS_S),
       auditS: r.int('AUDIT_RETENTION_S', 365 * 86_400, 86_400, TEN_YEARS_S),

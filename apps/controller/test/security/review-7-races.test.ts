@@ -426,3 +426,67 @@ describe('review-7: the embedded database under a burst (PGlite + in-process sto
     }
   }, 120_000);
 });
+
+describe.skipIf(!hasServices)('review-7: retention keeps what is still reported (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ SESSION_RETENTION_S: '3600', TICKET_TTL_S: '86400' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('never deletes a session its node may still report, so usage is not counted twice', async () => {
+    const node = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const t = await h.app.inject({
+      method: 'POST',
+      url: `/v1/nodes/${node.id}/tickets`,
+      headers: bearer(u.accessToken),
+      payload: { deviceId: dev.id },
+    });
+    const ticketId = t.json<{ ticketId: string }>().ticketId;
+    const connectedAt = new Date(Date.now() - 3 * 3_600_000).toISOString();
+    const session = (rx: number) => ({
+      ticketId,
+      deviceId: dev.id,
+      userId: u.userId,
+      rxBytes: rx,
+      txBytes: 0,
+      connectedAt,
+    });
+    const beat = (rx: number) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/agent/heartbeat',
+        headers: node.auth,
+        payload: { protocolVersion: 1, agentVersion: '0.1.0', load: 0.1, activeSessions: 1, sessions: [session(rx)] },
+      });
+    expect((await beat(1_000)).statusCode).toBe(200);
+    // The node loses the controller for two hours (it keeps serving: tickets are checked offline),
+    // longer than SESSION_RETENTION_S; the session is still live on the node.
+    await h.app.db.pool.query("UPDATE sessions SET last_seen_at = now() - interval '2 hours' WHERE ticket_id = $1", [
+      ticketId,
+    ]);
+    await h.app.retention.runOnce();
+    expect((await beat(1_500)).statusCode).toBe(200);
+    const usage = await h.app.db.pool.query(
+      'SELECT sum(rx_bytes)::int AS rx FROM usage WHERE user_id = $1 AND node_id = $2',
+      [u.userId, node.id],
+    );
+    expect(usage.rows[0].rx, 'usage is the session counter, counted once').toBe(1_500);
+    // Ended sessions, and sessions whose ticket is gone (reports for it are ignored), do go.
+    await beat(1_500);
+    await h.app.db.pool.query(
+      `UPDATE sessions SET ended_at = now() - interval '2 hours', last_seen_at = now() - interval '2 hours'
+       WHERE ticket_id = $1`,
+      [ticketId],
+    );
+    await h.app.retention.runOnce();
+    const left = await h.app.db.pool.query('SELECT count(*)::int AS n FROM sessions WHERE ticket_id = $1', [
+      ticketId,
+    ]);
+    expect(left.rows[0].n).toBe(0);
+  });
+});
