@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, ERROR_HTTP_STATUS, type ErrorBody, type ErrorCode } from '@corridor/protocol/control';
+import { StoreUnavailableError } from './store/store.js';
 
 export { ERROR_CODES };
 
@@ -36,7 +37,7 @@ export function errorBody(
   return body;
 }
 
-/** Retry-After of 503s caused by the database being saturated or unavailable. */
+/** Retry-After of 503s caused by the database or the shared store being saturated or unavailable. */
 const DATABASE_RETRY_AFTER_S = 2;
 
 /**
@@ -129,9 +130,9 @@ export function registerErrorHandlers(app: FastifyInstance): void {
           ),
         );
     }
-    if (isDatabaseUnavailable(error)) {
+    if (isDatabaseUnavailable(error) || error instanceof StoreUnavailableError) {
       // Overload or a database that cannot answer now: the client may retry; not a bug to trace.
-      request.log.warn({ reason: (error as Error).message?.slice(0, 200) }, 'database unavailable');
+      request.log.warn({ reason: (error as Error).message?.slice(0, 200) }, 'database or store unavailable');
       void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
       return reply
         .code(503)
