@@ -69,13 +69,19 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
     cause?: unknown;
     meta?: { driverAdapterError?: unknown };
   };
-  if (typeof e.code === 'string' && (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_PRISMA_CODES.has(e.code)))
+  if (
+    typeof e.code === 'string' &&
+    (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_PRISMA_CODES.has(e.code))
+  )
     return true;
   if (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATES.has(e.originalCode)) return true;
-  if (e.kind === 'DatabaseNotReachable' || e.kind === 'SocketTimeout' || e.kind === 'TooManyConnections') return true;
+  if (e.kind === 'DatabaseNotReachable' || e.kind === 'SocketTimeout' || e.kind === 'TooManyConnections')
+    return true;
   if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (e.message as string).includes(m)))
     return true;
-  return isDatabaseUnavailable(e.cause, depth + 1) || isDatabaseUnavailable(e.meta?.driverAdapterError, depth + 1);
+  return (
+    isDatabaseUnavailable(e.cause, depth + 1) || isDatabaseUnavailable(e.meta?.driverAdapterError, depth + 1)
+  );
 }
 
 /** Fastify's own client-error codes mapped onto ours. */

@@ -120,7 +120,11 @@ describe('CLI on an embedded data dir in use', () => {
     const { startEmbeddedPostgres } = await import('../src/db/embedded.js');
     const running = await startEmbeddedPostgres(tmp.dir);
     try {
-      const env = { CORRIDOR_DATA_DIR: tmp.dir, CORRIDOR_ADMIN_PASSWORD: 'second-admin-1', LOG_LEVEL: 'silent' };
+      const env = {
+        CORRIDOR_DATA_DIR: tmp.dir,
+        CORRIDOR_ADMIN_PASSWORD: 'second-admin-1',
+        LOG_LEVEL: 'silent',
+      };
       for (const args of [['create-admin', '--email', 'second@example.com'], ['migrate']]) {
         const res = await corridor(args, env);
         expect(res.code, args[0]).toBe(1);

@@ -122,7 +122,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
         // Not ours to judge (no pid): treat like a lock of a process that is gone.
       }
       if (typeof holder.pid === 'number' && Number.isSafeInteger(holder.pid) && holder.pid > 0) {
-        if (await holderAlive(holder.pid, holder.start)) throw new EmbeddedDatabaseInUseError(dataDir, holder.pid);
+        if (await holderAlive(holder.pid, holder.start))
+          throw new EmbeddedDatabaseInUseError(dataDir, holder.pid);
       }
       // Stale: move it aside and check it is still the lock we judged (another process may have
       // replaced it in the meantime; then put that one back and give way).

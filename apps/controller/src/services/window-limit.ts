@@ -12,7 +12,12 @@ export interface WindowLimit {
 }
 
 /** Counts one request under `key` against `limit`; throws when over it. `what` names it in the message. */
-export async function countInWindow(store: Store, key: string, limit: WindowLimit, what: string): Promise<void> {
+export async function countInWindow(
+  store: Store,
+  key: string,
+  limit: WindowLimit,
+  what: string,
+): Promise<void> {
   const n = await store.incr(key, limit.windowS * 1000);
   if (n > limit.max) {
     const ttl = await store.pttl(key);

@@ -6,7 +6,14 @@ import { Redis } from 'ioredis';
 import { StoreUnavailableError, type MessageHandler, type Store } from './store.js';
 
 /** Connection-level failures of ioredis (as opposed to a command Redis refused). */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
 function unreachable(e: unknown): boolean {
   const err = e as { name?: string; message?: string; code?: string };
   return (
@@ -95,7 +102,13 @@ export class RedisStore implements Store {
   async incr(key: string, ttlMs: number): Promise<number> {
     const k = this.k(key);
     // MULTI keeps INCR and the first-time PEXPIRE (NX: only when no TTL yet) atomic.
-    const res = await guard(() => this.cmd.multi().incr(k).pexpire(k, Math.max(1, Math.ceil(ttlMs)), 'NX').exec());
+    const res = await guard(() =>
+      this.cmd
+        .multi()
+        .incr(k)
+        .pexpire(k, Math.max(1, Math.ceil(ttlMs)), 'NX')
+        .exec(),
+    );
     const first = res?.[0];
     if (!first || first[0]) throw first?.[0] ?? new Error('redis MULTI failed');
     return Number(first[1]);

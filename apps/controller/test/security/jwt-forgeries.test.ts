@@ -61,8 +61,8 @@ describe.skipIf(!hasServices)('hostile access tokens (PostgreSQL + Redis)', () =
       }
     }
     // The genuine token still works.
-    expect((await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(u.accessToken) })).statusCode).toBe(
-      200,
-    );
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(u.accessToken) })).statusCode,
+    ).toBe(200);
   });
 });

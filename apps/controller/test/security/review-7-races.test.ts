@@ -148,98 +148,106 @@ describe.skipIf(!hasServices)('review-7 races (PostgreSQL + Redis)', () => {
   }
 });
 
-describe.skipIf(!hasServices)('review-7: the revocation feed stays within its contract (PostgreSQL + Redis)', () => {
-  let h: Harness;
-  let admin: string;
-  beforeAll(async () => {
-    h = await startHarness();
-    admin = await adminToken(h.app);
-  });
-  afterAll(async () => h?.close());
+describe.skipIf(!hasServices)(
+  'review-7: the revocation feed stays within its contract (PostgreSQL + Redis)',
+  () => {
+    let h: Harness;
+    let admin: string;
+    beforeAll(async () => {
+      h = await startHarness();
+      admin = await adminToken(h.app);
+    });
+    afterAll(async () => h?.close());
 
-  // Any user can record device revocations at HTTP speed (register a device, remove it: about
-  // 90 a second from one account on this 2-core machine, see the report). Seeded here with SQL for
-  // speed: more than one answer may carry.
-  const seed = (n: number) =>
-    h.app.db.pool.query(
-      `INSERT INTO revocations (kind, subject_id, reason)
+    // Any user can record device revocations at HTTP speed (register a device, remove it: about
+    // 90 a second from one account on this 2-core machine, see the report). Seeded here with SQL for
+    // speed: more than one answer may carry.
+    const seed = (n: number) =>
+      h.app.db.pool.query(
+        `INSERT INTO revocations (kind, subject_id, reason)
        SELECT 'device', gen_random_uuid(), 'device removed by its owner' FROM generate_series(1, $1)`,
-      [n],
-    );
+        [n],
+      );
 
-  it('pages snapshots and deltas so no answer breaks the schema a node checks, and paging reaches every id', async () => {
-    const node = await onlineNode(h.app, admin);
-    const start = await feed(h.app, node.auth);
-    const total = REVOCATION_LIST_MAX_ITEMS + 1_234;
-    await seed(total);
-    const all = new Set<string>();
-    // A node that restarts (snapshot) and one that was behind (delta from its old cursor).
-    for (const since of [undefined, start.cursor]) {
-      all.clear();
-      let cursor = since;
-      let answers = 0;
-      for (;;) {
-        const res = await feed(h.app, node.auth, cursor);
-        answers++;
-        expect(Value.Check(RevocationListSchema, res), 'the answer must pass the agent API schema').toBe(true);
-        if (res.reset) all.clear();
-        for (const id of res.devices) all.add(id);
-        if (res.cursor === cursor) break;
-        cursor = res.cursor;
-        expect(answers).toBeLessThan(10);
+    it('pages snapshots and deltas so no answer breaks the schema a node checks, and paging reaches every id', async () => {
+      const node = await onlineNode(h.app, admin);
+      const start = await feed(h.app, node.auth);
+      const total = REVOCATION_LIST_MAX_ITEMS + 1_234;
+      await seed(total);
+      const all = new Set<string>();
+      // A node that restarts (snapshot) and one that was behind (delta from its old cursor).
+      for (const since of [undefined, start.cursor]) {
+        all.clear();
+        let cursor = since;
+        let answers = 0;
+        for (;;) {
+          const res = await feed(h.app, node.auth, cursor);
+          answers++;
+          expect(Value.Check(RevocationListSchema, res), 'the answer must pass the agent API schema').toBe(
+            true,
+          );
+          if (res.reset) all.clear();
+          for (const id of res.devices) all.add(id);
+          if (res.cursor === cursor) break;
+          cursor = res.cursor;
+          expect(answers).toBeLessThan(10);
+        }
+        expect(all.size).toBeGreaterThanOrEqual(total);
+        expect(answers).toBeGreaterThan(2);
       }
-      expect(all.size).toBeGreaterThanOrEqual(total);
-      expect(answers).toBeGreaterThan(2);
-    }
-  }, 120_000);
-});
+    }, 120_000);
+  },
+);
 
-describe.skipIf(!hasServices)('review-7: one account cannot flood the revocation feed (PostgreSQL + Redis)', () => {
-  let h: Harness;
-  let admin: string;
-  beforeAll(async () => {
-    h = await startHarness({ DEVICE_REGISTRATIONS_PER_USER: '6', DEVICE_REGISTRATION_WINDOW_S: '600' });
-    admin = await adminToken(h.app);
-  });
-  afterAll(async () => h?.close());
+describe.skipIf(!hasServices)(
+  'review-7: one account cannot flood the revocation feed (PostgreSQL + Redis)',
+  () => {
+    let h: Harness;
+    let admin: string;
+    beforeAll(async () => {
+      h = await startHarness({ DEVICE_REGISTRATIONS_PER_USER: '6', DEVICE_REGISTRATION_WINDOW_S: '600' });
+      admin = await adminToken(h.app);
+    });
+    afterAll(async () => h?.close());
 
-  it('limits device registrations per user (each removal records a revocation every node downloads)', async () => {
-    const u = await createUser(h.app, admin);
-    const churn = async () => {
-      const reg = await h.app.inject({
-        method: 'POST',
-        url: '/v1/devices',
-        headers: bearer(u.accessToken),
-        payload: { name: 'churn', publicKey: devicePublicKey() },
-      });
-      if (reg.statusCode !== 201) return reg;
-      const del = await h.app.inject({
-        method: 'DELETE',
-        url: `/v1/devices/${reg.json<{ id: string }>().id}`,
-        headers: bearer(u.accessToken),
-      });
-      expect(del.statusCode).toBe(204);
-      return reg;
-    };
-    const codes: number[] = [];
-    for (let i = 0; i < 6; i++) codes.push((await churn()).statusCode);
-    expect(codes).toEqual(Array(6).fill(201));
-    const burst = await Promise.all(Array.from({ length: 10 }, churn));
-    expect(burst.map((r) => r.statusCode)).toEqual(Array(10).fill(429));
-    expect(burst[0]!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
-    const retry = Number(burst[0]!.headers['retry-after']);
-    expect(retry).toBeGreaterThan(0);
-    expect(retry).toBeLessThanOrEqual(600);
-    const rows = await h.app.db.pool.query(
-      "SELECT count(*)::int AS n FROM revocations WHERE kind = 'device' AND created_by_id = $1",
-      [u.userId],
-    );
-    expect(rows.rows[0].n).toBe(6);
-    // Another user is not affected.
-    const v = await createUser(h.app, admin);
-    await registerDevice(h.app, v.accessToken);
-  });
-});
+    it('limits device registrations per user (each removal records a revocation every node downloads)', async () => {
+      const u = await createUser(h.app, admin);
+      const churn = async () => {
+        const reg = await h.app.inject({
+          method: 'POST',
+          url: '/v1/devices',
+          headers: bearer(u.accessToken),
+          payload: { name: 'churn', publicKey: devicePublicKey() },
+        });
+        if (reg.statusCode !== 201) return reg;
+        const del = await h.app.inject({
+          method: 'DELETE',
+          url: `/v1/devices/${reg.json<{ id: string }>().id}`,
+          headers: bearer(u.accessToken),
+        });
+        expect(del.statusCode).toBe(204);
+        return reg;
+      };
+      const codes: number[] = [];
+      for (let i = 0; i < 6; i++) codes.push((await churn()).statusCode);
+      expect(codes).toEqual(Array(6).fill(201));
+      const burst = await Promise.all(Array.from({ length: 10 }, churn));
+      expect(burst.map((r) => r.statusCode)).toEqual(Array(10).fill(429));
+      expect(burst[0]!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
+      const retry = Number(burst[0]!.headers['retry-after']);
+      expect(retry).toBeGreaterThan(0);
+      expect(retry).toBeLessThanOrEqual(600);
+      const rows = await h.app.db.pool.query(
+        "SELECT count(*)::int AS n FROM revocations WHERE kind = 'device' AND created_by_id = $1",
+        [u.userId],
+      );
+      expect(rows.rows[0].n).toBe(6);
+      // Another user is not affected.
+      const v = await createUser(h.app, admin);
+      await registerDevice(h.app, v.accessToken);
+    });
+  },
+);
 
 describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool (PostgreSQL + Redis)', () => {
   let h: Harness;
@@ -282,13 +290,21 @@ describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool 
       expect(ready === 'hung' ? 'hung' : ready.statusCode, 'readiness while heartbeats pile up').toBe(200);
       await holder.query('COMMIT');
       const codes = (await Promise.all(overlapping)).map((r) => r.statusCode);
-      expect(codes.every((c) => c === 429 || c === 200), codes.join(',')).toBe(true);
+      expect(
+        codes.every((c) => c === 429 || c === 200),
+        codes.join(','),
+      ).toBe(true);
       const refused = (await Promise.all(overlapping)).find((r) => r.statusCode === 429);
       expect(refused, 'overlapping heartbeats are refused, not queued').toBeDefined();
       expect(refused!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
       expect(Number(refused!.headers['retry-after'])).toBeGreaterThan(0);
       // Once the running one is done, the next heartbeat goes through.
-      const next = await h.app.inject({ method: 'POST', url: '/v1/agent/heartbeat', headers: node.auth, payload: body });
+      const next = await h.app.inject({
+        method: 'POST',
+        url: '/v1/agent/heartbeat',
+        headers: node.auth,
+        payload: body,
+      });
       expect(next.statusCode).toBe(200);
     } finally {
       await holder.query('ROLLBACK').catch(() => {});
@@ -297,98 +313,109 @@ describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool 
   });
 });
 
-describe.skipIf(!hasServices)('review-7: a saturated database answers 503, not 500 (PostgreSQL + Redis)', () => {
-  let h: Harness;
-  let admin: string;
-  beforeAll(async () => {
-    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT_S: '3' });
-    admin = await adminToken(h.app);
-  });
-  afterAll(async () => h?.close());
+describe.skipIf(!hasServices)(
+  'review-7: a saturated database answers 503, not 500 (PostgreSQL + Redis)',
+  () => {
+    let h: Harness;
+    let admin: string;
+    beforeAll(async () => {
+      h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT_S: '3' });
+      admin = await adminToken(h.app);
+    });
+    afterAll(async () => h?.close());
 
-  it('answers requests that get no database connection in time with 503 + Retry-After', async () => {
-    const u = await createUser(h.app, admin);
-    const v = await createUser(h.app, admin);
-    // Something holds the only pool connection for a while: here a device registration waiting for
-    // a row lock another client holds (under load: many slow requests).
-    const holder = new pg.Client({ connectionString: h.db.url });
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
-    try {
-      const slow = h.app.inject({
-        method: 'POST',
-        url: '/v1/devices',
-        headers: bearer(u.accessToken),
-        payload: { name: 'slow', publicKey: devicePublicKey() },
-      });
-      await new Promise((r) => setTimeout(r, 300));
-      const [tx, plain] = await Promise.all([
-        // A transaction that cannot start in time (Prisma's P2028).
-        h.app.inject({
-          method: 'POST',
-          url: '/v1/devices',
-          headers: bearer(v.accessToken),
-          payload: { name: 'other', publicKey: devicePublicKey() },
-        }),
-        // A plain query waiting for a connection.
-        h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }),
-      ]);
-      for (const [name, res] of [
-        ['transaction', tx],
-        ['query', plain],
-      ] as const) {
-        expect(res.statusCode, `${name}: ${res.body}`).toBe(503);
-        expect(res.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
-        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-      }
-      await holder.query('COMMIT');
-      expect([201, 503]).toContain((await slow).statusCode);
-    } finally {
-      await holder.query('ROLLBACK').catch(() => {});
-      await holder.end();
-    }
-    expect((await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) })).statusCode).toBe(
-      200,
-    );
-  }, 60_000);
-});
-
-describe.skipIf(!hasServices)('review-7: no statement holds a connection forever (PostgreSQL + Redis)', () => {
-  let h: Harness;
-  let admin: string;
-  beforeAll(async () => {
-    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_S: '2' });
-    admin = await adminToken(h.app);
-  });
-  afterAll(async () => h?.close());
-
-  it('ends a statement blocked past DATABASE_STATEMENT_TIMEOUT_S with 503, freeing its connection', async () => {
-    const u = await createUser(h.app, admin);
-    const holder = new pg.Client({ connectionString: h.db.url });
-    await holder.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
-    try {
-      const blocked = await Promise.race([
-        h.app.inject({
+    it('answers requests that get no database connection in time with 503 + Retry-After', async () => {
+      const u = await createUser(h.app, admin);
+      const v = await createUser(h.app, admin);
+      // Something holds the only pool connection for a while: here a device registration waiting for
+      // a row lock another client holds (under load: many slow requests).
+      const holder = new pg.Client({ connectionString: h.db.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+      try {
+        const slow = h.app.inject({
           method: 'POST',
           url: '/v1/devices',
           headers: bearer(u.accessToken),
-          payload: { name: 'blocked', publicKey: devicePublicKey() },
-        }),
-        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000)),
-      ]);
-      expect(blocked === 'hung' ? 'hung' : blocked.statusCode).toBe(503);
-      // The lock is still held, yet the only connection serves others again.
-      const list = await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(u.accessToken) });
-      expect(list.statusCode).toBe(200);
-    } finally {
-      await holder.query('ROLLBACK').catch(() => {});
-      await holder.end();
-    }
-  }, 60_000);
-});
+          payload: { name: 'slow', publicKey: devicePublicKey() },
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        const [tx, plain] = await Promise.all([
+          // A transaction that cannot start in time (Prisma's P2028).
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/devices',
+            headers: bearer(v.accessToken),
+            payload: { name: 'other', publicKey: devicePublicKey() },
+          }),
+          // A plain query waiting for a connection.
+          h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }),
+        ]);
+        for (const [name, res] of [
+          ['transaction', tx],
+          ['query', plain],
+        ] as const) {
+          expect(res.statusCode, `${name}: ${res.body}`).toBe(503);
+          expect(res.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
+          expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        }
+        await holder.query('COMMIT');
+        expect([201, 503]).toContain((await slow).statusCode);
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        await holder.end();
+      }
+      expect(
+        (await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }))
+          .statusCode,
+      ).toBe(200);
+    }, 60_000);
+  },
+);
+
+describe.skipIf(!hasServices)(
+  'review-7: no statement holds a connection forever (PostgreSQL + Redis)',
+  () => {
+    let h: Harness;
+    let admin: string;
+    beforeAll(async () => {
+      h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_S: '2' });
+      admin = await adminToken(h.app);
+    });
+    afterAll(async () => h?.close());
+
+    it('ends a statement blocked past DATABASE_STATEMENT_TIMEOUT_S with 503, freeing its connection', async () => {
+      const u = await createUser(h.app, admin);
+      const holder = new pg.Client({ connectionString: h.db.url });
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+      try {
+        const blocked = await Promise.race([
+          h.app.inject({
+            method: 'POST',
+            url: '/v1/devices',
+            headers: bearer(u.accessToken),
+            payload: { name: 'blocked', publicKey: devicePublicKey() },
+          }),
+          new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000)),
+        ]);
+        expect(blocked === 'hung' ? 'hung' : blocked.statusCode).toBe(503);
+        // The lock is still held, yet the only connection serves others again.
+        const list = await h.app.inject({
+          method: 'GET',
+          url: '/v1/devices',
+          headers: bearer(u.accessToken),
+        });
+        expect(list.statusCode).toBe(200);
+      } finally {
+        await holder.query('ROLLBACK').catch(() => {});
+        await holder.end();
+      }
+    }, 60_000);
+  },
+);
 
 describe('review-7: the embedded database under a burst (PGlite + in-process store)', () => {
   it('answers transactions that cannot start in time with 503 + Retry-After, never 500, and recovers', async () => {
@@ -412,7 +439,10 @@ describe('review-7: the embedded database under a burst (PGlite + in-process sto
       );
       const codes = new Map<number, number>();
       for (const r of res) codes.set(r.statusCode, (codes.get(r.statusCode) ?? 0) + 1);
-      expect([...codes.keys()].every((c) => c === 204 || c === 503), JSON.stringify([...codes])).toBe(true);
+      expect(
+        [...codes.keys()].every((c) => c === 204 || c === 503),
+        JSON.stringify([...codes]),
+      ).toBe(true);
       const busy = res.find((r) => r.statusCode === 503);
       if (busy) {
         expect(busy.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
@@ -461,14 +491,21 @@ describe.skipIf(!hasServices)('review-7: retention keeps what is still reported 
         method: 'POST',
         url: '/v1/agent/heartbeat',
         headers: node.auth,
-        payload: { protocolVersion: 1, agentVersion: '0.1.0', load: 0.1, activeSessions: 1, sessions: [session(rx)] },
+        payload: {
+          protocolVersion: 1,
+          agentVersion: '0.1.0',
+          load: 0.1,
+          activeSessions: 1,
+          sessions: [session(rx)],
+        },
       });
     expect((await beat(1_000)).statusCode).toBe(200);
     // The node loses the controller for two hours (it keeps serving: tickets are checked offline),
     // longer than SESSION_RETENTION_S; the session is still live on the node.
-    await h.app.db.pool.query("UPDATE sessions SET last_seen_at = now() - interval '2 hours' WHERE ticket_id = $1", [
-      ticketId,
-    ]);
+    await h.app.db.pool.query(
+      "UPDATE sessions SET last_seen_at = now() - interval '2 hours' WHERE ticket_id = $1",
+      [ticketId],
+    );
     await h.app.retention.runOnce();
     expect((await beat(1_500)).statusCode).toBe(200);
     const usage = await h.app.db.pool.query(

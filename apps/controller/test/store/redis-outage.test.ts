@@ -30,9 +30,13 @@ async function freePort(): Promise<number> {
 }
 
 async function startRedis(port: number): Promise<ChildProcess> {
-  const p = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const p = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 100; i++) {
     const up = await new Promise<boolean>((r) => {
       const s = net.connect(port, '127.0.0.1', () => {
@@ -108,14 +112,22 @@ describe.skipIf(!hasServices)('Redis outage (own redis-server + PostgreSQL)', ()
     redis = await startRedis(port);
     let ok = 0;
     for (let i = 0; i < 100 && ok !== 200; i++) {
-      ok = (await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'admin@example.com', password: 'admin-password-1' } }))
-        .statusCode;
+      ok = (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/auth/login',
+          payload: { email: 'admin@example.com', password: 'admin-password-1' },
+        })
+      ).statusCode;
       if (ok !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(ok, 'login once Redis is back').toBe(200);
     await stopRedis(redis);
     const closing = app.close().then(() => 'closed' as const);
-    const outcome = await Promise.race([closing, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000))]);
+    const outcome = await Promise.race([
+      closing,
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000)),
+    ]);
     expect(outcome, 'close() while Redis is down').toBe('closed');
     app = undefined;
   }, 120_000);

@@ -381,7 +381,13 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
           method: 'POST',
           url: '/v1/agent/heartbeat',
           headers: a.auth,
-          payload: { protocolVersion: 1, agentVersion: '0.1.0', load: 0, activeSessions: 1, sessions: [next] },
+          payload: {
+            protocolVersion: 1,
+            agentVersion: '0.1.0',
+            load: 0,
+            activeSessions: 1,
+            sessions: [next],
+          },
         });
         return res.statusCode;
       }),
