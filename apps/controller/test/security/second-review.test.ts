@@ -1,7 +1,14 @@
 /**
- * Second review of the hardened controller (review-7), races reproduced with real concurrency on
- * real PostgreSQL + Redis. Where a window is milliseconds wide in production, a trigger in the
- * test's own database holds one side inside it (the race itself is unchanged).
+ * Second review of the hardened controller, each point reproduced against the running controller
+ * on real PostgreSQL + Redis (and the embedded mode) before it was fixed:
+ *  - a revocation snapshot taken while a ticket insert races a disable / device revoke / device
+ *    removal dropped the revocation for good (a trigger in the test's own database holds the
+ *    insert inside its real, millisecond-wide window);
+ *  - feed answers bigger than the agent API's REVOCATION_LIST_MAX_ITEMS (nodes refused them and
+ *    stayed stuck), and one account flooding the feed by registering and removing devices;
+ *  - one node's overlapping heartbeats holding every pool connection; requests waiting forever for
+ *    a connection or behind a blocked statement; overload answered 500;
+ *  - retention deleting a session its node still reports.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -77,7 +84,7 @@ async function waitForHeldInsert(h: Harness): Promise<void> {
   throw new Error('the ticket insert never reached the hold trigger');
 }
 
-describe.skipIf(!hasServices)('review-7 races (PostgreSQL + Redis)', () => {
+describe.skipIf(!hasServices)('revocation snapshots racing ticket issuance (PostgreSQL + Redis)', () => {
   let h: Harness;
   let admin: string;
   beforeAll(async () => {
@@ -148,108 +155,102 @@ describe.skipIf(!hasServices)('review-7 races (PostgreSQL + Redis)', () => {
   }
 });
 
-describe.skipIf(!hasServices)(
-  'review-7: the revocation feed stays within its contract (PostgreSQL + Redis)',
-  () => {
-    let h: Harness;
-    let admin: string;
-    beforeAll(async () => {
-      h = await startHarness();
-      admin = await adminToken(h.app);
-    });
-    afterAll(async () => h?.close());
+describe.skipIf(!hasServices)('the revocation feed stays within its contract (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness();
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
 
-    // Any user can record device revocations at HTTP speed (register a device, remove it: about
-    // 90 a second from one account on this 2-core machine, see the report). Seeded here with SQL for
-    // speed: more than one answer may carry.
-    const seed = (n: number) =>
-      h.app.db.pool.query(
-        `INSERT INTO revocations (kind, subject_id, reason)
+  // Any user can record device revocations at HTTP speed (register a device, remove it: about
+  // 90 a second from one account on this 2-core machine, see the report). Seeded here with SQL for
+  // speed: more than one answer may carry.
+  const seed = (n: number) =>
+    h.app.db.pool.query(
+      `INSERT INTO revocations (kind, subject_id, reason)
        SELECT 'device', gen_random_uuid(), 'device removed by its owner' FROM generate_series(1, $1)`,
-        [n],
-      );
+      [n],
+    );
 
-    it('pages snapshots and deltas so no answer breaks the schema a node checks, and paging reaches every id', async () => {
-      const node = await onlineNode(h.app, admin);
-      const start = await feed(h.app, node.auth);
-      const total = REVOCATION_LIST_MAX_ITEMS + 1_234;
-      await seed(total);
-      const all = new Set<string>();
-      // A node that restarts (snapshot) and one that was behind (delta from its old cursor).
-      for (const since of [undefined, start.cursor]) {
-        all.clear();
-        let cursor = since;
-        let answers = 0;
-        for (;;) {
-          const res = await feed(h.app, node.auth, cursor);
-          answers++;
-          expect(Value.Check(RevocationListSchema, res), 'the answer must pass the agent API schema').toBe(
-            true,
-          );
-          if (res.reset) all.clear();
-          for (const id of res.devices) all.add(id);
-          if (res.cursor === cursor) break;
-          cursor = res.cursor;
-          expect(answers).toBeLessThan(10);
-        }
-        expect(all.size).toBeGreaterThanOrEqual(total);
-        expect(answers).toBeGreaterThan(2);
+  it('pages snapshots and deltas so no answer breaks the schema a node checks, and paging reaches every id', async () => {
+    const node = await onlineNode(h.app, admin);
+    const start = await feed(h.app, node.auth);
+    const total = REVOCATION_LIST_MAX_ITEMS + 1_234;
+    await seed(total);
+    const all = new Set<string>();
+    // A node that restarts (snapshot) and one that was behind (delta from its old cursor).
+    for (const since of [undefined, start.cursor]) {
+      all.clear();
+      let cursor = since;
+      let answers = 0;
+      for (;;) {
+        const res = await feed(h.app, node.auth, cursor);
+        answers++;
+        expect(Value.Check(RevocationListSchema, res), 'the answer must pass the agent API schema').toBe(
+          true,
+        );
+        if (res.reset) all.clear();
+        for (const id of res.devices) all.add(id);
+        if (res.cursor === cursor) break;
+        cursor = res.cursor;
+        expect(answers).toBeLessThan(10);
       }
-    }, 120_000);
-  },
-);
+      expect(all.size).toBeGreaterThanOrEqual(total);
+      expect(answers).toBeGreaterThan(2);
+    }
+  }, 120_000);
+});
 
-describe.skipIf(!hasServices)(
-  'review-7: one account cannot flood the revocation feed (PostgreSQL + Redis)',
-  () => {
-    let h: Harness;
-    let admin: string;
-    beforeAll(async () => {
-      h = await startHarness({ DEVICE_REGISTRATIONS_PER_USER: '6', DEVICE_REGISTRATION_WINDOW_S: '600' });
-      admin = await adminToken(h.app);
-    });
-    afterAll(async () => h?.close());
+describe.skipIf(!hasServices)('one account cannot flood the revocation feed (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DEVICE_REGISTRATIONS_PER_USER: '6', DEVICE_REGISTRATION_WINDOW_S: '600' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
 
-    it('limits device registrations per user (each removal records a revocation every node downloads)', async () => {
-      const u = await createUser(h.app, admin);
-      const churn = async () => {
-        const reg = await h.app.inject({
-          method: 'POST',
-          url: '/v1/devices',
-          headers: bearer(u.accessToken),
-          payload: { name: 'churn', publicKey: devicePublicKey() },
-        });
-        if (reg.statusCode !== 201) return reg;
-        const del = await h.app.inject({
-          method: 'DELETE',
-          url: `/v1/devices/${reg.json<{ id: string }>().id}`,
-          headers: bearer(u.accessToken),
-        });
-        expect(del.statusCode).toBe(204);
-        return reg;
-      };
-      const codes: number[] = [];
-      for (let i = 0; i < 6; i++) codes.push((await churn()).statusCode);
-      expect(codes).toEqual(Array(6).fill(201));
-      const burst = await Promise.all(Array.from({ length: 10 }, churn));
-      expect(burst.map((r) => r.statusCode)).toEqual(Array(10).fill(429));
-      expect(burst[0]!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
-      const retry = Number(burst[0]!.headers['retry-after']);
-      expect(retry).toBeGreaterThan(0);
-      expect(retry).toBeLessThanOrEqual(600);
-      const rows = await h.app.db.pool.query(
-        "SELECT count(*)::int AS n FROM revocations WHERE kind = 'device' AND created_by_id = $1",
-        [u.userId],
-      );
-      expect(rows.rows[0].n).toBe(6);
-      // Another user is not affected.
-      const v = await createUser(h.app, admin);
-      await registerDevice(h.app, v.accessToken);
-    });
-  },
-);
+  it('limits device registrations per user (each removal records a revocation every node downloads)', async () => {
+    const u = await createUser(h.app, admin);
+    const churn = async () => {
+      const reg = await h.app.inject({
+        method: 'POST',
+        url: '/v1/devices',
+        headers: bearer(u.accessToken),
+        payload: { name: 'churn', publicKey: devicePublicKey() },
+      });
+      if (reg.statusCode !== 201) return reg;
+      const del = await h.app.inject({
+        method: 'DELETE',
+        url: `/v1/devices/${reg.json<{ id: string }>().id}`,
+        headers: bearer(u.accessToken),
+      });
+      expect(del.statusCode).toBe(204);
+      return reg;
+    };
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await churn()).statusCode);
+    expect(codes).toEqual(Array(6).fill(201));
+    const burst = await Promise.all(Array.from({ length: 10 }, churn));
+    expect(burst.map((r) => r.statusCode)).toEqual(Array(10).fill(429));
+    expect(burst[0]!.json().code).toBe('CORRIDOR_ERR_RATE_LIMITED');
+    const retry = Number(burst[0]!.headers['retry-after']);
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(600);
+    const rows = await h.app.db.pool.query(
+      "SELECT count(*)::int AS n FROM revocations WHERE kind = 'device' AND created_by_id = $1",
+      [u.userId],
+    );
+    expect(rows.rows[0].n).toBe(6);
+    // Another user is not affected.
+    const v = await createUser(h.app, admin);
+    await registerDevice(h.app, v.accessToken);
+  });
+});
 
-describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool (PostgreSQL + Redis)', () => {
+describe.skipIf(!hasServices)('one node cannot hold the database pool (PostgreSQL + Redis)', () => {
   let h: Harness;
   let admin: string;
   beforeAll(async () => {
@@ -313,111 +314,104 @@ describe.skipIf(!hasServices)('review-7: one node cannot hold the database pool 
   });
 });
 
-describe.skipIf(!hasServices)(
-  'review-7: a saturated database answers 503, not 500 (PostgreSQL + Redis)',
-  () => {
-    let h: Harness;
-    let admin: string;
-    beforeAll(async () => {
-      h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT_S: '3' });
-      admin = await adminToken(h.app);
-    });
-    afterAll(async () => h?.close());
+describe.skipIf(!hasServices)('a saturated database answers 503, not 500 (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_POOL_TIMEOUT_S: '3' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
 
-    it('answers requests that get no database connection in time with 503 + Retry-After', async () => {
-      const u = await createUser(h.app, admin);
-      const v = await createUser(h.app, admin);
-      // Something holds the only pool connection for a while: here a device registration waiting for
-      // a row lock another client holds (under load: many slow requests).
-      const holder = new pg.Client({ connectionString: h.db.url });
-      await holder.connect();
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
-      try {
-        const slow = h.app.inject({
+  it('answers requests that get no database connection in time with 503 + Retry-After', async () => {
+    const u = await createUser(h.app, admin);
+    const v = await createUser(h.app, admin);
+    // Something holds the only pool connection for a while: here a device registration waiting for
+    // a row lock another client holds (under load: many slow requests).
+    const holder = new pg.Client({ connectionString: h.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+    try {
+      const slow = h.app.inject({
+        method: 'POST',
+        url: '/v1/devices',
+        headers: bearer(u.accessToken),
+        payload: { name: 'slow', publicKey: devicePublicKey() },
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const [tx, plain] = await Promise.all([
+        // A transaction that cannot start in time (Prisma's P2028).
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/devices',
+          headers: bearer(v.accessToken),
+          payload: { name: 'other', publicKey: devicePublicKey() },
+        }),
+        // A plain query waiting for a connection.
+        h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }),
+      ]);
+      for (const [name, res] of [
+        ['transaction', tx],
+        ['query', plain],
+      ] as const) {
+        expect(res.statusCode, `${name}: ${res.body}`).toBe(503);
+        expect(res.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      }
+      await holder.query('COMMIT');
+      expect([201, 503]).toContain((await slow).statusCode);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) })).statusCode,
+    ).toBe(200);
+  }, 60_000);
+});
+
+describe.skipIf(!hasServices)('no statement holds a connection forever (PostgreSQL + Redis)', () => {
+  let h: Harness;
+  let admin: string;
+  beforeAll(async () => {
+    h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_S: '2' });
+    admin = await adminToken(h.app);
+  });
+  afterAll(async () => h?.close());
+
+  it('ends a statement blocked past DATABASE_STATEMENT_TIMEOUT_S with 503, freeing its connection', async () => {
+    const u = await createUser(h.app, admin);
+    const holder = new pg.Client({ connectionString: h.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
+    try {
+      const blocked = await Promise.race([
+        h.app.inject({
           method: 'POST',
           url: '/v1/devices',
           headers: bearer(u.accessToken),
-          payload: { name: 'slow', publicKey: devicePublicKey() },
-        });
-        await new Promise((r) => setTimeout(r, 300));
-        const [tx, plain] = await Promise.all([
-          // A transaction that cannot start in time (Prisma's P2028).
-          h.app.inject({
-            method: 'POST',
-            url: '/v1/devices',
-            headers: bearer(v.accessToken),
-            payload: { name: 'other', publicKey: devicePublicKey() },
-          }),
-          // A plain query waiting for a connection.
-          h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }),
-        ]);
-        for (const [name, res] of [
-          ['transaction', tx],
-          ['query', plain],
-        ] as const) {
-          expect(res.statusCode, `${name}: ${res.body}`).toBe(503);
-          expect(res.json().code).toBe('CORRIDOR_ERR_SERVICE_UNAVAILABLE');
-          expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
-        }
-        await holder.query('COMMIT');
-        expect([201, 503]).toContain((await slow).statusCode);
-      } finally {
-        await holder.query('ROLLBACK').catch(() => {});
-        await holder.end();
-      }
-      expect(
-        (await h.app.inject({ method: 'GET', url: '/v1/devices', headers: bearer(v.accessToken) }))
-          .statusCode,
-      ).toBe(200);
-    }, 60_000);
-  },
-);
+          payload: { name: 'blocked', publicKey: devicePublicKey() },
+        }),
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000)),
+      ]);
+      expect(blocked === 'hung' ? 'hung' : blocked.statusCode).toBe(503);
+      // The lock is still held, yet the only connection serves others again.
+      const list = await h.app.inject({
+        method: 'GET',
+        url: '/v1/devices',
+        headers: bearer(u.accessToken),
+      });
+      expect(list.statusCode).toBe(200);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+  }, 60_000);
+});
 
-describe.skipIf(!hasServices)(
-  'review-7: no statement holds a connection forever (PostgreSQL + Redis)',
-  () => {
-    let h: Harness;
-    let admin: string;
-    beforeAll(async () => {
-      h = await startHarness({ DATABASE_POOL_SIZE: '1', DATABASE_STATEMENT_TIMEOUT_S: '2' });
-      admin = await adminToken(h.app);
-    });
-    afterAll(async () => h?.close());
-
-    it('ends a statement blocked past DATABASE_STATEMENT_TIMEOUT_S with 503, freeing its connection', async () => {
-      const u = await createUser(h.app, admin);
-      const holder = new pg.Client({ connectionString: h.db.url });
-      await holder.connect();
-      await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [u.userId]);
-      try {
-        const blocked = await Promise.race([
-          h.app.inject({
-            method: 'POST',
-            url: '/v1/devices',
-            headers: bearer(u.accessToken),
-            payload: { name: 'blocked', publicKey: devicePublicKey() },
-          }),
-          new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000)),
-        ]);
-        expect(blocked === 'hung' ? 'hung' : blocked.statusCode).toBe(503);
-        // The lock is still held, yet the only connection serves others again.
-        const list = await h.app.inject({
-          method: 'GET',
-          url: '/v1/devices',
-          headers: bearer(u.accessToken),
-        });
-        expect(list.statusCode).toBe(200);
-      } finally {
-        await holder.query('ROLLBACK').catch(() => {});
-        await holder.end();
-      }
-    }, 60_000);
-  },
-);
-
-describe('review-7: the embedded database under a burst (PGlite + in-process store)', () => {
+describe('the embedded database under a burst (PGlite + in-process store)', () => {
   it('answers transactions that cannot start in time with 503 + Retry-After, never 500, and recovers', async () => {
     const tmp = await tempDir();
     const app = await build(
@@ -457,7 +451,7 @@ describe('review-7: the embedded database under a burst (PGlite + in-process sto
   }, 120_000);
 });
 
-describe.skipIf(!hasServices)('review-7: retention keeps what is still reported (PostgreSQL + Redis)', () => {
+describe.skipIf(!hasServices)('retention keeps what is still reported (PostgreSQL + Redis)', () => {
   let h: Harness;
   let admin: string;
   beforeAll(async () => {
