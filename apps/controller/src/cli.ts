@@ -6,8 +6,8 @@
  *   create-admin --email E     create an admin; password from --password or CORRIDOR_ADMIN_PASSWORD
  *
  * Configuration comes from the environment and `.env` (see .env.example). With no DATABASE_URL the
- * embedded database in the data dir is used: stop a running embedded controller before `migrate`
- * or `create-admin`, since PGlite allows one process per data dir.
+ * embedded database in the data dir is used: one process at a time (a lock in the data dir refuses
+ * `migrate` or `create-admin` while an embedded controller runs there; stop it first).
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
@@ -15,7 +15,7 @@ import { startServer } from './server.js';
 import { build } from './app.js';
 import { createAdmin } from './bootstrap.js';
 import { migrate } from './db/migrate.js';
-import { startEmbeddedPostgres } from './db/embedded.js';
+import { EmbeddedDatabaseInUseError, startEmbeddedPostgres } from './db/embedded.js';
 import { MIN_PASSWORD_LENGTH } from './lib/passwords.js';
 
 const USAGE = `Usage: corridor-controller [serve | migrate | create-admin --email <email> [--password <password>]]
@@ -102,7 +102,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (e: unknown) => {
-    if (e instanceof ConfigError) {
+    if (e instanceof ConfigError || e instanceof EmbeddedDatabaseInUseError) {
       process.stderr.write(`${e.message}\n`);
       process.exit(1);
     }

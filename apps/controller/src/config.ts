@@ -39,6 +39,10 @@ export interface Config {
   /** Prefix for every Redis key and pub/sub channel, so several deployments (or tests) can share a server. */
   readonly redisKeyPrefix: string;
   readonly databasePoolSize: number;
+  /** Longest a request waits for a database connection (then 503 with Retry-After). */
+  readonly databasePoolTimeoutS: number;
+  /** PostgreSQL server: longest statement, and longest idle time inside a transaction. */
+  readonly databaseStatementTimeoutS: number;
   readonly tlsCertFile: string | undefined;
   readonly tlsKeyFile: string | undefined;
   /** Unset in dev: generated into `dataDir/jwt-secret` (0600). Required in production. */
@@ -51,6 +55,13 @@ export interface Config {
   readonly signingKeyRotationS: number;
   readonly ticketTtlS: number;
   readonly deviceLimit: number;
+  /**
+   * Device registrations one user may make per `deviceRegistrationWindowS` (fixed window, shared
+   * store). Removing a device records a revocation that every node downloads, so registering and
+   * removing in a loop would let one account flood the revocation feed.
+   */
+  readonly deviceRegistrationsPerUser: number;
+  readonly deviceRegistrationWindowS: number;
   readonly argon2: Argon2Params;
   readonly loginMaxAttemptsPerAccount: number;
   readonly loginMaxAttemptsPerIp: number;
@@ -258,6 +269,8 @@ export function loadConfig(env?: Env): Config {
     redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.str('REDIS_KEY_PREFIX') ?? 'corridor:',
     databasePoolSize: r.int('DATABASE_POOL_SIZE', 10, 1, 200),
+    databasePoolTimeoutS: r.int('DATABASE_POOL_TIMEOUT_S', 10, 1, 600),
+    databaseStatementTimeoutS: r.int('DATABASE_STATEMENT_TIMEOUT_S', 60, 1, 3_600),
     tlsCertFile,
     tlsKeyFile,
     jwtSecret,
@@ -267,6 +280,8 @@ export function loadConfig(env?: Env): Config {
     signingKeyRotationS: r.int('SIGNING_KEY_ROTATION_S', 7 * 86_400, 60, 365 * 86_400),
     ticketTtlS: r.int('TICKET_TTL_S', 12 * 3_600, 60, 7 * 86_400),
     deviceLimit: r.int('DEVICE_LIMIT', 5, 1, 1_000),
+    deviceRegistrationsPerUser: r.int('DEVICE_REGISTRATIONS_PER_USER', 20, 1, 1_000_000),
+    deviceRegistrationWindowS: r.int('DEVICE_REGISTRATION_WINDOW_S', 3_600, 1, 86_400),
     argon2: {
       memoryCost: r.int('ARGON2_MEMORY_KIB', DEFAULT_ARGON2.memoryCost, 1_024, 4_194_304),
       timeCost: r.int('ARGON2_TIME_COST', DEFAULT_ARGON2.timeCost, 1, 100),
@@ -290,7 +305,9 @@ export function loadConfig(env?: Env): Config {
     ticketLimitWindowS: r.int('TICKET_LIMIT_WINDOW_S', 3_600, 1, 86_400),
     retention: {
       intervalS: r.int('RETENTION_INTERVAL_S', 3_600, 10, 86_400),
-      ticketsS: r.int('TICKET_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
+      // At least an hour: a session's final report (heartbeat `ended`) arrives after its ticket
+      // expired and counts only while the ticket row exists.
+      ticketsS: r.int('TICKET_RETENTION_S', 7 * 86_400, 3_600, TEN_YEARS_S),
       refreshTokensS: r.int('REFRESH_TOKEN_RETENTION_S', 7 * 86_400, 0, TEN_YEARS_S),
       sessionsS: r.int('SESSION_RETENTION_S', 90 * 86_400, 3_600, TEN_YEARS_S),
       auditS: r.int('AUDIT_RETENTION_S', 365 * 86_400, 86_400, TEN_YEARS_S),

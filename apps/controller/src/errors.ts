@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, ERROR_HTTP_STATUS, type ErrorBody, type ErrorCode } from '@corridor/protocol/control';
+import { StoreUnavailableError } from './store/store.js';
 
 export { ERROR_CODES };
 
@@ -34,6 +35,53 @@ export function errorBody(
   const body: ErrorBody = { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message };
   if (details !== undefined) body.details = details;
   return body;
+}
+
+/** Retry-After of 503s caused by the database or the shared store being saturated or unavailable. */
+const DATABASE_RETRY_AFTER_S = 2;
+
+/**
+ * SQLSTATEs that mean "the database cannot serve this right now" (retryable, not a bug):
+ * query_canceled (statement_timeout), lock_not_available, too_many_connections, cannot_connect_now,
+ * admin_shutdown, idle_in_transaction_session_timeout.
+ */
+const UNAVAILABLE_SQLSTATES = new Set(['57014', '55P03', '53300', '57P03', '57P01', '25P03']);
+/** Prisma: a transaction could not start within maxWait, or expired; the database is unreachable or timed out. */
+const UNAVAILABLE_PRISMA_CODES = new Set(['P2028', 'P1001', 'P1008', 'P1017', 'P2037']);
+/** Messages of errors without a code: pg-pool waited too long, or a connection dropped. */
+const UNAVAILABLE_MESSAGES = [
+  'timeout exceeded when trying to connect',
+  'Connection terminated',
+  'Query read timeout',
+];
+
+/**
+ * True when `error` (or an error it wraps: `cause`, Prisma's `meta.driverAdapterError`) says the
+ * database was saturated or unreachable rather than that the request was wrong or the code buggy.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const e = error as {
+    code?: unknown;
+    originalCode?: unknown;
+    kind?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    meta?: { driverAdapterError?: unknown };
+  };
+  if (
+    typeof e.code === 'string' &&
+    (UNAVAILABLE_SQLSTATES.has(e.code) || UNAVAILABLE_PRISMA_CODES.has(e.code))
+  )
+    return true;
+  if (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATES.has(e.originalCode)) return true;
+  if (e.kind === 'DatabaseNotReachable' || e.kind === 'SocketTimeout' || e.kind === 'TooManyConnections')
+    return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (e.message as string).includes(m)))
+    return true;
+  return (
+    isDatabaseUnavailable(e.cause, depth + 1) || isDatabaseUnavailable(e.meta?.driverAdapterError, depth + 1)
+  );
 }
 
 /** Fastify's own client-error codes mapped onto ours. */
@@ -87,6 +135,14 @@ export function registerErrorHandlers(app: FastifyInstance): void {
             validationDetails(error),
           ),
         );
+    }
+    if (isDatabaseUnavailable(error) || error instanceof StoreUnavailableError) {
+      // Overload or a database that cannot answer now: the client may retry; not a bug to trace.
+      request.log.warn({ reason: (error as Error).message?.slice(0, 200) }, 'database or store unavailable');
+      void reply.header('retry-after', String(DATABASE_RETRY_AFTER_S));
+      return reply
+        .code(503)
+        .send(errorBody(503, ERROR_CODES.SERVICE_UNAVAILABLE, 'the service is busy; retry shortly'));
     }
     const mapped = error.code ? FASTIFY_CODES[error.code] : undefined;
     const status = typeof error.statusCode === 'number' ? error.statusCode : 500;

@@ -113,3 +113,27 @@ describe.skipIf(!hasServices)('CLI against PostgreSQL', () => {
     expect(await exited).toBe(0);
   });
 });
+
+describe('CLI on an embedded data dir in use', () => {
+  it('refuses create-admin and migrate while a controller runs on the data dir, naming the fix', async () => {
+    const tmp = await tempDir();
+    const { startEmbeddedPostgres } = await import('../src/db/embedded.js');
+    const running = await startEmbeddedPostgres(tmp.dir);
+    try {
+      const env = {
+        CORRIDOR_DATA_DIR: tmp.dir,
+        CORRIDOR_ADMIN_PASSWORD: 'second-admin-1',
+        LOG_LEVEL: 'silent',
+      };
+      for (const args of [['create-admin', '--email', 'second@example.com'], ['migrate']]) {
+        const res = await corridor(args, env);
+        expect(res.code, args[0]).toBe(1);
+        expect(res.stderr).toMatch(new RegExp(`in use by process ${process.pid}.*stop it first`));
+        expect(res.stderr).not.toMatch(/at .*\.ts:\d+/);
+      }
+    } finally {
+      await running.stop();
+      await tmp.remove();
+    }
+  }, 120_000);
+});

@@ -11,6 +11,8 @@ describe('config', () => {
     expect(c.databaseUrl).toBeUndefined();
     expect(c.redisUrl).toBeUndefined();
     expect(c.port).toBe(8443);
+    // Tickets outlive their expiry long enough for their sessions' final reports.
+    expect(() => loadConfig({ TICKET_RETENTION_S: '0' })).toThrow(/TICKET_RETENTION_S must be between 3600/);
   });
 
   it('names every bad variable', () => {

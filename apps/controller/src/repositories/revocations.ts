@@ -14,8 +14,12 @@
  * The feed does not grow forever. A revocation matters only while a ticket it covers can still be
  * presented, so snapshots carry a revocation only while such a ticket is unexpired — judged by each
  * ticket's own `expires_at`, never by the current TICKET_TTL_S (which may have been lowered since) —
- * and `prune` deletes the others (after a grace period covering ticket inserts still in flight).
+ * and `prune` deletes the others. Both keep every revocation younger than PRUNE_GRACE_MS: a ticket
+ * insert that read the user and device before the revocation committed may still commit after it
+ * (it takes no lock on them), so "covers no ticket yet" is not "will cover none", and a node whose
+ * snapshot dropped the revocation would never see it again (its cursor is already past the id).
  */
+import { REVOCATION_LIST_MAX_ITEMS } from '@corridor/protocol/control';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 
 export type RevocationKind = 'user' | 'device' | 'ticket';
@@ -38,7 +42,10 @@ export interface RevocationFeed {
 /** Advisory lock key serializing revocation inserts (any 64-bit constant unique to this use). */
 export const REVOCATION_INSERT_LOCK = 0x636f_7272_7276_6b6en;
 
-/** Rows younger than this are never pruned: a ticket insert racing the revocation may still commit. */
+/**
+ * Rows younger than this are never pruned nor left out of snapshots: a ticket insert racing the
+ * revocation may still commit.
+ */
 export const PRUNE_GRACE_MS = 3_600_000;
 
 /**
@@ -52,10 +59,20 @@ const STILL_COVERS_A_TICKET = `(
   OR (r.kind = 'user' AND EXISTS (SELECT 1 FROM tickets t WHERE t.user_id = r.subject_id AND t.expires_at > now()))
 )`;
 
+/** Whether revocation `r` is still within PRUNE_GRACE_MS of its creation (SQL fragment on alias `r`). */
+const WITHIN_GRACE = `r.created_at > now() - make_interval(secs => ${PRUNE_GRACE_MS / 1000})`;
+
 type Tx = Prisma.TransactionClient;
 
 export class RevocationsRepository {
-  constructor(private readonly prisma: PrismaClient) {}
+  /**
+   * `pageSize`: most revocation rows one feed answer carries (so every id list stays within the
+   * agent API's REVOCATION_LIST_MAX_ITEMS, which nodes enforce); the rest follow in deltas.
+   */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pageSize = REVOCATION_LIST_MAX_ITEMS,
+  ) {}
 
   /** Records a revocation in its own transaction. */
   async insert(
@@ -137,7 +154,13 @@ export class RevocationsRepository {
 
   /**
    * Revocations after `since`, or a snapshot (no `since`, a cursor of another generation, or one
-   * past the newest id). Snapshots hold only revocations that still cover an unexpired ticket.
+   * past the newest id). Snapshots hold only revocations that still cover an unexpired ticket, or
+   * are younger than PRUNE_GRACE_MS (a racing ticket insert may still commit).
+   *
+   * Paged: one answer carries at most `pageSize` rows, in id order. When a page is full its cursor
+   * is the last id it carries (not the newest id), so the node's next request is a delta that
+   * continues from there at once — after a snapshot page too, since a delta holds every row past
+   * the cursor (a superset of what the rest of the snapshot would have held).
    */
   async feed(since: string | undefined): Promise<RevocationFeed> {
     const cursor = await this.currentCursor();
@@ -151,13 +174,16 @@ export class RevocationsRepository {
     const rows = reset
       ? await this.prisma.$queryRawUnsafe<{ id: bigint; kind: RevocationKind; subject_id: string }[]>(
           `SELECT r.id, r.kind::text AS kind, r.subject_id FROM revocations r
-            WHERE r.lifted_at IS NULL AND ${STILL_COVERS_A_TICKET} ORDER BY r.id`,
+            WHERE r.lifted_at IS NULL AND (${WITHIN_GRACE} OR ${STILL_COVERS_A_TICKET}) ORDER BY r.id
+            LIMIT $1`,
+          this.pageSize,
         )
       : (
           await this.prisma.revocation.findMany({
             where: { liftedAt: null, id: { gt: sinceId } },
             orderBy: { id: 'asc' },
             select: { id: true, kind: true, subjectId: true },
+            take: this.pageSize,
           })
         ).map((r) => ({ id: r.id, kind: r.kind, subject_id: r.subjectId }));
     const feed: RevocationFeed = { cursor, reset, tickets: [], devices: [], users: [] };
@@ -168,8 +194,9 @@ export class RevocationsRepository {
         r.subject_id,
       );
     }
-    // Rows inserted between currentCursor() and the query must not be skipped by the next delta.
-    if (last > BigInt(lastInCursor)) feed.cursor = `${gen}.${last}`;
+    // A full page: the rest follows from its last id. Otherwise rows inserted between
+    // currentCursor() and the query must not be skipped by the next delta.
+    if (rows.length >= this.pageSize || last > BigInt(lastInCursor)) feed.cursor = `${gen}.${last}`;
     feed.tickets = [...new Set(feed.tickets)];
     feed.devices = [...new Set(feed.devices)];
     feed.users = [...new Set(feed.users)];

@@ -68,20 +68,26 @@ export interface UsageRow {
  * must not write sessions or usage for another node's tickets or for made-up users). Counters are
  * cumulative: the stored counters only grow (GREATEST) and usage gets the positive delta over the
  * stored value, so a lower or repeated report adds nothing. The caller serializes heartbeats of one
- * node (advisory lock), so `prev` cannot be stale against a concurrent heartbeat of the same node.
+ * node (advisory lock), so the stored value cannot be stale against a concurrent heartbeat of the
+ * same node.
+ *
+ * Cost: linear in the reports. Each report looks up its ticket and its stored session by primary
+ * or unique key once, in `valid` (MATERIALIZED: computed once); nothing joins the reports with
+ * themselves. (A separate `prev` CTE joined back to `valid` used to be inlined into a nested loop
+ * that probed the sessions index once per pair of reports: 10^8 probes, minutes of database time,
+ * for one heartbeat of HEARTBEAT_MAX_SESSIONS reports.)
  */
-const HEARTBEAT_SQL = `
+export const HEARTBEAT_SQL = `
   WITH input AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[])
       AS t(ticket_id, user_id, device_id, rx, tx, started_at)
   ),
-  valid AS (
-    SELECT i.* FROM input i
+  valid AS MATERIALIZED (
+    SELECT i.ticket_id, i.user_id, i.device_id, i.rx, i.tx, i.started_at,
+           s.rx_bytes AS prev_rx, s.tx_bytes AS prev_tx
+    FROM input i
     JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
-  ),
-  prev AS (
-    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
-    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+    LEFT JOIN sessions s ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
   ),
   upserted AS (
     INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, rx_bytes, tx_bytes)
@@ -94,10 +100,10 @@ const HEARTBEAT_SQL = `
   ),
   used AS (
     INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
-    SELECT i.user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
-           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
-    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
-    GROUP BY i.user_id
+    SELECT user_id, $1, ($8::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(rx - COALESCE(prev_rx, 0), 0)), sum(GREATEST(tx - COALESCE(prev_tx, 0), 0))
+    FROM valid
+    GROUP BY user_id
     ON CONFLICT (user_id, node_id, day) DO UPDATE SET
       rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
     RETURNING 1
@@ -106,23 +112,23 @@ const HEARTBEAT_SQL = `
          (SELECT count(*) FROM used)::int AS used`;
 
 /**
- * Sessions the node reports as ended (heartbeat `ended`), same validity rule and usage accounting as
- * HEARTBEAT_SQL: the final counters only raise the stored ones and usage gets the increase once, so
- * a repeated end report adds nothing. The end instant is clamped into [start, heartbeat time].
+ * Sessions the node reports as ended (heartbeat `ended`), same validity rule, usage accounting and
+ * cost as HEARTBEAT_SQL: the final counters only raise the stored ones and usage gets the increase
+ * once, so a repeated end report adds nothing. The end instant is clamped into [start, heartbeat
+ * time].
  */
-const ENDED_SQL = `
+export const ENDED_SQL = `
   WITH input AS (
     SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bigint[], $7::timestamptz[],
                          $8::timestamptz[], $9::text[])
       AS t(ticket_id, user_id, device_id, rx, tx, started_at, ended_at, reason)
   ),
-  valid AS (
-    SELECT i.* FROM input i
+  valid AS MATERIALIZED (
+    SELECT i.ticket_id, i.user_id, i.device_id, i.rx, i.tx, i.started_at, i.ended_at, i.reason,
+           s.rx_bytes AS prev_rx, s.tx_bytes AS prev_tx
+    FROM input i
     JOIN tickets t ON t.id = i.ticket_id AND t.node_id = $1 AND t.user_id = i.user_id AND t.device_id = i.device_id
-  ),
-  prev AS (
-    SELECT s.ticket_id, s.started_at, s.rx_bytes, s.tx_bytes
-    FROM sessions s JOIN valid i ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
+    LEFT JOIN sessions s ON s.node_id = $1 AND s.ticket_id = i.ticket_id AND s.started_at = i.started_at
   ),
   upserted AS (
     INSERT INTO sessions (id, node_id, ticket_id, user_id, device_id, started_at, last_seen_at, ended_at, end_reason,
@@ -137,16 +143,20 @@ const ENDED_SQL = `
   ),
   used AS (
     INSERT INTO usage (user_id, node_id, day, rx_bytes, tx_bytes)
-    SELECT i.user_id, $1, ($10::timestamptz AT TIME ZONE 'UTC')::date,
-           sum(GREATEST(i.rx - COALESCE(p.rx_bytes, 0), 0)), sum(GREATEST(i.tx - COALESCE(p.tx_bytes, 0), 0))
-    FROM valid i LEFT JOIN prev p ON p.ticket_id = i.ticket_id AND p.started_at = i.started_at
-    GROUP BY i.user_id
+    SELECT user_id, $1, ($10::timestamptz AT TIME ZONE 'UTC')::date,
+           sum(GREATEST(rx - COALESCE(prev_rx, 0), 0)), sum(GREATEST(tx - COALESCE(prev_tx, 0), 0))
+    FROM valid
+    GROUP BY user_id
     ON CONFLICT (user_id, node_id, day) DO UPDATE SET
       rx_bytes = usage.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = usage.tx_bytes + EXCLUDED.tx_bytes
     RETURNING 1
   )
   SELECT (SELECT count(*) FROM valid)::int AS accepted, (SELECT count(*) FROM upserted)::int AS upserted,
          (SELECT count(*) FROM used)::int AS used`;
+
+/** Longest a heartbeat waits for one of the same node still being applied (then 'busy': 429). */
+export const HEARTBEAT_LOCK_WAIT_MS = 2_000;
+const HEARTBEAT_LOCK_RETRY_MS = 50;
 
 /** Keeps the last report of each session key (ticket, start instant normalized to ms). */
 function uniqueByKey<T extends SessionReportInput>(list: readonly T[]): { items: T[]; unusable: number } {
@@ -190,13 +200,15 @@ export class SessionsRepository {
    * Applies one heartbeat atomically: upserts the reported sessions that belong to this node (see
    * HEARTBEAT_SQL), adds usage deltas, and ends the node's sessions that are no longer reported.
    * Returns how many reports were accepted and how many were ignored (unknown ticket, ticket of
-   * another node, user/device not matching the ticket, or an unusable start time).
+   * another node, user/device not matching the ticket, or an unusable start time), or 'busy' when
+   * a heartbeat of the same node was being applied for all of HEARTBEAT_LOCK_WAIT_MS (nothing was
+   * written).
    */
   async applyHeartbeat(
     nodeId: string,
     reported: readonly SessionReportInput[],
     endedReports: readonly SessionEndInput[] = [],
-  ): Promise<{ accepted: number; ignored: number }> {
+  ): Promise<{ accepted: number; ignored: number } | 'busy'> {
     // A session listed twice (same ticket and start instant) would make the upsert touch one row
     // twice, which PostgreSQL rejects; keep the last report of each.
     // Start times are normalized to milliseconds (the column's precision) first, so the session
@@ -205,13 +217,40 @@ export class SessionsRepository {
     const ended = uniqueByKey(endedReports);
     const sessions = live.items;
     const unusable = live.unusable + ended.unusable;
+    // A heartbeat that overlaps one of the same node still being applied waits for it without
+    // holding a pool connection (try, release, retry), and is refused after HEARTBEAT_LOCK_WAIT_MS.
+    const deadline = Date.now() + HEARTBEAT_LOCK_WAIT_MS;
+    for (;;) {
+      const accepted = await this.applyOnce(nodeId, sessions, ended.items);
+      if (accepted !== 'busy')
+        return { accepted, ignored: unusable + sessions.length + ended.items.length - accepted };
+      if (Date.now() >= deadline) return 'busy';
+      await new Promise((r) => setTimeout(r, HEARTBEAT_LOCK_RETRY_MS));
+    }
+  }
+
+  /** One attempt under the node's heartbeat lock; 'busy' (nothing written) when the lock is taken. */
+  private async applyOnce(
+    nodeId: string,
+    sessions: readonly SessionReportInput[],
+    ended: readonly SessionEndInput[],
+  ): Promise<number | 'busy'> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       // Heartbeats of one node are applied one at a time (across replicas): the usage delta is
       // computed against the stored counters, which a concurrent heartbeat of the same node would
-      // otherwise read before the other commits, counting the same bytes twice.
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0))", [nodeId]);
+      // otherwise read before the other commits, counting the same bytes twice. Only tried, never
+      // waited for here: a wait would hold a pool connection each, and one node sending
+      // heartbeats in parallel would hold them all.
+      const got = await client.query<{ ok: boolean }>(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('heartbeat:' || $1, 0)) AS ok",
+        [nodeId],
+      );
+      if (got.rows[0]?.ok !== true) {
+        await client.query('ROLLBACK');
+        return 'busy';
+      }
       // Taken after the lock so reports of one node are stamped in the order they are applied.
       const at = new Date();
       let accepted = 0;
@@ -229,8 +268,8 @@ export class SessionsRepository {
         accepted = res.rows[0]?.accepted ?? 0;
       }
       // Ends after live reports: a session in both lists ends with the higher counters, once.
-      if (ended.items.length > 0) {
-        const e = ended.items;
+      if (ended.length > 0) {
+        const e = ended;
         const res = await client.query<{ accepted: number }>(ENDED_SQL, [
           nodeId,
           e.map((s) => s.ticketId),
@@ -252,7 +291,7 @@ export class SessionsRepository {
         [nodeId, at],
       );
       await client.query('COMMIT');
-      return { accepted, ignored: unusable + sessions.length + ended.items.length - accepted };
+      return accepted;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;

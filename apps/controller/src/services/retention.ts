@@ -2,11 +2,13 @@
  * Retention: keeps every table that grows with use bounded. Every `intervalS` one replica (the
  * one that takes the session-level advisory lock RETENTION_LOCK; the others skip that round)
  * deletes, in batches of BATCH rows so no statement holds locks for long:
- *   tickets            expired more than `ticketsS` ago
+ *   tickets            expired more than `ticketsS` ago (at least an hour: the final reports of
+ *                      their sessions come with a later heartbeat and need the ticket)
  *   refresh_tokens     expired or revoked more than `refreshTokensS` ago (rotated tokens are kept
  *                      until they expire: reuse detection needs them)
  *   node_enrollment_tokens, node_credentials   expired/used or revoked more than `refreshTokensS` ago
- *   sessions           last reported more than `sessionsS` ago
+ *   sessions           last reported more than `sessionsS` ago, and ended or without a ticket
+ *                      (so no heartbeat can report them again)
  *   audit_events       older than `auditS`
  *   usage              days older than `usageS`
  *   revocations        no longer covering an unexpired ticket (RevocationsRepository.prune)
@@ -43,7 +45,15 @@ const RULES: Rule[] = [
     retentionS: (c) => c.refreshTokensS,
   },
   { table: 'node_credentials', where: 'revoked_at < $1', retentionS: (c) => c.refreshTokensS },
-  { table: 'sessions', where: 'last_seen_at < $1', retentionS: (c) => c.sessionsS },
+  {
+    // Only sessions no heartbeat can report again: ended ones, and ones whose ticket is gone (reports
+    // for it are ignored). A live session of a node that lost the controller for longer than the
+    // retention would otherwise be deleted, and its next report counted as new usage in full.
+    table: 'sessions',
+    where: `last_seen_at < $1 AND (ended_at IS NOT NULL OR NOT EXISTS (
+      SELECT 1 FROM tickets t WHERE t.id = sessions.ticket_id AND t.node_id = sessions.node_id))`,
+    retentionS: (c) => c.sessionsS,
+  },
   { table: 'audit_events', where: 'created_at < $1', retentionS: (c) => c.auditS },
   { table: 'usage', where: "day < ($1::timestamptz AT TIME ZONE 'UTC')::date", retentionS: (c) => c.usageS },
 ];

@@ -11,12 +11,10 @@ import type { TicketsRepository } from '../repositories/tickets.js';
 import type { NodeDirectory } from './node-directory.js';
 import type { SigningKeyService } from './signing-keys.js';
 import type { Store } from '../store/store.js';
+import { countInWindow, type WindowLimit } from './window-limit.js';
 
 /** Per-user issuance limit: `max` tickets per fixed window of `windowS`, counted in the shared store. */
-export interface TicketLimit {
-  max: number;
-  windowS: number;
-}
+export type TicketLimit = WindowLimit;
 
 export class TicketIssuer {
   constructor(
@@ -34,16 +32,7 @@ export class TicketIssuer {
    * unexpired tickets per user at most.
    */
   private async countRequest(userId: string): Promise<void> {
-    const key = `tickets:user:${userId}`;
-    const n = await this.store.incr(key, this.limit.windowS * 1000);
-    if (n > this.limit.max) {
-      const ttl = await this.store.pttl(key);
-      throw new AppError(
-        ERROR_CODES.RATE_LIMITED,
-        `ticket limit reached (${this.limit.max} per ${this.limit.windowS} s); try again later`,
-        { 'retry-after': String(Math.max(1, Math.ceil((ttl > 0 ? ttl : this.limit.windowS * 1000) / 1000))) },
-      );
-    }
+    await countInWindow(this.store, `tickets:user:${userId}`, this.limit, 'ticket');
   }
 
   async issue(userId: string, nodeId: string, deviceId: string): Promise<TicketResponse> {

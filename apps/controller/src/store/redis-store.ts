@@ -3,7 +3,64 @@
  * for subscriptions, as Redis requires. Every key and channel is prefixed with `prefix`.
  */
 import { Redis } from 'ioredis';
-import type { MessageHandler, Store } from './store.js';
+import { StoreUnavailableError, type MessageHandler, type Store } from './store.js';
+
+/** Connection-level failures of ioredis (as opposed to a command Redis refused). */
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
+function unreachable(e: unknown): boolean {
+  const err = e as { name?: string; message?: string; code?: string };
+  return (
+    err?.name === 'MaxRetriesPerRequestError' ||
+    err?.message === 'Connection is closed.' ||
+    (typeof err?.code === 'string' && SOCKET_CODES.has(err.code))
+  );
+}
+
+/** Runs one command; connection failures become StoreUnavailableError. */
+async function guard<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw unreachable(e) ? new StoreUnavailableError(e) : e;
+  }
+}
+
+/** How long close() gives a connection to say goodbye before dropping it (Redis may be gone). */
+const QUIT_TIMEOUT_MS = 1_000;
+
+/** Waits for `p` at most `ms` (its outcome is ignored either way). */
+async function within(ms: number, p: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => {}),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+async function quitOrDrop(r: Redis): Promise<void> {
+  if (r.status !== 'ready') {
+    r.disconnect();
+    return;
+  }
+  const timer = setTimeout(() => r.disconnect(), QUIT_TIMEOUT_MS);
+  try {
+    await r.quit();
+  } catch {
+    r.disconnect();
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -25,31 +82,33 @@ export class RedisStore implements Store {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.cmd.get(this.k(key));
+    return guard(() => this.cmd.get(this.k(key)));
   }
 
   async mget(keys: readonly string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return [];
-    return this.cmd.mget(keys.map((k) => this.k(k)));
+    return guard(() => this.cmd.mget(keys.map((k) => this.k(k))));
   }
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
-    if (ttlMs === undefined) await this.cmd.set(this.k(key), value);
-    else await this.cmd.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    if (ttlMs === undefined) await guard(() => this.cmd.set(this.k(key), value));
+    else await guard(() => this.cmd.set(this.k(key), value, 'PX', Math.max(1, Math.ceil(ttlMs))));
   }
 
   async del(key: string): Promise<void> {
-    await this.cmd.del(this.k(key));
+    await guard(() => this.cmd.del(this.k(key)));
   }
 
   async incr(key: string, ttlMs: number): Promise<number> {
     const k = this.k(key);
     // MULTI keeps INCR and the first-time PEXPIRE (NX: only when no TTL yet) atomic.
-    const res = await this.cmd
-      .multi()
-      .incr(k)
-      .pexpire(k, Math.max(1, Math.ceil(ttlMs)), 'NX')
-      .exec();
+    const res = await guard(() =>
+      this.cmd
+        .multi()
+        .incr(k)
+        .pexpire(k, Math.max(1, Math.ceil(ttlMs)), 'NX')
+        .exec(),
+    );
     const first = res?.[0];
     if (!first || first[0]) throw first?.[0] ?? new Error('redis MULTI failed');
     return Number(first[1]);
@@ -57,20 +116,22 @@ export class RedisStore implements Store {
 
   async decr(key: string): Promise<number> {
     // DECR on a key that expired meanwhile would create it without a TTL: only decrement what exists.
-    const n = await this.cmd.eval(
-      "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) else return 0 end",
-      1,
-      this.k(key),
+    const n = await guard(() =>
+      this.cmd.eval(
+        "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) else return 0 end",
+        1,
+        this.k(key),
+      ),
     );
     return Number(n);
   }
 
   async pttl(key: string): Promise<number> {
-    return this.cmd.pttl(this.k(key));
+    return guard(() => this.cmd.pttl(this.k(key)));
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.cmd.publish(this.k(channel), message);
+    await guard(() => this.cmd.publish(this.k(channel), message));
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
@@ -93,7 +154,11 @@ export class RedisStore implements Store {
       set.delete(handler);
       if (set.size === 0 && this.sub) {
         this.handlers.delete(full);
-        await this.sub.unsubscribe(full).catch(() => {});
+        // Not while the connection is down: the command would wait for Redis to come back (this
+        // connection retries forever), holding up shutdown. A channel resubscribed on reconnect
+        // has no handlers and its messages are dropped.
+        // Bounded too: Redis may have gone a moment ago without the client noticing yet.
+        if (this.sub.status === 'ready') await within(QUIT_TIMEOUT_MS, this.sub.unsubscribe(full));
       }
     };
   }
@@ -106,10 +171,8 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Quits both connections; a connection that is down (Redis gone) is dropped, never waited for. */
   async close(): Promise<void> {
-    await Promise.all([
-      this.cmd.quit().catch(() => this.cmd.disconnect()),
-      this.sub?.quit().catch(() => this.sub?.disconnect()),
-    ]);
+    await Promise.all([quitOrDrop(this.cmd), this.sub ? quitOrDrop(this.sub) : undefined]);
   }
 }

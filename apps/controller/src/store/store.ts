@@ -5,6 +5,18 @@
  */
 export type MessageHandler = (message: string) => void;
 
+/**
+ * The store cannot be reached (connection refused, lost, or retries used up). Commands reject with
+ * it; the error handler answers 503 with Retry-After (the request may be retried), not 500.
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+  readonly code = 'CORRIDOR_STORE_UNAVAILABLE';
+  constructor(cause: unknown) {
+    super(`shared store unreachable: ${(cause as Error)?.message ?? String(cause)}`.slice(0, 300), { cause });
+  }
+}
+
 export interface Store {
   readonly kind: 'redis' | 'memory';
   get(key: string): Promise<string | null>;

@@ -2,8 +2,9 @@
  * Schema-driven fuzzing of the running controller, as an attacker would do it: the controller runs
  * in its own process (`corridor-controller serve`, real HTTPS), the requests are generated from its
  * own OpenAPI document (openapi-fuzz.ts), and every operation is tried with every credential kind
- * (none, garbage, user, admin, node). At least FUZZ_REQUESTS (default 10,000) requests per mode,
- * against the embedded mode (PGlite + in-process store) and against real PostgreSQL + Redis.
+ * (none, garbage, forged algorithm, garbage node, user, admin, node). At least FUZZ_REQUESTS
+ * (default 10,000) requests per mode, against the embedded mode (PGlite + in-process store) and
+ * against real PostgreSQL + Redis.
  *
  * Asserts: no 5xx that the operation does not document (never a 500), every error body a JSON
  * `CORRIDOR_ERR_*` answer without internal text, the process alive throughout, and afterwards a
@@ -289,6 +290,13 @@ async function fixture(c: Client): Promise<Fixture> {
       {
         kind: 'garbage',
         headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIn0.' },
+      },
+      {
+        // A well-formed token with another algorithm (@fastify/jwt passed fast-jwt's error on as a 500).
+        kind: 'forged-alg',
+        headers: {
+          authorization: `Bearer eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIn0.${'A'.repeat(86)}`,
+        },
       },
       { kind: 'garbage-node', headers: { authorization: `Node ${node.id}:${'A'.repeat(43)}` } },
       { kind: 'user', headers: userAuth },

@@ -116,7 +116,11 @@ const IdList = (description: string) =>
 
 export const RevocationListSchema = Type.Object(
   {
-    cursor: Cursor('Opaque cursor to pass as `since` next time.'),
+    cursor: Cursor(
+      'Opaque cursor to pass as `since` next time. Answers are paged (at most REVOCATION_LIST_MAX_ITEMS ' +
+        'revocations each): when more remain, the next request returns them at once as a delta, also after a ' +
+        'snapshot page.',
+    ),
     reset: Type.Boolean({
       description:
         'True: a full snapshot that replaces the cached set (no `since`, or `since` too old). False: a delta to add.',

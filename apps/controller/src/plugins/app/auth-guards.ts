@@ -27,6 +27,7 @@ declare module 'fastify' {
 }
 
 const NODE_AUTH = /^Node ([a-z0-9-]{1,32}):([A-Za-z0-9_-]{16,512})$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export default fp(
   async (app) => {
@@ -36,8 +37,21 @@ export default fp(
       const header = request.headers.authorization;
       if (header === undefined || !header.startsWith('Bearer '))
         throw new AppError(ERROR_CODES.UNAUTHORIZED, 'authentication required');
-      await request.jwtVerify();
-      request.principal = { kind: request.user.role === 'admin' ? 'admin' : 'user', id: request.user.sub };
+      try {
+        await request.jwtVerify();
+      } catch (e) {
+        // @fastify/jwt passes some fast-jwt failures through untranslated (another algorithm,
+        // `nbf` in the future, unknown `crit`, bad type): every failure is a 401, never a 500.
+        if ((e as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED')
+          throw new AppError(ERROR_CODES.TOKEN_EXPIRED, 'access token expired');
+        throw new AppError(ERROR_CODES.TOKEN_INVALID, 'access token invalid');
+      }
+      // Claims we did not write are refused even under a valid signature (defence in depth: the
+      // id reaches SQL as a uuid, the role decides admin access).
+      const { sub, role } = request.user as { sub?: unknown; role?: unknown };
+      if (typeof sub !== 'string' || !UUID.test(sub) || (role !== 'user' && role !== 'admin'))
+        throw new AppError(ERROR_CODES.TOKEN_INVALID, 'access token invalid');
+      request.principal = { kind: role === 'admin' ? 'admin' : 'user', id: sub };
     }
 
     app.decorate('requireUser', async (request: FastifyRequest) => {

@@ -34,7 +34,12 @@ export default fp(
     }
     const result = await migrate(url);
     if (result.applied.length > 0) app.log.info({ applied: result.applied }, 'database migrations applied');
-    const db = openDatabase(url, { poolSize: app.config.databasePoolSize, embedded: embeddedMode });
+    const db = openDatabase(url, {
+      poolSize: app.config.databasePoolSize,
+      embedded: embeddedMode,
+      poolTimeoutMs: app.config.databasePoolTimeoutS * 1000,
+      statementTimeoutMs: app.config.databaseStatementTimeoutS * 1000,
+    });
     app.decorate('db', db);
     // Registered after the embedded server's hook, so it runs first (onClose hooks run in reverse).
     app.addHook('onClose', async () => {

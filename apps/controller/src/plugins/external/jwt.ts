@@ -27,7 +27,8 @@ export default fp(
     await app.register(fastifyJwt, {
       secret,
       sign: { algorithm: 'HS256', expiresIn: app.config.accessTokenTtlS },
-      verify: { algorithms: ['HS256'], cache: true },
+      // Every token we sign carries exp and sub: one without them was not made here.
+      verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'], cache: true },
     });
   },
   { name: 'jwt', dependencies: ['config'] },

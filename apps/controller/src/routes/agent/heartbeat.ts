@@ -20,10 +20,14 @@ const routes: RoutePlugin = async (app) => {
       schema: {
         operationId: 'sendHeartbeat',
         summary: 'Report liveness, load and session counters',
+        description:
+          'Heartbeats of one node are applied one at a time: one that arrives while another of the same node is ' +
+          'being applied waits up to 2 s, then is refused with 429 and Retry-After (nothing of it is recorded; ' +
+          'counters are cumulative, so the next heartbeat carries them).',
         tags: ['agent'],
         security: NodeSecurity,
         body: HeartbeatSchema,
-        response: { 200: HeartbeatResponseSchema, ...errors(400, 401, 413) },
+        response: { 200: HeartbeatResponseSchema, ...errors(400, 401, 413, 429) },
       },
     },
     async (request) => {
@@ -36,6 +40,12 @@ const routes: RoutePlugin = async (app) => {
         );
       }
       const applied = await app.repos.sessions.applyHeartbeat(nodeId, hb.sessions, hb.ended ?? []);
+      if (applied === 'busy')
+        throw new AppError(
+          ERROR_CODES.RATE_LIMITED,
+          'a heartbeat of this node is still being applied; send the next one after it',
+          { 'retry-after': '1' },
+        );
       if (applied.ignored > 0) {
         // Counted, not failed: the rest of the report (liveness, load, valid sessions) still counts.
         app.metrics.sessionReportsIgnored.inc(applied.ignored);

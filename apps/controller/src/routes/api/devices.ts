@@ -10,6 +10,7 @@ import type { RoutePlugin } from '../types.js';
 import { AppError, ERROR_CODES } from '../../errors.js';
 import { BearerSecurity, errors, NoContent } from '../../schemas/common.js';
 import { toDevice } from '../../schemas/mappers.js';
+import { countInWindow } from '../../services/window-limit.js';
 
 const routes: RoutePlugin = async (app) => {
   app.addHook('onRequest', app.requireUser);
@@ -42,6 +43,12 @@ const routes: RoutePlugin = async (app) => {
     },
     async (request, reply) => {
       const userId = request.user.sub;
+      await countInWindow(
+        app.store,
+        `devices:register:user:${userId}`,
+        { max: app.config.deviceRegistrationsPerUser, windowS: app.config.deviceRegistrationWindowS },
+        'device registration',
+      );
       const res = await app.repos.devices.register(
         userId,
         request.body.name,

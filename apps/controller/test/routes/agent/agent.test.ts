@@ -372,9 +372,28 @@ describe.skipIf(!hasServices)('node agent routes (PostgreSQL + Redis)', () => {
     expect(await rows()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '3000' }]);
     expect(await usage()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '1000', tx: '3000' }]);
 
-    // Concurrent heartbeats with the same counters add the delta once.
+    // Concurrent heartbeats with the same counters add the delta once (each is applied, or refused
+    // with 429 while another of the node is being applied).
     const next = { ...report, rxBytes: 5000, txBytes: 7000 };
-    await Promise.all(Array.from({ length: 8 }, () => heartbeat(h.app, a.auth, { sessions: [next] })));
+    const codes = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const res = await h.app.inject({
+          method: 'POST',
+          url: '/v1/agent/heartbeat',
+          headers: a.auth,
+          payload: {
+            protocolVersion: 1,
+            agentVersion: '0.1.0',
+            load: 0,
+            activeSessions: 1,
+            sessions: [next],
+          },
+        });
+        return res.statusCode;
+      }),
+    );
+    expect(codes.every((c) => c === 200 || c === 429)).toBe(true);
+    expect(codes).toContain(200);
     expect(await rows()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '5000', tx: '7000' }]);
     expect(await usage()).toEqual([{ node_id: a.id, user_id: u.userId, rx: '5000', tx: '7000' }]);
   });
