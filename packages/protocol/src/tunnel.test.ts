@@ -33,6 +33,7 @@ import {
   type TunnelResult,
 } from './tunnel.js';
 import { exampleTunnelParams, ipv4Packet, ipv6Packet } from './testing/index.js';
+import { PREVIOUS_KEYPAIR_GRACE_MS } from './session/session.js';
 
 const PARAMS: TunnelParams = {
   clientIPv4: '10.8.0.12',
@@ -55,6 +56,7 @@ interface Pair {
   clock: { now: number };
   authorized: { ticket: Buffer; key: X25519PublicKey }[];
   nodePublicKey: X25519PublicKey;
+  clientPublicKey: X25519PublicKey;
 }
 
 function makePair(
@@ -98,7 +100,14 @@ function makePair(
           : { ok: false, reason: 'bad' };
       }),
   });
-  return { client, node, clock, authorized, nodePublicKey: nodeKeys.publicKey };
+  return {
+    client,
+    node,
+    clock,
+    authorized,
+    nodePublicKey: nodeKeys.publicKey,
+    clientPublicKey: clientKeys.publicKey,
+  };
 }
 
 function net(r: TunnelResult | ResponderResult): Buffer {
@@ -830,6 +839,56 @@ describe('timers', () => {
     expect(fresh.readUInt32LE(4)).not.toBe(stillOld.readUInt32LE(4));
     const r = p.client.decapsulate(fresh, out());
     expect(r.type === 'writeToTun' && r.data.toString()).toBe('new');
+  });
+
+  it('drops the previous keypair PREVIOUS_KEYPAIR_GRACE_MS after the rekey, not at REJECT_AFTER_TIME', () => {
+    const p = makePair();
+    handshake(p);
+    p.clock.now += REKEY_AFTER_TIME_MS - 1;
+    net(p.client.updateTimers()); // the persistent keepalive that was due
+    p.clock.now += 1;
+    const init = net(p.client.updateTimers());
+    expect(init[0]).toBe(MESSAGE_INITIATION);
+    const late1 = sealFromClient(p, inner('old keys, late'));
+    const late2 = sealFromClient(p, inner('old keys, too late'));
+    const done = p.client.decapsulate(net(p.node.decapsulate(init, SOURCE, out())), out());
+    expect(done.type).toBe('handshakeComplete');
+    expect(p.node.decapsulate(net(done), SOURCE, out()).type).toBe('done'); // promotes the new keys
+    p.clock.now += PREVIOUS_KEYPAIR_GRACE_MS - 1;
+    p.node.updateTimers();
+    expect(p.node.decapsulate(late1, SOURCE, out()).type).toBe('writeToTun');
+    const fresh = sealFromClient(p, inner('new keys'));
+    p.clock.now += 1;
+    p.node.updateTimers();
+    // The old keys were wiped and their receiver index freed; the new ones still work.
+    expect(p.node.decapsulate(late2, SOURCE, out())).toMatchObject({ type: 'error', reason: 'unknownIndex' });
+    expect(p.node.decapsulate(fresh, SOURCE, out()).type).toBe('writeToTun');
+  });
+
+  it('sweeps refilled handshake rate-limit buckets from the timer loop', () => {
+    const p = makePair();
+    handshake(p);
+    const limiters = p.node as unknown as {
+      rateLimiter: { size: number };
+      clientKeyLimiter: { size: number };
+    };
+    expect(limiters.rateLimiter.size).toBe(1);
+    expect(limiters.clientKeyLimiter.size).toBe(1);
+    p.clock.now += 5_000; // both buckets refilled long ago
+    p.node.updateTimers();
+    expect(limiters.rateLimiter.size).toBe(0);
+    expect(limiters.clientKeyLimiter.size).toBe(0);
+  });
+
+  it('a peer keeps its client key only as text and hands out fresh copies', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const a = peer.clientStaticPublicKey;
+    expect(a.equals(p.clientPublicKey)).toBe(true);
+    a.fill(0);
+    expect(peer.clientStaticPublicKey.equals(p.clientPublicKey)).toBe(true);
+    expect(a.buffer.byteLength).toBe(32); // its own allocation, not a slice of a shared pool
   });
 
   it('rekeys after REKEY_AFTER_MESSAGES and refuses to send past REJECT_AFTER_MESSAGES', () => {

@@ -189,6 +189,8 @@ function keypairFrom(
 }
 
 const KEEPALIVE_BYTES = DATA_MIN_BYTES;
+/** How often updateTimers sweeps refilled buckets out of the handshake rate limiters. */
+const LIMITER_SWEEP_INTERVAL_MS = 1_000;
 
 // Result views of the caller's `out` buffers (see ViewCache): one per hot call site.
 const sealedView = new ViewCache();
@@ -523,14 +525,24 @@ export class ResponderPeer {
   /** Free for the caller (endpoint for roaming, counters, address pool lease...). */
   userData: unknown = undefined;
 
+  /** `id` is the client static key in base64url (the peer keeps only this text form of it). */
   constructor(
     readonly id: string,
-    readonly clientStaticPublicKey: X25519PublicKey,
     params: TunnelParams,
     readonly session: Session,
   ) {
     this.#params = params;
     this.#allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+  }
+
+  /**
+   * The client's static key, decoded from `id` into a fresh buffer per call: the handshake's key is a
+   * slice of a shared allocation pool, and keeping it would pin a whole pool chunk per peer.
+   */
+  get clientStaticPublicKey(): X25519PublicKey {
+    const key = Buffer.alloc(32);
+    key.write(this.id, 'base64url');
+    return key as X25519PublicKey;
   }
 
   /**
@@ -585,6 +597,10 @@ export class ResponderTunnel {
   /** Cookie mode lasts until then (monotonic ms); pushed forward while the load persists. */
   private underLoadUntil = -Infinity;
   private readonly clientKeyLimiter: ClientKeyLimiter;
+  /** Last sweep of refilled rate-limit buckets (monotonic ms); see updateTimers. */
+  private lastLimiterSweepAt = -Infinity;
+  /** Drops a retired keypair's receiver index; one function shared by every peer's Session. */
+  private readonly retireKeypair = (kp: Keypair): void => this.indexes.release(kp.localIndex);
   private closed = false;
   /** Forces cookie mode on (true), off (false) or automatic (null, the default). */
   underLoadOverride: boolean | null = null;
@@ -760,12 +776,7 @@ export class ResponderTunnel {
       return this.fail('capacity');
     }
     if (peer === undefined) {
-      peer = new ResponderPeer(
-        id,
-        clientKey,
-        auth.params,
-        new Session(false, (kp) => this.indexes.release(kp.localIndex), this.limits),
-      );
+      peer = new ResponderPeer(id, auth.params, new Session(false, this.retireKeypair, this.limits));
     }
     const localIndex = this.indexes.allocate(peer);
     if (localIndex === null) {
@@ -812,6 +823,13 @@ export class ResponderTunnel {
   updateTimers(now = this.clock()): PeerTimerResult[] {
     const results: PeerTimerResult[] = [];
     if (this.closed) return results;
+    // Full buckets carry no information: sweeping them once a second keeps the handshake limiters'
+    // memory proportional to clients that initiated recently, not to every client ever seen.
+    if (now - this.lastLimiterSweepAt >= LIMITER_SWEEP_INTERVAL_MS) {
+      this.lastLimiterSweepAt = now;
+      this.rateLimiter.collect(now);
+      this.clientKeyLimiter.collect(now);
+    }
     for (const peer of this.peers.values()) {
       const action = peer.session.timerAction(now);
       if (action === 'sessionDead') {

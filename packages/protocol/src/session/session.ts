@@ -6,11 +6,20 @@
  *   initiator first uses it, which confirms the initiator got the response (WireGuard semantics).
  *
  * Keypairs are wiped when replaced, expired (REJECT_AFTER_TIME_MS) or when the session closes; the
- * `onRetire` hook lets the owner drop their receiver indexes from its index table.
+ * `onRetire` hook lets the owner drop their receiver indexes from its index table (one function per
+ * owner, shared by all its sessions: no closure per session).
+ *
+ * `previous` only serves packets that were already in flight when the keys changed, so it is dropped
+ * PREVIOUS_KEYPAIR_GRACE_MS after the current keypair was made instead of living out its
+ * REJECT_AFTER_TIME_MS: an idle session then holds one keypair between rekeys, not two for a third of
+ * the time.
  */
 import { REJECT_AFTER_TIME_MS, REKEY_AFTER_MESSAGES_NUMBER } from '../constants.js';
 import { TimerState, nextTimerAction, type TimerAction } from '../timers.js';
 import type { Keypair } from './keypair.js';
+
+/** How long after the current keypair was made the previous one is still accepted (in-flight packets). */
+export const PREVIOUS_KEYPAIR_GRACE_MS = 10_000;
 
 export interface SessionLimits {
   /** Rekey after this many messages sent with one keypair. */
@@ -77,7 +86,11 @@ export class Session {
 
   /** Wipes keypairs that can no longer be used. */
   expireKeypairs(now: number): void {
-    if (this.previous && !this.usable(this.previous, now)) {
+    if (
+      this.previous &&
+      (!this.usable(this.previous, now) ||
+        (this.current !== null && now - this.current.createdAt >= PREVIOUS_KEYPAIR_GRACE_MS))
+    ) {
       this.retire(this.previous);
       this.previous = null;
     }

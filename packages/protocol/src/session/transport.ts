@@ -40,6 +40,10 @@ export const TRANSPORT_PACKET_TOO_LARGE = -6;
 const encrypt = sodium.crypto_aead_chacha20poly1305_ietf_encrypt;
 const decrypt = sodium.crypto_aead_chacha20poly1305_ietf_decrypt;
 const sealOutView = new ViewCache();
+// AEAD nonces (4 zero bytes || counter LE): scratch per call, not per keypair. Nothing here is async,
+// so one buffer per direction serves every keypair; the counter bytes are rewritten on every call.
+const sendNonce = Buffer.alloc(12);
+const receiveNonce = Buffer.alloc(12);
 const openInView = new ViewCache();
 const openOutView = new ViewCache();
 
@@ -76,7 +80,7 @@ export function sealData(kp: Keypair, packet: Uint8Array, out: Uint8Array): numb
   const counter = kp.sendCounter++;
   const lo = counter >>> 0;
   const hi = (counter / 4294967296) >>> 0;
-  const nonce = kp.sendNonce;
+  const nonce = sendNonce;
   out[0] = MESSAGE_DATA;
   out[1] = 0;
   out[2] = 0;
@@ -124,7 +128,7 @@ export function openData(kp: Keypair, datagram: Uint8Array, out: Uint8Array): nu
   const counter = hi * 4294967296 + lo;
   if (!kp.replay.wouldAccept(counter))
     return counter >= kp.rejectAfterMessages ? TRANSPORT_EXPIRED : TRANSPORT_REPLAY;
-  const nonce = kp.receiveNonce;
+  const nonce = receiveNonce;
   for (let i = 0; i < 8; i++) nonce[4 + i] = datagram[o + i]!;
   try {
     decrypt(
