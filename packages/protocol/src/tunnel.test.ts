@@ -26,6 +26,7 @@ import {
 import { generateX25519KeyPair, type X25519PublicKey } from './keys.js';
 import {
   InitiatorTunnel,
+  NOT_DATA_MESSAGE,
   ResponderTunnel,
   rateLimitKey,
   type Authorize,
@@ -468,6 +469,62 @@ describe('anti-spoofing (cryptokey routing) at the node', () => {
     expect(peer.checkInnerSource(ipv4Packet('10.8.0.99', '198.51.100.80'))).toBe('ok');
     expect(peer.checkInnerSource(ipv4Packet('10.8.0.12', '198.51.100.80'))).toBe('spoofedSource');
     expect(peer.checkInnerSource(Buffer.from([0x45, 0]))).toBe('notIP');
+  });
+});
+
+describe('batch receive and send without result objects (openDataInto / sealInto)', () => {
+  it('opens into a slab at an offset, names the peer, and reports drops through lastDrop', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const slab = Buffer.alloc(4096, 0xee);
+    const pkt = inner('into the slab');
+    const n = p.node.openDataInto(sealFromClient(p, pkt), slab, 1000, p.clock.now);
+    expect(n).toBe(pkt.length);
+    expect(slab.subarray(1000, 1000 + n).equals(pkt)).toBe(true);
+    expect(slab[999]).toBe(0xee);
+    expect(slab[1000 + n]).toBe(0xee);
+    expect(p.node.lastPeer).toBe(peer);
+    // A keepalive authenticates (peer named) and yields 0 bytes.
+    expect(p.node.openDataInto(sealFromClient(p, Buffer.alloc(0)), slab, 0)).toBe(0);
+    expect(p.node.lastPeer).toBe(peer);
+    // A spoofed inner source: dropped and counted ONCE, by the tunnel, with the peer named for logs.
+    const before = p.node.drops.spoofedSource;
+    const spoofed = sealFromClient(p, ipv4Packet('10.8.0.13', '198.51.100.80'));
+    expect(p.node.openDataInto(spoofed, slab, 0)).toBe(-1);
+    expect(p.node.lastDrop).toBe('spoofedSource');
+    expect(p.node.lastPeer).toBe(peer);
+    expect(p.node.drops.spoofedSource).toBe(before + 1);
+    // A replay authenticates nothing: no peer.
+    expect(p.node.openDataInto(spoofed, slab, 0)).toBe(-1);
+    expect(p.node.lastDrop).toBe('replay');
+    expect(p.node.lastPeer).toBeNull();
+    // Too little room after the offset.
+    expect(p.node.openDataInto(sealFromClient(p, pkt), slab, slab.length - pkt.length + 1)).toBe(-1);
+    expect(p.node.lastDrop).toBe('bufferTooSmall');
+    // Not a data message: nothing counted, for decapsulate() to handle.
+    const drops = JSON.stringify(p.node.drops);
+    expect(p.node.openDataInto(net(p.client.connect()), slab, 0)).toBe(NOT_DATA_MESSAGE);
+    expect(JSON.stringify(p.node.drops)).toBe(drops);
+  });
+
+  it('seals from a slab at an offset into a send slot; the client opens it', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const tunSlab = Buffer.alloc(3000);
+    const pkt = Buffer.from('from the node, via a TUN slab');
+    pkt.copy(tunSlab, 777);
+    const slot = Buffer.alloc(2048);
+    const n = p.node.sealInto(peer, tunSlab, 777, pkt.length, slot, p.clock.now);
+    expect(n).toBe(pkt.length + DATA_HEADER_BYTES + DATA_TRAILER_BYTES);
+    const r = p.client.decapsulate(slot.subarray(0, n), out());
+    expect(r.type === 'writeToTun' && r.data.equals(pkt)).toBe(true);
+    expect(p.node.sealInto(peer, tunSlab, 2990, 20, slot)).toBe(-1);
+    expect(p.node.lastDrop).toBe('shortPacket');
+    p.node.removePeer(peer);
+    expect(p.node.sealInto(peer, tunSlab, 0, 10, slot)).toBe(-1);
+    expect(p.node.lastDrop).toBe('closed');
   });
 });
 

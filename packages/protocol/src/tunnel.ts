@@ -80,6 +80,7 @@ import {
   isDataMessage,
   openData,
   sealData,
+  sealDataFrom,
   TRANSPORT_BUFFER_TOO_SMALL,
   TRANSPORT_DECRYPT_FAILED,
   TRANSPORT_EXPIRED,
@@ -132,6 +133,9 @@ export type TunnelResult =
   | { readonly type: 'error'; readonly reason: DropReason; readonly detail?: string };
 
 export type DropCounters = Record<DropReason, number>;
+
+/** `ResponderTunnel.openDataInto` for a message that is not a data message (nothing counted). */
+export const NOT_DATA_MESSAGE = -2;
 
 const DONE: TunnelResult = Object.freeze({ type: 'done' });
 
@@ -552,7 +556,12 @@ export class ResponderPeer {
    * carry inner packets by other means.
    */
   checkInnerSource(packet: Uint8Array, length = packet.length): SourceCheck {
-    return this.#allowedSources.check(packet, length);
+    return this.#allowedSources.check(packet, 0, length);
+  }
+
+  /** checkInnerSource for the packet at `buf[offset .. offset + length)`. */
+  checkInnerSourceAt(buf: Uint8Array, offset: number, length: number): SourceCheck {
+    return this.#allowedSources.check(buf, offset, length);
   }
 
   get params(): TunnelParams {
@@ -604,6 +613,10 @@ export class ResponderTunnel {
   private closed = false;
   /** Forces cookie mode on (true), off (false) or automatic (null, the default). */
   underLoadOverride: boolean | null = null;
+  /** After openDataInto: the peer the message authenticated for, or null (see there). */
+  lastPeer: ResponderPeer | null = null;
+  /** After openDataInto / sealInto returned -1: why. */
+  lastDrop: DropReason | null = null;
 
   constructor(private readonly opts: ResponderTunnelOptions) {
     this.checker = new CookieChecker(opts.staticKeys.publicKey);
@@ -692,9 +705,52 @@ export class ResponderTunnel {
   }
 
   private receiveData(datagram: Uint8Array, out: Buffer, now: number): ResponderResult {
+    const n = this.openDataAt(datagram, out, 0, now);
+    if (n < 0) {
+      const reason = this.lastDrop as DropReason;
+      return { type: 'error', reason };
+    }
+    const peer = this.lastPeer as ResponderPeer;
+    if (n === 0) return { type: 'done', peer };
+    return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
+  }
+
+  /**
+   * Batch receive without a result object: opens the data message `datagram` into
+   * `out[outOffset ..]` (no view of `out` is needed per packet: views are cached by position).
+   * Returns the inner packet's length (> 0), 0 for a keepalive, or -1 when the message was dropped
+   * (counted in `drops`; `lastDrop` says why). `lastPeer` is the peer the message authenticated for —
+   * also on the drops that happen after authentication ('spoofedSource', 'notIP', so the caller can
+   * name the session in a log) — and null when nothing authenticated. A message that is not a data
+   * message returns NOT_DATA_MESSAGE (-2) and counts nothing: hand it to `decapsulate`.
+   * The replay window moves only after the tag verified; the inner source is checked against the
+   * peer's assigned addresses (cryptokey routing) before a length >= 0 is returned.
+   */
+  openDataInto(datagram: Uint8Array, out: Uint8Array, outOffset: number, now = this.clock()): number {
+    if (!isDataMessage(datagram)) {
+      this.lastPeer = null;
+      this.lastDrop = null;
+      return NOT_DATA_MESSAGE;
+    }
+    if (this.closed) {
+      this.lastPeer = null;
+      return this.dropAt('closed');
+    }
+    return this.openDataAt(datagram, out, outOffset, now);
+  }
+
+  private dropAt(reason: DropReason): number {
+    this.drops[reason]++;
+    this.lastDrop = reason;
+    return -1;
+  }
+
+  private openDataAt(datagram: Uint8Array, out: Uint8Array, outOffset: number, now: number): number {
+    this.lastPeer = null;
+    this.lastDrop = null;
     const index = dataReceiverIndex(datagram);
     const peer = this.indexes.get(index);
-    if (peer === undefined) return this.fail('unknownIndex');
+    if (peer === undefined) return this.dropAt('unknownIndex');
     const s = peer.session;
     const kp =
       s.current !== null && s.current.localIndex === index
@@ -704,17 +760,39 @@ export class ResponderTunnel {
           : s.previous !== null && s.previous.localIndex === index
             ? s.previous
             : null;
-    if (kp === null) return this.fail('unknownIndex');
-    if (!s.usable(kp, now)) return this.fail('expired');
-    const n = openData(kp, datagram, out);
-    if (n < 0) return this.fail(transportReason(n));
+    if (kp === null) return this.dropAt('unknownIndex');
+    if (!s.usable(kp, now)) return this.dropAt('expired');
+    const n = openData(kp, datagram, out, outOffset);
+    if (n < 0) return this.dropAt(transportReason(n));
     s.confirm(kp);
     s.timers.onAuthenticatedReceive(now, n === 0);
-    if (n === 0) return { type: 'done', peer };
+    this.lastPeer = peer;
+    if (n === 0) return 0;
     // Cryptokey routing: only the addresses this peer was assigned may appear as inner source.
-    const source = peer.checkInnerSource(out, n);
-    if (source !== 'ok') return this.fail(source);
-    return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
+    const source = peer.checkInnerSourceAt(out, outOffset, n);
+    if (source !== 'ok') return this.dropAt(source);
+    return n;
+  }
+
+  /**
+   * Batch send without a result object: seals `src[srcOffset .. srcOffset + length)` for `peer` into
+   * `out` (header at out[0]). Returns the sealed length, or -1 when dropped (counted; `lastDrop`).
+   */
+  sealInto(
+    peer: ResponderPeer,
+    src: Uint8Array,
+    srcOffset: number,
+    length: number,
+    out: Uint8Array,
+    now = this.clock(),
+  ): number {
+    if (this.closed || peer.session.closed) return this.dropAt('closed');
+    const kp = peer.session.sendingKeypair(now);
+    if (kp === null) return this.dropAt('noSession');
+    const n = sealDataFrom(kp, src, srcOffset, length, out);
+    if (n < 0) return this.dropAt(transportReason(n));
+    peer.session.timers.onDataSent(now, length === 0);
+    return n;
   }
 
   private receiveInitiation(msg: Uint8Array, source: PacketSource, now: number): ResponderResult {

@@ -46,22 +46,22 @@ export class AllowedSources {
     this.v6d = b === null ? 0 : u32be(b, 12);
   }
 
-  /** Checks the first `length` bytes of `packet` (an opened inner packet). */
-  check(packet: Uint8Array, length: number): SourceCheck {
+  /** Checks the opened inner packet `buf[offset .. offset + length)`. */
+  check(buf: Uint8Array, offset: number, length: number): SourceCheck {
     if (length < 1) return 'notIP';
-    const version = packet[0]! >>> 4;
+    const version = buf[offset]! >>> 4;
     if (version === 4) {
       if (length < IPV4_HEADER_BYTES) return 'notIP';
-      return u32be(packet, IPV4_SOURCE_OFFSET) === this.v4 ? 'ok' : 'spoofedSource';
+      return u32be(buf, offset + IPV4_SOURCE_OFFSET) === this.v4 ? 'ok' : 'spoofedSource';
     }
     if (version === 6) {
       if (length < IPV6_HEADER_BYTES) return 'notIP';
-      const o = IPV6_SOURCE_OFFSET;
+      const o = offset + IPV6_SOURCE_OFFSET;
       return this.hasV6 &&
-        u32be(packet, o) === this.v6a &&
-        u32be(packet, o + 4) === this.v6b &&
-        u32be(packet, o + 8) === this.v6c &&
-        u32be(packet, o + 12) === this.v6d
+        u32be(buf, o) === this.v6a &&
+        u32be(buf, o + 4) === this.v6b &&
+        u32be(buf, o + 8) === this.v6c &&
+        u32be(buf, o + 12) === this.v6d
         ? 'ok'
         : 'spoofedSource';
     }
