@@ -389,7 +389,7 @@ export class Agent {
             userId: s.claims.userId,
             deviceId: s.claims.deviceId,
             address: e.pool.ipv4Text(s.index),
-            address6: s.v6Low >= 0 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
+            address6: s.hasV6 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
             endpoint: s.endpoint ? `${s.endpoint.transport} ${s.endpoint.key}` : null,
             rxBytes: s.rxBytes,
             txBytes: s.txBytes,
