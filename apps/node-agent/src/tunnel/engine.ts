@@ -80,6 +80,7 @@ export const ADMISSION_REJECT_REASONS = [
   'wrongClientKey',
   'revoked',
   'onlineDenied',
+  'onlineUnreachable',
   'onlinePending',
   'poolExhausted',
 ] as const;
@@ -192,9 +193,13 @@ export class Engine {
 
   // ---- admission --------------------------------------------------------------------------------
 
-  private reject(reason: AdmissionRejectReason, key: X25519PublicKey): AuthorizeResult {
+  private reject(
+    reason: AdmissionRejectReason,
+    key: X25519PublicKey,
+    fields: Record<string, unknown> = {},
+  ): AuthorizeResult {
     this.rejects[reason]++;
-    this.rlog.warn(`reject:${reason}`, 'handshake refused', { reason, client: shortKey(key) });
+    this.rlog.warn(`reject:${reason}`, 'handshake refused', { reason, client: shortKey(key), ...fields });
     return { ok: false, reason };
   }
 
@@ -225,7 +230,12 @@ export class Engine {
         this.pendingOnlineKey = d.key;
         return this.reject('onlinePending', clientKey);
       }
-      if (d.decision === 'deny') return this.reject('onlineDenied', clientKey);
+      if (d.decision === 'deny') {
+        // require + no answer from the controller is its own reason; a controller's refusal names why.
+        if (d.reason === 'controllerUnreachable' || d.reason === 'onlineBusy')
+          return this.reject('onlineUnreachable', clientKey, { ticketId: c.ticketId });
+        return this.reject('onlineDenied', clientKey, { ticketId: c.ticketId, controllerReason: d.reason });
+      }
     }
     const index = this.pool.lease(c.deviceId);
     if (index === null) return this.reject('poolExhausted', clientKey);

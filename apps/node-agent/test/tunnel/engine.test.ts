@@ -457,7 +457,8 @@ describe('node engine (in memory, real protocol)', () => {
     const unreachable = () => Promise.reject(new Error('ECONNREFUSED'));
     const req = harness({ online: { mode: 'require', ask: unreachable } });
     await expect(client(req).c.connect(400)).rejects.toThrow();
-    expect(req.engine.rejects.onlineDenied).toBeGreaterThan(0);
+    expect(req.engine.rejects.onlineUnreachable).toBeGreaterThan(0);
+    expect(req.engine.rejects.onlineDenied).toBe(0);
 
     const chk = harness({ online: { mode: 'check', ask: unreachable } });
     await client(chk).c.connect(2000);
