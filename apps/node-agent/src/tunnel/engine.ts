@@ -41,7 +41,7 @@ import {
   type SessionReport,
 } from '@corridor/protocol/control';
 import type { TunDevice } from '@corridor/tun';
-import type { Bind, BindEndpoint } from '@corridor/tun/bind';
+import type { Bind, BindEndpoint, SendSlab } from '@corridor/tun/bind';
 import { formatIpv6, type Ipv4Subnet, type Ipv6Subnet } from '../config.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { AddressPool } from '../peers/address-pool.js';
@@ -272,16 +272,31 @@ export class Engine {
 
   /**
    * Handles a non-data message from `endpoint` on `bind` (initiation; anything else is dropped by the
-   * tunnel). Replies (response, cookie reply) go back to the same endpoint.
+   * tunnel). Replies (response, cookie reply) go back to the same endpoint: queued in `replies` when
+   * the caller batches them (the receive path sends one batch per bind batch: under a flood of
+   * initiations that is one sendmmsg per recvmmsg, not one syscall per cookie reply), else sent at once.
    */
-  handleHandshake(data: Buffer, endpoint: BindEndpoint, bind: Bind, scratch: Buffer): void {
+  handleHandshake(
+    data: Buffer,
+    endpoint: BindEndpoint,
+    bind: Bind,
+    scratch: Buffer,
+    replies: SendSlab | null = null,
+  ): void {
     if (this.closed) return;
     const source = this.source;
     source.ip = endpoint.address;
     source.port = endpoint.port;
     const res = this.tunnel.decapsulate(data, source, scratch, this.clock());
     if (res.type === 'writeToNetwork') {
-      bind.sendTo(res.data, endpoint);
+      if (replies === null) bind.sendTo(res.data, endpoint);
+      else {
+        if (replies.full) {
+          bind.send(replies);
+          replies.clear();
+        }
+        if (!replies.pushCopyTo(res.data, endpoint)) bind.sendTo(res.data, endpoint);
+      }
       if (res.peer !== null) this.admitted(res.peer, endpoint, bind);
     } else if (res.type === 'error' && this.pendingOnlineKey !== null) {
       // Held until the controller answered; replayed by replayHeld() (one per ticket+key, bounded).

@@ -3,7 +3,8 @@
  *
  *   1. Classify: a data message (type 4, exact reserved bytes, >= 32 bytes) takes the fast path; anything
  *      else is a handshake message and goes to Engine.handleHandshake (rate limit before DH, cookies
- *      under load, full admission) with the sender's endpoint.
+ *      under load, full admission) with the sender's endpoint; its replies (responses, cookie replies)
+ *      are queued and leave with ONE bind.send() at the end of the batch.
  *   2. Open + source check: `tunnel.openDataInto` finds the keypair by receiver index, checks the replay
  *      window, authenticates and decrypts straight into the next free bytes of the TUN write slab (no
  *      intermediate copy, no result object), updates the replay window only after the tag verified,
@@ -23,7 +24,7 @@
  * views sodium needs by slab position).
  */
 import { NOT_DATA_MESSAGE, type ResponderPeer } from '@corridor/protocol';
-import type { ReceivedBatch, Bind } from '@corridor/tun/bind';
+import { SendSlab, type ReceivedBatch, type Bind } from '@corridor/tun/bind';
 import type { Engine } from './engine.js';
 import type { Session } from '../peers/session.js';
 
@@ -36,6 +37,8 @@ export class ReceivePath {
   private tunCount = 0;
   private tunOff = 0;
   private readonly scratch = Buffer.alloc(2048);
+  /** Handshake replies of the current batch (all to the batch's bind). */
+  private readonly replies = new SendSlab({ capacity: 64, slotBytes: 1024 });
   /** Packets handed to the TUN. */
   delivered = 0;
 
@@ -76,7 +79,7 @@ export class ReceivePath {
       const n = tunnel.openDataInto(d, buf, p, now);
       if (n === NOT_DATA_MESSAGE) {
         this.flushTun(); // keep packet order around handshakes
-        e.handleHandshake(d, batch.endpoint(i), bind, this.scratch);
+        e.handleHandshake(d, batch.endpoint(i), bind, this.scratch, this.replies);
         continue;
       }
       const peer = tunnel.lastPeer;
@@ -124,7 +127,11 @@ export class ReceivePath {
       this.tunLengths[this.tunCount++] = n;
       this.tunOff += n;
     }
-    // 6. one TUN write for the batch
+    // 6. one TUN write for the batch, one send of the handshake replies
     this.flushTun();
+    if (this.replies.count > 0) {
+      bind.send(this.replies);
+      this.replies.clear();
+    }
   }
 }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  InitiatorTunnel,
   formatPublicKey,
   generateEd25519KeyPair,
   generateX25519KeyPair,
@@ -245,6 +246,48 @@ describe('node engine (in memory, real protocol)', () => {
       revoked: 1,
     });
     expect(h.engine.sessions.size).toBe(0);
+  });
+
+  it('answers a batch of initiations under load with cookie replies in ONE send, each to its sender', async () => {
+    const h = harness();
+    h.engine.tunnel.underLoadOverride = true;
+    const bind = h.engine.opts.binds[0]!;
+    let sends = 0;
+    let sendTos = 0;
+    const sent: { type: number; to: string }[] = [];
+    const realSend = bind.send.bind(bind);
+    bind.send = (slab, count) => {
+      sends++;
+      for (let i = 0; i < slab.count; i++)
+        sent.push({ type: slab.slab[slab.offset(i)]!, to: slab.endpoint(i)!.address });
+      return realSend(slab, count);
+    };
+    bind.sendTo = () => {
+      sendTos++;
+      return true;
+    };
+    const inits = Array.from({ length: 5 }, (_, k) => {
+      const keys = generateX25519KeyPair();
+      const c = new InitiatorTunnel({
+        staticKeys: keys,
+        nodeStaticPublicKey: h.nodeKeys.publicKey,
+        ticket: ticketFor(h, keys).bytes,
+      });
+      const r = c.connect();
+      c.close();
+      if (r.type !== 'writeToNetwork') throw new Error('no initiation');
+      return { data: Buffer.from(r.data), from: h.network.endpoint(`198.18.9.${k + 1}`, 40000) };
+    });
+    h.engine.receive.onBatch(bind, {
+      count: inits.length,
+      datagram: (i) => inits[i]!.data,
+      endpoint: (i) => inits[i]!.from,
+      isFrom: () => false,
+    });
+    expect(sends).toBe(1);
+    expect(sendTos).toBe(0);
+    expect(sent).toEqual(inits.map((x) => ({ type: 3, to: x.from.address })));
+    expect(h.engine.tunnel.drops.needsCookie).toBe(5);
   });
 
   it('refuses a replayed initiation (timestamp replay guard)', async () => {
