@@ -47,6 +47,9 @@ export interface SyncStats {
   longPollSupported: boolean | null;
   /** Wall time of the last revocation answer that carried news. */
   lastRevocationAt: number | null;
+  /** Revocation answers that carried news, by how they came. */
+  newsByLongPoll: number;
+  newsByPoll: number;
   endedSupported: boolean;
   lastContactAt: number | null;
   controllerReachable: boolean;
@@ -76,6 +79,8 @@ export class ControlSync {
     revocationsFailed: 0,
     longPollSupported: null,
     lastRevocationAt: null,
+    newsByLongPoll: 0,
+    newsByPoll: 0,
     endedSupported: true,
     lastContactAt: null,
     controllerReachable: false,
@@ -203,6 +208,8 @@ export class ControlSync {
         const news = delta.tickets.length + delta.devices.length + delta.users.length;
         if (news > 0 || delta.reset) {
           this.stats.lastRevocationAt = Date.now();
+          if (news > 0 && useWait) this.stats.newsByLongPoll++;
+          else if (news > 0) this.stats.newsByPoll++;
           const cut = this.engine.applyRevocations();
           if (cut > 0) {
             this.stats.lastCutAt = Date.now();
