@@ -16,9 +16,9 @@ export default tseslint.config(
     },
   },
   {
-    // packages/protocol is sans-IO: it must never reach the network or the file system.
-    files: ['packages/protocol/src/**/*.ts'],
-    ignores: ['packages/protocol/src/**/*.test.ts', 'packages/protocol/bench/**'],
+    // packages/protocol and packages/netstack are sans-IO: they must never reach the network or the file system.
+    files: ['packages/protocol/src/**/*.ts', 'packages/netstack/src/**/*.ts'],
+    ignores: ['packages/*/src/**/*.test.ts', 'packages/protocol/bench/**'],
     rules: {
       'no-restricted-imports': [
         'error',
