@@ -10,18 +10,9 @@
 // handler call, as for every Bind. Sends copy the framed messages into one Buffer per peer per send()
 // call before writing, so the caller's slab is free again when send() returns. A peer whose socket has
 // more than `maxBufferedBytes` queued gets its messages dropped (counted) instead of growing memory.
-// Only whole protocol messages are framed: a message shorter than MIN_WIRE_MESSAGE_BYTES (the 32-byte
-// keepalive is the smallest there is) or longer than MAX_FRAME_PAYLOAD_BYTES is dropped and counted,
-// never sent, since the peer's FrameDecoder would close the connection on it; it is never padded
-// either (padding would change an authenticated message).
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import {
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  MAX_FRAME_PAYLOAD_BYTES,
-  MIN_WIRE_MESSAGE_BYTES,
-} from '@corridor/protocol';
+import { FRAME_HEADER_BYTES, FrameDecoder } from '@corridor/protocol';
 import {
   SendSlab,
   newBindStats,
@@ -34,11 +25,6 @@ import {
 } from './bind.js';
 
 let nextConnectionId = 1;
-
-/** Whether a message of `length` bytes may go out as a frame (see the header). */
-function frameable(length: number): boolean {
-  return length >= MIN_WIRE_MESSAGE_BYTES && length <= MAX_FRAME_PAYLOAD_BYTES;
-}
 
 /** One TCP connection, i.e. one peer. */
 export class TcpEndpoint implements BindEndpoint {
@@ -149,15 +135,10 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
     let i = 0;
     while (i < count) {
       const ep = slab.endpoint(i);
-      if (!frameable(slab.length(i))) {
-        this.counters.txDropped++;
-        i++;
-        continue;
-      }
-      // A run of frameable messages to the same connection becomes one write.
+      // A run of messages to the same connection becomes one write.
       let j = i + 1;
       let bytes = slab.length(i) + FRAME_HEADER_BYTES;
-      while (j < count && slab.endpoint(j) === ep && frameable(slab.length(j))) {
+      while (j < count && slab.endpoint(j) === ep) {
         bytes += slab.length(j) + FRAME_HEADER_BYTES;
         j++;
       }
@@ -192,10 +173,7 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
   }
 
   sendTo(data: Uint8Array, endpoint: BindEndpoint): boolean {
-    if (!frameable(data.length)) {
-      this.counters.txDropped++;
-      return false;
-    }
+    if (data.length === 0 || data.length > 65535) return false;
     const one = new SendSlab({ capacity: 1, slotBytes: data.length });
     one.pushCopyTo(data, endpoint);
     return this.send(one) === 1;
