@@ -374,6 +374,10 @@ export class Agent {
               ? new Date(this.sync.stats.lastContactAt).toISOString()
               : null,
             revocationLongPoll: this.sync.stats.longPollSupported,
+            revocationPolls: this.sync.stats.revocationPolls,
+            revocationsByLongPoll: this.sync.stats.newsByLongPoll,
+            revocationsByPoll: this.sync.stats.newsByPoll,
+            heartbeatsOk: this.sync.stats.heartbeatsOk,
           }
         : null,
       trust: this.trust
