@@ -313,6 +313,25 @@ describe.skipIf(skip !== undefined)('corridor-node in the netns lab', { timeout:
     await host.call('disconnect', { conn: 'a2' });
   });
 
+  it('a UDP session follows the client to a new source port (roaming on authenticated packets)', async () => {
+    await host.call('user', { name: 'roamer' });
+    const c = await connect('roamer', await ticket('roamer'), 'ro', { tun: true });
+    expect(c.ok).toBe(true);
+    expect((await fetch(web.url('/'))).ok, explain()).toBe(true);
+    const endpointOf = async () =>
+      ((await status()).sessions as Json[]).find((x) => x.address === c.params?.clientIPv4)
+        ?.endpoint as string;
+    const before = await endpointOf();
+    const { port } = await host.call<{ port: number }>('roam', { conn: 'ro' });
+    const f = await fetch(web.url('/'));
+    expect(f, explain()).toMatchObject({ ok: true });
+    expect(f.body?.trim()).toBe(node.v4);
+    const after = await endpointOf();
+    expect(after).not.toBe(before);
+    expect(after).toBe(`udp ${client.v4}:${port}`);
+    await host.call('disconnect', { conn: 'ro' });
+  });
+
   it('refuses forged, wrong-node, wrong-key, revoked and replayed handshakes silently', async () => {
     await host.call('user', { name: 'mallory' });
     const forged = await host.call<{ ticket: string }>('forgeTicket', { name: 'mallory', nodeId: 'lab-1' });
@@ -476,6 +495,9 @@ describe.skipIf(skip !== undefined)('corridor-node in the netns lab', { timeout:
     expect(await tables()).toEqual(['table inet corridor_corridor0']);
     const u = await host.call<{ deviceId: string }>('user', { name: 'bye' });
     expect((await connect('bye', await ticket('bye'), 'bye')).ok).toBe(true);
+    // The status socket is the agent's alone.
+    const mode = (await node.run(['stat', '-c', '%a', path.join(dataDir, 'status.sock')])).trim();
+    expect(mode).toBe('600');
     const a = agent;
     expect(await stopAgent('SIGTERM')).toBe(0);
     expect(agentLog(a)).toContainEqual(
