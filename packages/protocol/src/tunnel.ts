@@ -5,7 +5,10 @@
  *   InitiatorTunnel (client): connect -> initiation; decapsulate(response) -> handshakeComplete with
  *     the tunnel parameters; encapsulate(TUN packet) -> datagram; decapsulate(datagram) -> TUN packet.
  *   ResponderTunnel (node): one object for all clients. decapsulate(datagram from `source`) ->
- *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet).
+ *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet). Batch data paths use
+ *     openDataInto(datagram, slab, offset) / sealInto(peer, slab, offset, length, out) instead: the
+ *     same checks, a length or -1 as the result (`lastPeer`, `lastDrop` say the rest), no object per
+ *     packet.
  *
  * Anti-spoofing (cryptokey routing): the responder delivers an authenticated inner packet to the TUN
  * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
