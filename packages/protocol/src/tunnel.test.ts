@@ -920,6 +920,13 @@ describe('timers', () => {
     // The old keys were wiped and their receiver index freed; the new ones still work.
     expect(p.node.decapsulate(late2, SOURCE, out())).toMatchObject({ type: 'error', reason: 'unknownIndex' });
     expect(p.node.decapsulate(fresh, SOURCE, out()).type).toBe('writeToTun');
+    // The client keeps its previous keypair longer: the node may still send with the old keys until
+    // the confirmation reaches it.
+    expect(p.client.updateTimers().type).not.toBe('error');
+    const peer = nodePeer(p);
+    expect(peer.session.previous).toBeNull();
+    const clientSession = (p.client as unknown as { session: { previous: unknown } }).session;
+    expect(clientSession.previous).not.toBeNull();
   });
 
   it('sweeps refilled handshake rate-limit buckets from the timer loop', () => {

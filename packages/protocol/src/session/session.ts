@@ -9,16 +9,19 @@
  * `onRetire` hook lets the owner drop their receiver indexes from its index table (one function per
  * owner, shared by all its sessions: no closure per session).
  *
- * `previous` only serves packets that were already in flight when the keys changed, so it is dropped
- * PREVIOUS_KEYPAIR_GRACE_MS after the current keypair was made instead of living out its
- * REJECT_AFTER_TIME_MS: an idle session then holds one keypair between rekeys, not two for a third of
- * the time.
+ * On the responder (the node, which holds one session per client), `previous` only serves client
+ * packets that were already in flight when the client switched keys — it switches on receiving the
+ * response — so it is dropped PREVIOUS_KEYPAIR_GRACE_MS after the current keypair was made instead of
+ * living out its REJECT_AFTER_TIME_MS: an idle session then holds one keypair between rekeys, not two
+ * for a third of the time. The initiator keeps its `previous` for the full time: the node goes on
+ * sending with the old keys until the client's confirmation reaches it, which a lost keepalive can
+ * delay by up to a keepalive interval.
  */
 import { REJECT_AFTER_TIME_MS, REKEY_AFTER_MESSAGES_NUMBER } from '../constants.js';
 import { TimerState, nextTimerAction, type TimerAction } from '../timers.js';
 import type { Keypair } from './keypair.js';
 
-/** How long after the current keypair was made the previous one is still accepted (in-flight packets). */
+/** Responder: how long after the current keypair was made the previous one is still accepted (in-flight packets). */
 export const PREVIOUS_KEYPAIR_GRACE_MS = 10_000;
 
 export interface SessionLimits {
@@ -89,7 +92,9 @@ export class Session {
     if (
       this.previous &&
       (!this.usable(this.previous, now) ||
-        (this.current !== null && now - this.current.createdAt >= PREVIOUS_KEYPAIR_GRACE_MS))
+        (!this.isInitiator &&
+          this.current !== null &&
+          now - this.current.createdAt >= PREVIOUS_KEYPAIR_GRACE_MS))
     ) {
       this.retire(this.previous);
       this.previous = null;
