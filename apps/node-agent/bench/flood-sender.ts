@@ -1,7 +1,7 @@
 /**
  * Benchmark helper (a separate process, so the node's CPU figure excludes it): sends the given
- * datagrams round-robin to 127.0.0.1:FLOOD_PORT at FLOOD_PPS for FLOOD_SECONDS through one batched
- * UDP socket, then prints what it sent. Loopback only.
+ * datagrams round-robin to 127.0.0.1:FLOOD_PORT at FLOOD_PPS for FLOOD_SECONDS (or until SIGTERM)
+ * through one batched UDP socket, then prints what it sent. Loopback only.
  */
 import { DatagramSlab, UdpEndpoint, UdpSocket } from '@corridor/tun/udp';
 
@@ -19,14 +19,20 @@ const slab = new DatagramSlab({ capacity: perTick });
 let sent = 0;
 let k = 0;
 const start = performance.now();
+const finish = () => {
+  clearInterval(timer);
+  const elapsed = performance.now() - start;
+  process.stdout.write(
+    `${sent} packets in ${(elapsed / 1000).toFixed(1)} s = ${(sent / (elapsed / 1000)).toFixed(0)} pkt/s sent`,
+  );
+  void sock.close().then(() => process.exit(0));
+};
+// SIGTERM ends the flood early (the bench stops it once its clients are done), with the figure.
+process.once('SIGTERM', finish);
 const timer = setInterval(() => {
   const elapsed = performance.now() - start;
   if (elapsed >= seconds * 1000) {
-    clearInterval(timer);
-    process.stdout.write(
-      `${sent} packets in ${(elapsed / 1000).toFixed(1)} s = ${(sent / (elapsed / 1000)).toFixed(0)} pkt/s sent`,
-    );
-    void sock.close().then(() => process.exit(0));
+    finish();
     return;
   }
   // Catch up to the target rate (timers are coarse under load).

@@ -374,6 +374,10 @@ export class Agent {
               ? new Date(this.sync.stats.lastContactAt).toISOString()
               : null,
             revocationLongPoll: this.sync.stats.longPollSupported,
+            revocationPolls: this.sync.stats.revocationPolls,
+            revocationsByLongPoll: this.sync.stats.newsByLongPoll,
+            revocationsByPoll: this.sync.stats.newsByPoll,
+            heartbeatsOk: this.sync.stats.heartbeatsOk,
           }
         : null,
       trust: this.trust
@@ -389,7 +393,7 @@ export class Agent {
             userId: s.claims.userId,
             deviceId: s.claims.deviceId,
             address: e.pool.ipv4Text(s.index),
-            address6: s.v6Low >= 0 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
+            address6: s.hasV6 ? formatIpv6(e.pool.ipv6Bytes(s.index) as Buffer) : null,
             endpoint: s.endpoint ? `${s.endpoint.transport} ${s.endpoint.key}` : null,
             rxBytes: s.rxBytes,
             txBytes: s.txBytes,

@@ -199,7 +199,10 @@ const FINGERPRINT = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 /** Raw values by key, with where each came from (for error messages). */
 type Raw = Map<string, { value: unknown; from: string }>;
 
-/** Parses argv flags (`--key value` or `--key=value`, booleans may stand alone). Unknown flags are problems. */
+/**
+ * Parses argv flags (`--key value` or `--key=value`, booleans may stand alone). Flags that are not
+ * options go to `rest` (the caller decides: `loadConfig` with `strict` reports them as problems).
+ */
 export function parseFlags(argv: readonly string[], problems: string[]): { values: Raw; rest: string[] } {
   const byFlag = new Map(OPTIONS.map((o) => [flagName(o.key), o]));
   const values: Raw = new Map();
@@ -238,13 +241,31 @@ export function parseFlags(argv: readonly string[], problems: string[]): { value
  * Builds the configuration from `argv` flags, `env` and the JSON file named by `--config` /
  * `CORRIDOR_CONFIG`. Returns every problem found. `readFile` is injectable for tests.
  */
+export interface LoadOptions {
+  /** Options this command cannot run without, reported in the same pass as every bad value. */
+  readonly required?: readonly ('controllerUrl' | 'nodeId' | 'enrollmentToken')[];
+  /** Report flags that are not options (and stray arguments) as problems too. */
+  readonly strict?: boolean;
+}
+
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   argv: readonly string[] = [],
   readFile: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+  options: LoadOptions = {},
 ): ConfigResult {
   const problems: string[] = [];
-  const flags = parseFlags(argv, problems).values;
+  const parsed = parseFlags(argv, problems);
+  const flags = parsed.values;
+  if (options.strict) {
+    for (const arg of parsed.rest) {
+      problems.push(
+        arg.startsWith('--')
+          ? `${arg.split('=')[0]}: unknown option (see --help)`
+          : `'${arg}': unexpected argument (see --help)`,
+      );
+    }
+  }
   const raw: Raw = new Map();
   const configPath = flags.get('config')?.value ?? env[envName('config')];
   if (typeof configPath === 'string' && configPath !== '') {
@@ -412,6 +433,15 @@ export function loadConfig(
     handshakeBurst: int('handshakeBurst', 1, 100000),
     cookieThreshold: int('cookieThreshold', 1, 10_000_000),
   };
+  const missing: Record<string, string> = {
+    controllerUrl: 'required (e.g. https://controller.example:8443)',
+    nodeId: 'required (the id the admin created, e.g. fra-1)',
+    enrollmentToken: 'required to enroll (the one-time token the admin got when creating the node)',
+  };
+  for (const key of options.required ?? []) {
+    if (config[key] === null && get(key) === undefined)
+      problems.push(`${flagName(key)} / ${envName(key)}: ${missing[key]}`);
+  }
   if (
     config.udpListen === null &&
     config.tcpListen === null &&

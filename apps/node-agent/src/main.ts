@@ -8,7 +8,7 @@
  *
  * Exit codes: 0 ok; 1 a problem named on stderr with its fix; 2 usage.
  */
-import { loadConfig, optionsHelp, type AgentConfig } from './config.js';
+import { loadConfig, optionsHelp, type AgentConfig, type LoadOptions } from './config.js';
 import { Agent, AgentError, enroll } from './agent.js';
 import { createLogger } from './log.js';
 import { StateStore } from './control/state-store.js';
@@ -39,9 +39,13 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-function configOrExit(argv: string[]): AgentConfig {
-  const r = loadConfig(process.env, argv);
-  if (!r.ok) fail(`invalid configuration:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`);
+/** The configuration, or exit 1 naming every problem at once (2 when a flag is unknown: usage). */
+function configOrExit(argv: string[], options: LoadOptions = {}): AgentConfig {
+  const r = loadConfig(process.env, argv, undefined, { strict: true, ...options });
+  if (!r.ok) {
+    const usage = r.problems.some((p) => p.endsWith('(see --help)'));
+    fail(`invalid configuration:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`, usage ? 2 : 1);
+  }
   return r.config;
 }
 
@@ -70,7 +74,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === 'enroll') {
-    const config = configOrExit(rest);
+    const config = configOrExit(rest, { required: ['controllerUrl', 'nodeId', 'enrollmentToken'] });
     const log = createLogger(config.logLevel);
     try {
       await enroll(config, new StateStore(config.dataDir), log);
@@ -85,11 +89,7 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(USAGE);
     process.exit(2);
   }
-  const unknown = rest.filter(
-    (a) => a.startsWith('--') && !a.includes('=') && !USAGE.includes(a.split('=')[0]!),
-  );
-  if (unknown.length > 0) fail(`unknown option ${unknown[0]} (see --help)`, 2);
-  const config = configOrExit(rest);
+  const config = configOrExit(rest, { required: ['controllerUrl', 'nodeId'] });
   const log = createLogger(config.logLevel);
   const agent = new Agent(config, log);
   let stopping = false;

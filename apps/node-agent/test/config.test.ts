@@ -97,6 +97,29 @@ describe('node agent config', () => {
     expect(r.problems.find((p) => p.startsWith('CORRIDOR_CONTROLLER_URL'))).toContain('https');
   });
 
+  it('names missing required options and unknown flags in the same pass as bad values', () => {
+    const r = loadConfig({}, ['--mtu', '99', '--udp-listne', 'x:1', 'stray'], () => '{}', {
+      required: ['controllerUrl', 'nodeId', 'enrollmentToken'],
+      strict: true,
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual([
+      '--udp-listne: unknown option (see --help)',
+      "'x:1': unexpected argument (see --help)",
+      "'stray': unexpected argument (see --help)",
+      "--mtu: expected an integer 1280..9000, got '99'",
+      expect.stringMatching(/^--controller-url \/ CORRIDOR_CONTROLLER_URL: required/),
+      expect.stringMatching(/^--node-id \/ CORRIDOR_NODE_ID: required/),
+      expect.stringMatching(/^--enrollment-token \/ CORRIDOR_ENROLLMENT_TOKEN: required to enroll/),
+    ]);
+    // A required option given with a bad value is named once, for its value.
+    const bad = loadConfig({ CORRIDOR_CONTROLLER_URL: 'nope' }, [], undefined, {
+      required: ['controllerUrl'],
+    });
+    expect(bad.ok ? [] : bad.problems).toEqual(["CORRIDOR_CONTROLLER_URL: not a valid URL: 'nope'"]);
+  });
+
   it('reports an unreadable or malformed config file', () => {
     const missing = loadConfig(BASE, ['--config', '/nope.json'], () => {
       throw Object.assign(new Error('x'), { code: 'ENOENT' });

@@ -26,6 +26,7 @@ import {
 import { generateX25519KeyPair, type X25519PublicKey } from './keys.js';
 import {
   InitiatorTunnel,
+  NOT_DATA_MESSAGE,
   ResponderTunnel,
   rateLimitKey,
   type Authorize,
@@ -33,6 +34,7 @@ import {
   type TunnelResult,
 } from './tunnel.js';
 import { exampleTunnelParams, ipv4Packet, ipv6Packet } from './testing/index.js';
+import { PREVIOUS_KEYPAIR_GRACE_MS } from './session/session.js';
 
 const PARAMS: TunnelParams = {
   clientIPv4: '10.8.0.12',
@@ -55,6 +57,7 @@ interface Pair {
   clock: { now: number };
   authorized: { ticket: Buffer; key: X25519PublicKey }[];
   nodePublicKey: X25519PublicKey;
+  clientPublicKey: X25519PublicKey;
 }
 
 function makePair(
@@ -98,7 +101,14 @@ function makePair(
           : { ok: false, reason: 'bad' };
       }),
   });
-  return { client, node, clock, authorized, nodePublicKey: nodeKeys.publicKey };
+  return {
+    client,
+    node,
+    clock,
+    authorized,
+    nodePublicKey: nodeKeys.publicKey,
+    clientPublicKey: clientKeys.publicKey,
+  };
 }
 
 function net(r: TunnelResult | ResponderResult): Buffer {
@@ -459,6 +469,62 @@ describe('anti-spoofing (cryptokey routing) at the node', () => {
     expect(peer.checkInnerSource(ipv4Packet('10.8.0.99', '198.51.100.80'))).toBe('ok');
     expect(peer.checkInnerSource(ipv4Packet('10.8.0.12', '198.51.100.80'))).toBe('spoofedSource');
     expect(peer.checkInnerSource(Buffer.from([0x45, 0]))).toBe('notIP');
+  });
+});
+
+describe('batch receive and send without result objects (openDataInto / sealInto)', () => {
+  it('opens into a slab at an offset, names the peer, and reports drops through lastDrop', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const slab = Buffer.alloc(4096, 0xee);
+    const pkt = inner('into the slab');
+    const n = p.node.openDataInto(sealFromClient(p, pkt), slab, 1000, p.clock.now);
+    expect(n).toBe(pkt.length);
+    expect(slab.subarray(1000, 1000 + n).equals(pkt)).toBe(true);
+    expect(slab[999]).toBe(0xee);
+    expect(slab[1000 + n]).toBe(0xee);
+    expect(p.node.lastPeer).toBe(peer);
+    // A keepalive authenticates (peer named) and yields 0 bytes.
+    expect(p.node.openDataInto(sealFromClient(p, Buffer.alloc(0)), slab, 0)).toBe(0);
+    expect(p.node.lastPeer).toBe(peer);
+    // A spoofed inner source: dropped and counted ONCE, by the tunnel, with the peer named for logs.
+    const before = p.node.drops.spoofedSource;
+    const spoofed = sealFromClient(p, ipv4Packet('10.8.0.13', '198.51.100.80'));
+    expect(p.node.openDataInto(spoofed, slab, 0)).toBe(-1);
+    expect(p.node.lastDrop).toBe('spoofedSource');
+    expect(p.node.lastPeer).toBe(peer);
+    expect(p.node.drops.spoofedSource).toBe(before + 1);
+    // A replay authenticates nothing: no peer.
+    expect(p.node.openDataInto(spoofed, slab, 0)).toBe(-1);
+    expect(p.node.lastDrop).toBe('replay');
+    expect(p.node.lastPeer).toBeNull();
+    // Too little room after the offset.
+    expect(p.node.openDataInto(sealFromClient(p, pkt), slab, slab.length - pkt.length + 1)).toBe(-1);
+    expect(p.node.lastDrop).toBe('bufferTooSmall');
+    // Not a data message: nothing counted, for decapsulate() to handle.
+    const drops = JSON.stringify(p.node.drops);
+    expect(p.node.openDataInto(net(p.client.connect()), slab, 0)).toBe(NOT_DATA_MESSAGE);
+    expect(JSON.stringify(p.node.drops)).toBe(drops);
+  });
+
+  it('seals from a slab at an offset into a send slot; the client opens it', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const tunSlab = Buffer.alloc(3000);
+    const pkt = Buffer.from('from the node, via a TUN slab');
+    pkt.copy(tunSlab, 777);
+    const slot = Buffer.alloc(2048);
+    const n = p.node.sealInto(peer, tunSlab, 777, pkt.length, slot, p.clock.now);
+    expect(n).toBe(pkt.length + DATA_HEADER_BYTES + DATA_TRAILER_BYTES);
+    const r = p.client.decapsulate(slot.subarray(0, n), out());
+    expect(r.type === 'writeToTun' && r.data.equals(pkt)).toBe(true);
+    expect(p.node.sealInto(peer, tunSlab, 2990, 20, slot)).toBe(-1);
+    expect(p.node.lastDrop).toBe('shortPacket');
+    p.node.removePeer(peer);
+    expect(p.node.sealInto(peer, tunSlab, 0, 10, slot)).toBe(-1);
+    expect(p.node.lastDrop).toBe('closed');
   });
 });
 
@@ -830,6 +896,63 @@ describe('timers', () => {
     expect(fresh.readUInt32LE(4)).not.toBe(stillOld.readUInt32LE(4));
     const r = p.client.decapsulate(fresh, out());
     expect(r.type === 'writeToTun' && r.data.toString()).toBe('new');
+  });
+
+  it('drops the previous keypair PREVIOUS_KEYPAIR_GRACE_MS after the rekey, not at REJECT_AFTER_TIME', () => {
+    const p = makePair();
+    handshake(p);
+    p.clock.now += REKEY_AFTER_TIME_MS - 1;
+    net(p.client.updateTimers()); // the persistent keepalive that was due
+    p.clock.now += 1;
+    const init = net(p.client.updateTimers());
+    expect(init[0]).toBe(MESSAGE_INITIATION);
+    const late1 = sealFromClient(p, inner('old keys, late'));
+    const late2 = sealFromClient(p, inner('old keys, too late'));
+    const done = p.client.decapsulate(net(p.node.decapsulate(init, SOURCE, out())), out());
+    expect(done.type).toBe('handshakeComplete');
+    expect(p.node.decapsulate(net(done), SOURCE, out()).type).toBe('done'); // promotes the new keys
+    p.clock.now += PREVIOUS_KEYPAIR_GRACE_MS - 1;
+    p.node.updateTimers();
+    expect(p.node.decapsulate(late1, SOURCE, out()).type).toBe('writeToTun');
+    const fresh = sealFromClient(p, inner('new keys'));
+    p.clock.now += 1;
+    p.node.updateTimers();
+    // The old keys were wiped and their receiver index freed; the new ones still work.
+    expect(p.node.decapsulate(late2, SOURCE, out())).toMatchObject({ type: 'error', reason: 'unknownIndex' });
+    expect(p.node.decapsulate(fresh, SOURCE, out()).type).toBe('writeToTun');
+    // The client keeps its previous keypair longer: the node may still send with the old keys until
+    // the confirmation reaches it.
+    expect(p.client.updateTimers().type).not.toBe('error');
+    const peer = nodePeer(p);
+    expect(peer.session.previous).toBeNull();
+    const clientSession = (p.client as unknown as { session: { previous: unknown } }).session;
+    expect(clientSession.previous).not.toBeNull();
+  });
+
+  it('sweeps refilled handshake rate-limit buckets from the timer loop', () => {
+    const p = makePair();
+    handshake(p);
+    const limiters = p.node as unknown as {
+      rateLimiter: { size: number };
+      clientKeyLimiter: { size: number };
+    };
+    expect(limiters.rateLimiter.size).toBe(1);
+    expect(limiters.clientKeyLimiter.size).toBe(1);
+    p.clock.now += 5_000; // both buckets refilled long ago
+    p.node.updateTimers();
+    expect(limiters.rateLimiter.size).toBe(0);
+    expect(limiters.clientKeyLimiter.size).toBe(0);
+  });
+
+  it('a peer keeps its client key only as text and hands out fresh copies', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const a = peer.clientStaticPublicKey;
+    expect(a.equals(p.clientPublicKey)).toBe(true);
+    a.fill(0);
+    expect(peer.clientStaticPublicKey.equals(p.clientPublicKey)).toBe(true);
+    expect(a.buffer.byteLength).toBe(32); // its own allocation, not a slice of a shared pool
   });
 
   it('rekeys after REKEY_AFTER_MESSAGES and refuses to send past REJECT_AFTER_MESSAGES', () => {

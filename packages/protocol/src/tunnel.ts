@@ -5,7 +5,10 @@
  *   InitiatorTunnel (client): connect -> initiation; decapsulate(response) -> handshakeComplete with
  *     the tunnel parameters; encapsulate(TUN packet) -> datagram; decapsulate(datagram) -> TUN packet.
  *   ResponderTunnel (node): one object for all clients. decapsulate(datagram from `source`) ->
- *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet).
+ *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet). Batch data paths use
+ *     openDataInto(datagram, slab, offset) / sealInto(peer, slab, offset, length, out) instead: the
+ *     same checks, a length or -1 as the result (`lastPeer`, `lastDrop` say the rest), no object per
+ *     packet.
  *
  * Anti-spoofing (cryptokey routing): the responder delivers an authenticated inner packet to the TUN
  * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
@@ -80,6 +83,7 @@ import {
   isDataMessage,
   openData,
   sealData,
+  sealDataFrom,
   TRANSPORT_BUFFER_TOO_SMALL,
   TRANSPORT_DECRYPT_FAILED,
   TRANSPORT_EXPIRED,
@@ -132,6 +136,9 @@ export type TunnelResult =
   | { readonly type: 'error'; readonly reason: DropReason; readonly detail?: string };
 
 export type DropCounters = Record<DropReason, number>;
+
+/** `ResponderTunnel.openDataInto` for a message that is not a data message (nothing counted). */
+export const NOT_DATA_MESSAGE = -2;
 
 const DONE: TunnelResult = Object.freeze({ type: 'done' });
 
@@ -189,6 +196,8 @@ function keypairFrom(
 }
 
 const KEEPALIVE_BYTES = DATA_MIN_BYTES;
+/** How often updateTimers sweeps refilled buckets out of the handshake rate limiters. */
+const LIMITER_SWEEP_INTERVAL_MS = 1_000;
 
 // Result views of the caller's `out` buffers (see ViewCache): one per hot call site.
 const sealedView = new ViewCache();
@@ -523,14 +532,24 @@ export class ResponderPeer {
   /** Free for the caller (endpoint for roaming, counters, address pool lease...). */
   userData: unknown = undefined;
 
+  /** `id` is the client static key in base64url (the peer keeps only this text form of it). */
   constructor(
     readonly id: string,
-    readonly clientStaticPublicKey: X25519PublicKey,
     params: TunnelParams,
     readonly session: Session,
   ) {
     this.#params = params;
     this.#allowedSources = new AllowedSources(params.clientIPv4, params.clientIPv6);
+  }
+
+  /**
+   * The client's static key, decoded from `id` into a fresh buffer per call: the handshake's key is a
+   * slice of a shared allocation pool, and keeping it would pin a whole pool chunk per peer.
+   */
+  get clientStaticPublicKey(): X25519PublicKey {
+    const key = Buffer.alloc(32);
+    key.write(this.id, 'base64url');
+    return key as X25519PublicKey;
   }
 
   /**
@@ -540,7 +559,12 @@ export class ResponderPeer {
    * carry inner packets by other means.
    */
   checkInnerSource(packet: Uint8Array, length = packet.length): SourceCheck {
-    return this.#allowedSources.check(packet, length);
+    return this.#allowedSources.check(packet, 0, length);
+  }
+
+  /** checkInnerSource for the packet at `buf[offset .. offset + length)`. */
+  checkInnerSourceAt(buf: Uint8Array, offset: number, length: number): SourceCheck {
+    return this.#allowedSources.check(buf, offset, length);
   }
 
   get params(): TunnelParams {
@@ -585,9 +609,17 @@ export class ResponderTunnel {
   /** Cookie mode lasts until then (monotonic ms); pushed forward while the load persists. */
   private underLoadUntil = -Infinity;
   private readonly clientKeyLimiter: ClientKeyLimiter;
+  /** Last sweep of refilled rate-limit buckets (monotonic ms); see updateTimers. */
+  private lastLimiterSweepAt = -Infinity;
+  /** Drops a retired keypair's receiver index; one function shared by every peer's Session. */
+  private readonly retireKeypair = (kp: Keypair): void => this.indexes.release(kp.localIndex);
   private closed = false;
   /** Forces cookie mode on (true), off (false) or automatic (null, the default). */
   underLoadOverride: boolean | null = null;
+  /** After openDataInto: the peer the message authenticated for, or null (see there). */
+  lastPeer: ResponderPeer | null = null;
+  /** After openDataInto / sealInto returned -1: why. */
+  lastDrop: DropReason | null = null;
 
   constructor(private readonly opts: ResponderTunnelOptions) {
     this.checker = new CookieChecker(opts.staticKeys.publicKey);
@@ -676,9 +708,52 @@ export class ResponderTunnel {
   }
 
   private receiveData(datagram: Uint8Array, out: Buffer, now: number): ResponderResult {
+    const n = this.openDataAt(datagram, out, 0, now);
+    if (n < 0) {
+      const reason = this.lastDrop as DropReason;
+      return { type: 'error', reason };
+    }
+    const peer = this.lastPeer as ResponderPeer;
+    if (n === 0) return { type: 'done', peer };
+    return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
+  }
+
+  /**
+   * Batch receive without a result object: opens the data message `datagram` into
+   * `out[outOffset ..]` (no view of `out` is needed per packet: views are cached by position).
+   * Returns the inner packet's length (> 0), 0 for a keepalive, or -1 when the message was dropped
+   * (counted in `drops`; `lastDrop` says why). `lastPeer` is the peer the message authenticated for —
+   * also on the drops that happen after authentication ('spoofedSource', 'notIP', so the caller can
+   * name the session in a log) — and null when nothing authenticated. A message that is not a data
+   * message returns NOT_DATA_MESSAGE (-2) and counts nothing: hand it to `decapsulate`.
+   * The replay window moves only after the tag verified; the inner source is checked against the
+   * peer's assigned addresses (cryptokey routing) before a length >= 0 is returned.
+   */
+  openDataInto(datagram: Uint8Array, out: Uint8Array, outOffset: number, now = this.clock()): number {
+    if (!isDataMessage(datagram)) {
+      this.lastPeer = null;
+      this.lastDrop = null;
+      return NOT_DATA_MESSAGE;
+    }
+    if (this.closed) {
+      this.lastPeer = null;
+      return this.dropAt('closed');
+    }
+    return this.openDataAt(datagram, out, outOffset, now);
+  }
+
+  private dropAt(reason: DropReason): number {
+    this.drops[reason]++;
+    this.lastDrop = reason;
+    return -1;
+  }
+
+  private openDataAt(datagram: Uint8Array, out: Uint8Array, outOffset: number, now: number): number {
+    this.lastPeer = null;
+    this.lastDrop = null;
     const index = dataReceiverIndex(datagram);
     const peer = this.indexes.get(index);
-    if (peer === undefined) return this.fail('unknownIndex');
+    if (peer === undefined) return this.dropAt('unknownIndex');
     const s = peer.session;
     const kp =
       s.current !== null && s.current.localIndex === index
@@ -688,17 +763,39 @@ export class ResponderTunnel {
           : s.previous !== null && s.previous.localIndex === index
             ? s.previous
             : null;
-    if (kp === null) return this.fail('unknownIndex');
-    if (!s.usable(kp, now)) return this.fail('expired');
-    const n = openData(kp, datagram, out);
-    if (n < 0) return this.fail(transportReason(n));
+    if (kp === null) return this.dropAt('unknownIndex');
+    if (!s.usable(kp, now)) return this.dropAt('expired');
+    const n = openData(kp, datagram, out, outOffset);
+    if (n < 0) return this.dropAt(transportReason(n));
     s.confirm(kp);
     s.timers.onAuthenticatedReceive(now, n === 0);
-    if (n === 0) return { type: 'done', peer };
+    this.lastPeer = peer;
+    if (n === 0) return 0;
     // Cryptokey routing: only the addresses this peer was assigned may appear as inner source.
-    const source = peer.checkInnerSource(out, n);
-    if (source !== 'ok') return this.fail(source);
-    return { type: 'writeToTun', data: openedView.view(out, 0, n), peer };
+    const source = peer.checkInnerSourceAt(out, outOffset, n);
+    if (source !== 'ok') return this.dropAt(source);
+    return n;
+  }
+
+  /**
+   * Batch send without a result object: seals `src[srcOffset .. srcOffset + length)` for `peer` into
+   * `out` (header at out[0]). Returns the sealed length, or -1 when dropped (counted; `lastDrop`).
+   */
+  sealInto(
+    peer: ResponderPeer,
+    src: Uint8Array,
+    srcOffset: number,
+    length: number,
+    out: Uint8Array,
+    now = this.clock(),
+  ): number {
+    if (this.closed || peer.session.closed) return this.dropAt('closed');
+    const kp = peer.session.sendingKeypair(now);
+    if (kp === null) return this.dropAt('noSession');
+    const n = sealDataFrom(kp, src, srcOffset, length, out);
+    if (n < 0) return this.dropAt(transportReason(n));
+    peer.session.timers.onDataSent(now, length === 0);
+    return n;
   }
 
   private receiveInitiation(msg: Uint8Array, source: PacketSource, now: number): ResponderResult {
@@ -760,12 +857,7 @@ export class ResponderTunnel {
       return this.fail('capacity');
     }
     if (peer === undefined) {
-      peer = new ResponderPeer(
-        id,
-        clientKey,
-        auth.params,
-        new Session(false, (kp) => this.indexes.release(kp.localIndex), this.limits),
-      );
+      peer = new ResponderPeer(id, auth.params, new Session(false, this.retireKeypair, this.limits));
     }
     const localIndex = this.indexes.allocate(peer);
     if (localIndex === null) {
@@ -812,6 +904,13 @@ export class ResponderTunnel {
   updateTimers(now = this.clock()): PeerTimerResult[] {
     const results: PeerTimerResult[] = [];
     if (this.closed) return results;
+    // Full buckets carry no information: sweeping them once a second keeps the handshake limiters'
+    // memory proportional to clients that initiated recently, not to every client ever seen.
+    if (now - this.lastLimiterSweepAt >= LIMITER_SWEEP_INTERVAL_MS) {
+      this.lastLimiterSweepAt = now;
+      this.rateLimiter.collect(now);
+      this.clientKeyLimiter.collect(now);
+    }
     for (const peer of this.peers.values()) {
       const action = peer.session.timerAction(now);
       if (action === 'sessionDead') {

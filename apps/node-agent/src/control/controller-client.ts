@@ -38,6 +38,8 @@ export class ControllerError extends Error {
     message: string,
     readonly status = 0,
     readonly code = '',
+    /** Seconds from a Retry-After header (429/503), or null. */
+    readonly retryAfterS: number | null = null,
   ) {
     super(message);
   }
@@ -164,26 +166,34 @@ export class ControllerClient {
       headers.authorization = `Node ${this.credential.nodeId}:${this.credential.secret}`;
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const text = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = https.request(url, { method, agent, headers, signal: options.signal }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > 64 << 20) req.destroy(new Error('response too large'));
-          else chunks.push(c);
+    const text = await new Promise<{ status: number; text: string; retryAfter: string | undefined }>(
+      (resolve, reject) => {
+        const req = https.request(url, { method, agent, headers, signal: options.signal }, (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > 64 << 20) req.destroy(new Error('response too large'));
+            else chunks.push(c);
+          });
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString('utf8'),
+              retryAfter: res.headers['retry-after'],
+            }),
+          );
+          res.on('error', (err) =>
+            reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
+          );
         });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on('error', (err) =>
+          reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
         );
-        res.on('error', reject);
-      });
-      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
-      );
-      req.end(payload);
-    });
+        req.end(payload);
+      },
+    );
     let json: unknown;
     try {
       json = text.text === '' ? undefined : JSON.parse(text.text);
@@ -196,11 +206,13 @@ export class ControllerClient {
     }
     if (text.status >= 400) {
       const e = json as { code?: unknown; message?: unknown } | undefined;
+      const retry = text.retryAfter === undefined ? NaN : Number(text.retryAfter);
       throw new ControllerError(
         'http',
         `${method} ${url.pathname}: ${text.status} ${typeof e?.code === 'string' ? e.code : ''} ${typeof e?.message === 'string' ? e.message : ''}`.trim(),
         text.status,
         typeof e?.code === 'string' ? e.code : '',
+        Number.isFinite(retry) && retry >= 0 ? Math.min(retry, 300) : null,
       );
     }
     if (!Value.Check(schema, json)) {

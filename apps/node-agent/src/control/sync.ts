@@ -4,13 +4,17 @@
  *     sessions that ended since the last one (`ended`, with reasons). A controller that does not know
  *     `ended` yet (400) gets heartbeats without it from then on (the ended entries are dropped: the
  *     live list still stops naming them). The answer says whether signing keys changed.
- *   - revocations: a long poll (`?since=<cursor>&wait=<s>`), answered by the controller as soon as a
- *     revocation is recorded; each answer is applied at once and live sessions it covers are cut. A
- *     controller that refuses `wait` (400) or answers long polls immediately is polled plainly every
- *     `revocationPollSeconds` instead.
+ *   - revocations: a long poll (`?since=<cursor>&wait=<s>`) is the primary path, answered by the
+ *     controller as soon as a revocation is recorded on any replica; each answer is applied at once and
+ *     live sessions it covers are cut. Plain polling every `revocationPollSeconds` is the fallback,
+ *     and the long poll is tried again later: after a controller that refuses `wait` (400; again after
+ *     LONG_POLL_REPROBE_MS) or answers long polls at once (it ignores `wait`; again after
+ *     LONG_POLL_REPROBE_MS), and while a busy controller refuses the poll (429/503; again after its
+ *     Retry-After, at least 5 s). A heartbeat whose cursor differs from ours wakes a plain poll at once.
  *   - signing keys: refreshed when the heartbeat's version differs from the cached one.
- * With the controller unreachable every loop retries with backoff (1 s doubling to 30 s) and the node
- * keeps admitting from its caches; it catches up on the first successful answer.
+ * With the controller unreachable every loop retries with backoff (1 s doubling; 30 s at most for
+ * heartbeats, REVOCATION_BACKOFF_MAX_MS for revocations so they catch up quickly) and the node keeps
+ * admitting from its caches; it catches up on the first successful answer.
  */
 import { PROTOCOL_VERSION } from '@corridor/protocol/control';
 import type { Logger } from '../log.js';
@@ -18,11 +22,20 @@ import { ControllerError, type ControllerClient } from './controller-client.js';
 import type { TrustStore } from './trust.js';
 import type { Engine } from '../tunnel/engine.js';
 
+/** A controller that did not serve the long poll gets another try this long after (plain polls meanwhile). */
+export const LONG_POLL_REPROBE_MS = 60_000;
+/** Longest wait between revocation attempts while the controller is unreachable. */
+export const REVOCATION_BACKOFF_MAX_MS = 5_000;
+
 export interface SyncOptions {
   readonly heartbeatSeconds: number;
   readonly revocationWaitSeconds: number;
   readonly revocationPollSeconds: number;
   readonly agentVersion: string;
+  /** Default LONG_POLL_REPROBE_MS (tests shorten it). */
+  readonly longPollReprobeMs?: number;
+  /** Least plain-polling time after a 429/503 to a long poll, ms (default 5000; tests shorten it). */
+  readonly busyRetryMinMs?: number;
 }
 
 export interface SyncStats {
@@ -30,7 +43,13 @@ export interface SyncStats {
   heartbeatsFailed: number;
   revocationPolls: number;
   revocationsFailed: number;
+  /** true: the long poll is in use; false: plain polling (fallback); null: not known yet. */
   longPollSupported: boolean | null;
+  /** Wall time of the last revocation answer that carried news. */
+  lastRevocationAt: number | null;
+  /** Revocation answers that carried news, by how they came. */
+  newsByLongPoll: number;
+  newsByPoll: number;
   endedSupported: boolean;
   lastContactAt: number | null;
   controllerReachable: boolean;
@@ -59,6 +78,9 @@ export class ControlSync {
     revocationPolls: 0,
     revocationsFailed: 0,
     longPollSupported: null,
+    lastRevocationAt: null,
+    newsByLongPoll: 0,
+    newsByPoll: 0,
     endedSupported: true,
     lastContactAt: null,
     controllerReachable: false,
@@ -67,6 +89,8 @@ export class ControlSync {
   private readonly abort = new AbortController();
   private loops: Promise<void>[] = [];
   private wakeRevocations: (() => void) | null = null;
+  /** Wall ms before which revocations are polled plainly (the long poll did not work out). */
+  private longPollResumeAt = 0;
 
   constructor(
     private readonly client: ControllerClient,
@@ -150,15 +174,26 @@ export class ControlSync {
     }
   }
 
+  private get reprobeMs(): number {
+    return this.options.longPollReprobeMs ?? LONG_POLL_REPROBE_MS;
+  }
+
+  /** Plain polling until `ms` from now, then the long poll again. */
+  private fallBackToPolling(ms: number, message: string, fields: Record<string, unknown>): void {
+    this.longPollResumeAt = Date.now() + ms;
+    if (this.stats.longPollSupported !== false) this.log.info(message, fields);
+    this.stats.longPollSupported = false;
+  }
+
   private async revocationLoop(): Promise<void> {
     const signal = this.abort.signal;
     let backoff = 1000;
     const plainMs = this.options.revocationPollSeconds * 1000;
     while (!signal.aborted) {
       const useWait =
-        this.stats.longPollSupported !== false &&
         this.options.revocationWaitSeconds > 0 &&
-        this.trust.cursor !== null;
+        this.trust.cursor !== null &&
+        Date.now() >= this.longPollResumeAt;
       const started = Date.now();
       try {
         const list = await this.client.revocations(
@@ -172,6 +207,9 @@ export class ControlSync {
         const delta = this.trust.applyRevocations(list);
         const news = delta.tickets.length + delta.devices.length + delta.users.length;
         if (news > 0 || delta.reset) {
+          this.stats.lastRevocationAt = Date.now();
+          if (news > 0 && useWait) this.stats.newsByLongPoll++;
+          else if (news > 0) this.stats.newsByPoll++;
           const cut = this.engine.applyRevocations();
           if (cut > 0) {
             this.stats.lastCutAt = Date.now();
@@ -180,32 +218,54 @@ export class ControlSync {
               devices: delta.devices.length,
               users: delta.users.length,
               sessionsCut: cut,
+              via: useWait ? 'longPoll' : 'poll',
             });
           }
         }
-        const elapsed = Date.now() - started;
         const empty = news === 0 && !delta.reset;
-        if (useWait && empty && elapsed < 500) {
-          // An empty answer right away to a long poll: the controller ignores `wait`.
-          if (this.stats.longPollSupported === null)
-            this.log.info('controller answers revocation long polls at once; polling plainly');
-          this.stats.longPollSupported = false;
-        } else if (useWait && empty) this.stats.longPollSupported = true;
-        if (!useWait || (empty && this.stats.longPollSupported === false)) await this.pause(plainMs, signal);
+        if (useWait && empty && Date.now() - started < 500) {
+          // An empty answer right away to a long poll: this controller ignores `wait`.
+          this.fallBackToPolling(
+            this.reprobeMs,
+            'controller answers revocation long polls at once; polling plainly',
+            {
+              everySeconds: this.options.revocationPollSeconds,
+            },
+          );
+        } else if (useWait) {
+          if (this.stats.longPollSupported !== true) this.log.info('revocations by long poll');
+          this.stats.longPollSupported = true;
+        }
+        if (!useWait) await this.pause(plainMs, signal);
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof ControllerError && err.kind === 'http' && err.status === 400 && useWait) {
-          this.stats.longPollSupported = false;
-          this.log.info('controller refuses revocation long polls; polling plainly', {
-            everySeconds: this.options.revocationPollSeconds,
-          });
-          continue;
+        if (err instanceof ControllerError && err.kind === 'http' && useWait) {
+          if (err.status === 400) {
+            this.fallBackToPolling(
+              this.reprobeMs,
+              'controller refuses revocation long polls; polling plainly',
+              {
+                everySeconds: this.options.revocationPollSeconds,
+              },
+            );
+            continue;
+          }
+          if (err.status === 429 || err.status === 503) {
+            // The controller holds too many long polls: poll plainly until it says to come back.
+            const min = this.options.busyRetryMinMs ?? 5000;
+            const ms = Math.max(min, (err.retryAfterS ?? 0) * 1000);
+            this.fallBackToPolling(ms, 'controller is busy with long polls; polling plainly for a while', {
+              status: err.status,
+              seconds: ms / 1000,
+            });
+            continue;
+          }
         }
         this.stats.revocationsFailed++;
         this.contact(!(err instanceof ControllerError && err.kind === 'unreachable'));
         this.log.debug('revocation poll failed', { error: err as Error });
         await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 30_000);
+        backoff = Math.min(backoff * 2, REVOCATION_BACKOFF_MAX_MS);
       }
     }
   }

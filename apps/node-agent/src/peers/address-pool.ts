@@ -4,6 +4,10 @@
  * as the pool was not so full that its idle lease had to be reused: when no index is free, the least
  * recently used lease without a live session is taken over. Index 1 is the node (gateway); index 0 and
  * the broadcast index are never handed out.
+ *
+ * Packet-path keys are signed int32 (`key4`, `key6`, `indexOf4`): read from packet bytes with `|`
+ * and never `>>> 0`, so they stay small integers in V8 — a uint32 of 2^31 or more is a heap number,
+ * which costs an allocation per packet when passed to a function or used as a Map key.
  */
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import { ipv6Bytes } from '../config.js';
@@ -28,8 +32,11 @@ export class AddressPool {
   /** First 12 bytes of client IPv6 addresses (prefix + zeros), or null without IPv6. */
   readonly prefix6: Buffer | null;
   readonly gateway6: Buffer | null;
-  /** Low 32 bits of the IPv6 network address (client i gets low32 = net6Low + i). */
+  /** Low 32 bits of the IPv6 network address as int32 (client i gets low32 = net6Low + i). */
   readonly net6Low: number;
+  /** Network address and mask as int32 (packet-path form). */
+  private readonly network4Key: number;
+  private readonly mask4Key: number;
   readonly size: number;
   private readonly byIndex = new Map<number, Lease>();
   private readonly byDevice = new Map<string, number>();
@@ -42,12 +49,14 @@ export class AddressPool {
   ) {
     this.network4 = ipv4ToU32(subnet4.network);
     this.mask4 = (0xffffffff << (32 - subnet4.prefix)) >>> 0;
+    this.network4Key = this.network4 | 0;
+    this.mask4Key = this.mask4 | 0;
     this.gateway4 = ipv4ToU32(subnet4.gateway);
     let size = 2 ** (32 - subnet4.prefix) - 2; // without network and broadcast
     if (subnet6) {
       const net = ipv6Bytes(subnet6.network);
       this.prefix6 = net.subarray(0, 12);
-      this.net6Low = net.readUInt32BE(12);
+      this.net6Low = net.readInt32BE(12);
       this.gateway6 = ipv6Bytes(subnet6.gateway);
       size = Math.min(size, 2 ** Math.min(32, 128 - subnet6.prefix) - 2);
     } else {
@@ -76,7 +85,7 @@ export class AddressPool {
     if (this.prefix6 === null) return null;
     const b = Buffer.alloc(16);
     this.prefix6.copy(b, 0);
-    b.writeUInt32BE((this.net6Low + index) >>> 0, 12);
+    b.writeInt32BE(this.key6(index), 12);
     return b;
   }
 
@@ -123,16 +132,21 @@ export class AddressPool {
     if (l && l.active > 0) l.active--;
   }
 
-  /** Index of an inner IPv4 destination when it is a client address of this pool, else -1. */
+  /** The int32 key of client `index`'s IPv4 address (the key of the IPv4 session map). */
+  key4(index: number): number {
+    return (this.network4 + index) | 0;
+  }
+
+  /** Index of an inner IPv4 destination (int32 key) when it is a client address of this pool, else -1. */
   indexOf4(addr: number): number {
-    if ((addr & this.mask4) >>> 0 !== this.network4) return -1;
-    const i = (addr - this.network4) >>> 0;
+    if ((addr & this.mask4Key) !== this.network4Key) return -1;
+    const i = (addr - this.network4Key) | 0;
     return i >= 2 && i <= this.maxIndex ? i : -1;
   }
 
-  /** Low 32 bits of client `index`'s IPv6 address (the key of the IPv6 session map). */
-  ipv6Low(index: number): number {
-    return (this.net6Low + index) >>> 0;
+  /** Low 32 bits of client `index`'s IPv6 address as int32 (the key of the IPv6 session map). */
+  key6(index: number): number {
+    return (this.net6Low + index) | 0;
   }
 
   get leases(): number {

@@ -63,16 +63,18 @@ export class Session {
   /** Set when the quota ran out; the timer loop ends the session. */
   quotaExceeded = false;
   ended = false;
-  /** Low 32 bits of the IPv6 address, or -1 without IPv6. */
+  /** Low 32 bits of the IPv6 address as int32 (AddressPool.key6); meaningful when `hasV6`. */
   readonly v6Low: number;
+  readonly hasV6: boolean;
 
   constructor(
     readonly peer: ResponderPeer,
     claims: SessionClaims,
     readonly index: number,
-    /** Assigned IPv4 as a u32. */
+    /** Assigned IPv4 as an int32 key (AddressPool.key4). */
     readonly v4: number,
-    v6Low: number,
+    /** AddressPool.key6, or null without IPv6. */
+    v6Low: number | null,
     endpoint: BindEndpoint,
     bind: Bind,
     now: number,
@@ -81,7 +83,8 @@ export class Session {
     this.connectedAt = now;
     this.endpoint = endpoint;
     this.bind = bind;
-    this.v6Low = v6Low;
+    this.hasV6 = v6Low !== null;
+    this.v6Low = v6Low ?? 0;
     this.rxBucket = bucketFor(claims.bandwidthBytesPerSec);
     this.txBucket = bucketFor(claims.bandwidthBytesPerSec);
   }

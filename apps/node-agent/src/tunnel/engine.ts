@@ -17,7 +17,8 @@
  * an address from the pool. Every refusal is silent on the wire, counted in `rejects` by reason and
  * logged rate-limited.
  * Drops of the node's own rules are a closed union (NODE_DROP_REASONS), counted per reason; the
- * tunnel's are in `tunnel.drops`.
+ * tunnel's (including anti-spoofing: 'spoofedSource', 'notIP') are in `tunnel.drops`. Each drop is
+ * counted in exactly one of the two.
  * Buffer ownership: see send.ts / receive.ts; nothing here keeps a view of a batch past the call.
  * After `close()` all sessions are ended (reason nodeShutdown) and every later batch is ignored.
  */
@@ -40,7 +41,7 @@ import {
   type SessionReport,
 } from '@corridor/protocol/control';
 import type { TunDevice } from '@corridor/tun';
-import type { Bind, BindEndpoint } from '@corridor/tun/bind';
+import type { Bind, BindEndpoint, SendSlab } from '@corridor/tun/bind';
 import { formatIpv6, type Ipv4Subnet, type Ipv6Subnet } from '../config.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../log.js';
 import { AddressPool } from '../peers/address-pool.js';
@@ -50,15 +51,17 @@ import type { TrustStore } from '../control/trust.js';
 import { ReceivePath } from './receive.js';
 import { SendPath } from './send.js';
 
-/** Why the node's own rules drop a packet. Closed: add here, never ad hoc. */
+/**
+ * Why the node's own rules drop a packet. Closed: add here, never ad hoc. Anti-spoofing is not here:
+ * the protocol's ResponderTunnel is the one place that checks inner sources, counted in
+ * `tunnel.drops` ('spoofedSource', 'notIP'); receive.ts logs those drops with the session's ticket.
+ */
 export const NODE_DROP_REASONS = [
   'noRoute',
   'noEndpoint',
-  'spoofedSource',
   'isolation',
   'bandwidth',
   'quota',
-  'badInnerPacket',
   'tunFull',
   'sendDropped',
 ] as const;
@@ -77,6 +80,7 @@ export const ADMISSION_REJECT_REASONS = [
   'wrongClientKey',
   'revoked',
   'onlineDenied',
+  'onlineUnreachable',
   'onlinePending',
   'poolExhausted',
 ] as const;
@@ -152,6 +156,8 @@ export class Engine {
   private readonly held = new Map<string, HeldInitiation>();
   private closed = false;
   private readonly idleTimeoutMs: number;
+  /** Reused PacketSource for handshake messages (the tunnel reads it during the call only). */
+  private readonly source = { ip: '', port: 0 };
   /** Called when a session starts or ends (status, logs). */
   onSessionEvent: (kind: 'start' | 'end', s: Session, reason?: SessionEndReason) => void = () => {};
 
@@ -187,9 +193,13 @@ export class Engine {
 
   // ---- admission --------------------------------------------------------------------------------
 
-  private reject(reason: AdmissionRejectReason, key: X25519PublicKey): AuthorizeResult {
+  private reject(
+    reason: AdmissionRejectReason,
+    key: X25519PublicKey,
+    fields: Record<string, unknown> = {},
+  ): AuthorizeResult {
     this.rejects[reason]++;
-    this.rlog.warn(`reject:${reason}`, 'handshake refused', { reason, client: shortKey(key) });
+    this.rlog.warn(`reject:${reason}`, 'handshake refused', { reason, client: shortKey(key), ...fields });
     return { ok: false, reason };
   }
 
@@ -220,7 +230,12 @@ export class Engine {
         this.pendingOnlineKey = d.key;
         return this.reject('onlinePending', clientKey);
       }
-      if (d.decision === 'deny') return this.reject('onlineDenied', clientKey);
+      if (d.decision === 'deny') {
+        // require + no answer from the controller is its own reason; a controller's refusal names why.
+        if (d.reason === 'controllerUnreachable' || d.reason === 'onlineBusy')
+          return this.reject('onlineUnreachable', clientKey, { ticketId: c.ticketId });
+        return this.reject('onlineDenied', clientKey, { ticketId: c.ticketId, controllerReason: d.reason });
+      }
     }
     const index = this.pool.lease(c.deviceId);
     if (index === null) return this.reject('poolExhausted', clientKey);
@@ -257,18 +272,31 @@ export class Engine {
 
   /**
    * Handles a non-data message from `endpoint` on `bind` (initiation; anything else is dropped by the
-   * tunnel). Replies (response, cookie reply) go back to the same endpoint.
+   * tunnel). Replies (response, cookie reply) go back to the same endpoint: queued in `replies` when
+   * the caller batches them (the receive path sends one batch per bind batch: under a flood of
+   * initiations that is one sendmmsg per recvmmsg, not one syscall per cookie reply), else sent at once.
    */
-  handleHandshake(data: Buffer, endpoint: BindEndpoint, bind: Bind, scratch: Buffer): void {
+  handleHandshake(
+    data: Buffer,
+    endpoint: BindEndpoint,
+    bind: Bind,
+    scratch: Buffer,
+    replies: SendSlab | null = null,
+  ): void {
     if (this.closed) return;
-    const res = this.tunnel.decapsulate(
-      data,
-      { ip: endpoint.address, port: endpoint.port },
-      scratch,
-      this.clock(),
-    );
+    const source = this.source;
+    source.ip = endpoint.address;
+    source.port = endpoint.port;
+    const res = this.tunnel.decapsulate(data, source, scratch, this.clock());
     if (res.type === 'writeToNetwork') {
-      bind.sendTo(res.data, endpoint);
+      if (replies === null) bind.sendTo(res.data, endpoint);
+      else {
+        if (replies.full) {
+          bind.send(replies);
+          replies.clear();
+        }
+        if (!replies.pushCopyTo(res.data, endpoint)) bind.sendTo(res.data, endpoint);
+      }
       if (res.peer !== null) this.admitted(res.peer, endpoint, bind);
     } else if (res.type === 'error' && this.pendingOnlineKey !== null) {
       // Held until the controller answered; replayed by replayHeld() (one per ticket+key, bounded).
@@ -305,14 +333,14 @@ export class Engine {
       return;
     }
     // The address may still belong to a session of the same device under another key.
-    const owner = this.byV4.get(this.pool.ipv4(adm.index));
+    const owner = this.byV4.get(this.pool.key4(adm.index));
     if (owner !== undefined) this.endSession(owner, 'replaced');
     s = new Session(
       peer,
       adm.claims,
       adm.index,
-      this.pool.ipv4(adm.index),
-      this.pool.prefix6 === null ? -1 : this.pool.ipv6Low(adm.index),
+      this.pool.key4(adm.index),
+      this.pool.prefix6 === null ? null : this.pool.key6(adm.index),
       endpoint,
       bind,
       wall,
@@ -321,7 +349,7 @@ export class Engine {
     this.pool.hold(adm.index);
     this.sessions.add(s);
     this.byV4.set(s.v4, s);
-    if (s.v6Low >= 0) this.byV6.set(s.v6Low, s);
+    if (s.hasV6) this.byV6.set(s.v6Low, s);
     this.onSessionEvent('start', s);
   }
 
@@ -351,7 +379,7 @@ export class Engine {
     this.tunnel.removePeer(s.peer);
     this.sessions.delete(s);
     if (this.byV4.get(s.v4) === s) this.byV4.delete(s.v4);
-    if (s.v6Low >= 0 && this.byV6.get(s.v6Low) === s) this.byV6.delete(s.v6Low);
+    if (s.hasV6 && this.byV6.get(s.v6Low) === s) this.byV6.delete(s.v6Low);
     this.pool.release(s.index);
     s.endpoint = null;
     s.bind = null;

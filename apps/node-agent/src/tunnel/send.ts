@@ -5,12 +5,14 @@
  *   2. Route: the session by inner destination — IPv4: a Map lookup on the u32 address; IPv6: the
  *      pool prefix must match, then a Map lookup on the low 32 bits. No session → drop 'noRoute'.
  *   3. Limits: the ticket's data quota and the per-direction bandwidth bucket ('quota', 'bandwidth').
- *   4. Seal: the tunnel encrypts from the TUN slab straight into the next slot of the send slab of the
- *      session's bind (header written in front, tag behind; one pass, no intermediate copy).
+ *   4. Seal: `tunnel.sealInto` encrypts from the TUN slab (by offset) straight into the next slot of
+ *      the send slab of the session's bind (header written in front, tag behind; one pass, no
+ *      intermediate copy, no result object).
  *   5. Send: ONE bind.send() per bind per batch (UDP: one sendmmsg, runs to one client as GSO).
  *
- * No allocation per packet beyond the protocol's result object and the packet view; no promise; one
- * syscall per batch. Drops are counted per reason (Engine.drops / tunnel.drops), never thrown.
+ * No allocation per packet in steady state (no packet view, no result object; the tunnel caches the
+ * views sodium needs by slab position); no promise; one syscall per batch. Drops are counted per
+ * reason (Engine.drops / tunnel.drops), never thrown.
  */
 import { DATA_HEADER_BYTES, DATA_TRAILER_BYTES } from '@corridor/protocol';
 import type { PacketBatch } from '@corridor/tun';
@@ -60,15 +62,15 @@ export class SendPath {
       const version = len > 0 ? (buf[off] as number) >> 4 : 0;
       // 2. route by destination
       if (version === 4 && len >= 20) {
-        const dst =
-          ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+        // int32, never `>>> 0`: a uint32 >= 2^31 would be a heap number (an allocation) as a Map key.
+        const dst = (buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!;
         s = e.byV4.get(dst);
       } else if (version === 6 && len >= 40 && prefix6 !== null) {
         let match = true;
         for (let k = 0; k < 12 && match; k++) match = buf[off + 24 + k] === prefix6[k];
         if (match) {
           const low =
-            ((buf[off + 36]! << 24) | (buf[off + 37]! << 16) | (buf[off + 38]! << 8) | buf[off + 39]!) >>> 0;
+            (buf[off + 36]! << 24) | (buf[off + 37]! << 16) | (buf[off + 38]! << 8) | buf[off + 39]!;
           s = e.byV6.get(low);
         }
       }
@@ -98,9 +100,9 @@ export class SendPath {
       const slab = this.slabs[bi] as SendSlab;
       if (slab.full) this.flush(bi);
       const slot = slab.next() as Buffer;
-      const r = e.tunnel.encapsulate(s.peer, batch.packet(i), slot, now);
-      if (r.type !== 'writeToNetwork') continue; // counted in tunnel.drops
-      slab.pushTo(r.data.length, endpoint);
+      const sealed = e.tunnel.sealInto(s.peer, buf, off, len, slot, now);
+      if (sealed < 0) continue; // counted in tunnel.drops
+      slab.pushTo(sealed, endpoint);
       s.txBytes += len;
       s.txPackets++;
     }

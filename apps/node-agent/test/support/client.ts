@@ -41,12 +41,30 @@ export class TestClient {
       ticket: o.ticket,
       options: { requestIPv6: o.requestIPv6 ?? true, requestedMtu: 0 },
     });
-    o.bind.onReceive((batch) => {
-      for (let i = 0; i < batch.count; i++) this.fromNetwork(batch.datagram(i));
-    });
+    this.listen(o.bind);
     o.tun?.onPackets((batch) => {
       for (let i = 0; i < batch.count; i++) this.sendPacket(batch.packet(i));
     });
+  }
+
+  private listen(bind: Bind): void {
+    bind.onReceive((batch) => {
+      for (let i = 0; i < batch.count; i++) this.fromNetwork(batch.datagram(i));
+    });
+  }
+
+  /**
+   * Roams: from now on sends and receives through `bind` (another socket: a new source address or
+   * port, as after a network change) and tells the node with a keepalive. Returns the old bind (the
+   * caller closes it).
+   */
+  rebind(bind: Bind): Bind {
+    const old = this.o.bind;
+    old.onReceive(null);
+    this.o.bind = bind;
+    this.listen(bind);
+    this.sendPacket(Buffer.alloc(0));
+    return old;
   }
 
   private fromNetwork(d: Buffer): void {

@@ -61,6 +61,17 @@ export class ClientKeyLimiter {
     return true;
   }
 
+  /**
+   * Drops buckets that have refilled completely: they carry no information (a new bucket starts
+   * full), so an idle node does not keep one per client that ever connected.
+   */
+  collect(now: number): void {
+    const { initiationsPerSecond, burst } = this.options;
+    for (const [k, b] of this.buckets) {
+      if (b.tokens + (Math.max(0, now - b.at) * initiationsPerSecond) / 1000 >= burst) this.buckets.delete(k);
+    }
+  }
+
   get size(): number {
     return this.buckets.size;
   }

@@ -30,8 +30,17 @@ export interface ReplayTimestampGuardOptions {
 }
 
 interface Entry {
-  readonly timestamp: Buffer;
+  /**
+   * The 12 timestamp bytes as a latin1 string: one code unit per byte, so string order is the
+   * timestamps' big-endian byte order. A string, not a Buffer copy: small Buffers are slices of an
+   * 8 KiB allocation pool, and one kept per client would pin a whole pool chunk each.
+   */
+  readonly timestamp: string;
   readonly bucket: number;
+}
+
+function timestampText(timestamp: Uint8Array): string {
+  return Buffer.from(timestamp.buffer, timestamp.byteOffset, timestamp.byteLength).toString('latin1');
 }
 
 export class ReplayTimestampGuard {
@@ -71,8 +80,8 @@ export class ReplayTimestampGuard {
   isFresh(clientStaticPublicKey: Uint8Array, timestamp: Uint8Array): boolean {
     if (timestamp.length !== TIMESTAMP_BYTES) return false;
     const prev = this.last.get(Buffer.from(clientStaticPublicKey).toString('base64'));
-    const reference = prev?.timestamp ?? this.floor(this.floorBucket(clientStaticPublicKey));
-    return compareTai64n(timestamp, reference) > 0;
+    if (prev !== undefined) return timestampText(timestamp) > prev.timestamp;
+    return compareTai64n(timestamp, this.floor(this.floorBucket(clientStaticPublicKey))) > 0;
   }
 
   /** Records an accepted timestamp; returns false (and records nothing) when it is not fresh. */
@@ -81,7 +90,7 @@ export class ReplayTimestampGuard {
     const key = Buffer.from(clientStaticPublicKey).toString('base64');
     this.last.delete(key);
     this.last.set(key, {
-      timestamp: Buffer.from(timestamp),
+      timestamp: timestampText(timestamp),
       bucket: this.floorBucket(clientStaticPublicKey),
     });
     while (this.last.size > this.capacity) {
@@ -89,7 +98,8 @@ export class ReplayTimestampGuard {
       if (oldest === undefined) break;
       this.last.delete(oldest[0]);
       const floor = this.floor(oldest[1].bucket);
-      if (compareTai64n(oldest[1].timestamp, floor) > 0) floor.set(oldest[1].timestamp);
+      const evicted = Buffer.from(oldest[1].timestamp, 'latin1');
+      if (compareTai64n(evicted, floor) > 0) floor.set(evicted);
     }
     return true;
   }

@@ -23,8 +23,12 @@ function u32be(b: Uint8Array, off: number): number {
 export class AllowedSources {
   /** Assigned IPv4 address as a u32, or -1 when none is usable. */
   private v4 = -1;
-  /** Assigned IPv6 address as four u32 words, or null. */
-  private v6: Uint32Array | null = null;
+  /** Assigned IPv6 address as four u32 words (plain fields: no typed array per peer). */
+  private v6a = 0;
+  private v6b = 0;
+  private v6c = 0;
+  private v6d = 0;
+  private hasV6 = false;
 
   constructor(ipv4: string | null, ipv6: string | null) {
     this.set(ipv4, ipv6);
@@ -35,25 +39,31 @@ export class AllowedSources {
     const a = ipv4 === null ? null : parseIPv4(ipv4);
     this.v4 = a === null ? -1 : u32be(a, 0);
     const b = ipv6 === null ? null : parseIPv6(ipv6);
-    this.v6 = b === null ? null : Uint32Array.of(u32be(b, 0), u32be(b, 4), u32be(b, 8), u32be(b, 12));
+    this.hasV6 = b !== null;
+    this.v6a = b === null ? 0 : u32be(b, 0);
+    this.v6b = b === null ? 0 : u32be(b, 4);
+    this.v6c = b === null ? 0 : u32be(b, 8);
+    this.v6d = b === null ? 0 : u32be(b, 12);
   }
 
-  /** Checks the first `length` bytes of `packet` (an opened inner packet). */
-  check(packet: Uint8Array, length: number): SourceCheck {
+  /** Checks the opened inner packet `buf[offset .. offset + length)`. */
+  check(buf: Uint8Array, offset: number, length: number): SourceCheck {
     if (length < 1) return 'notIP';
-    const version = packet[0]! >>> 4;
+    const version = buf[offset]! >>> 4;
     if (version === 4) {
       if (length < IPV4_HEADER_BYTES) return 'notIP';
-      return u32be(packet, IPV4_SOURCE_OFFSET) === this.v4 ? 'ok' : 'spoofedSource';
+      return u32be(buf, offset + IPV4_SOURCE_OFFSET) === this.v4 ? 'ok' : 'spoofedSource';
     }
     if (version === 6) {
       if (length < IPV6_HEADER_BYTES) return 'notIP';
-      const v6 = this.v6;
-      if (v6 === null) return 'spoofedSource';
-      for (let i = 0; i < 4; i++) {
-        if (u32be(packet, IPV6_SOURCE_OFFSET + 4 * i) !== v6[i]) return 'spoofedSource';
-      }
-      return 'ok';
+      const o = offset + IPV6_SOURCE_OFFSET;
+      return this.hasV6 &&
+        u32be(buf, o) === this.v6a &&
+        u32be(buf, o + 4) === this.v6b &&
+        u32be(buf, o + 8) === this.v6c &&
+        u32be(buf, o + 12) === this.v6d
+        ? 'ok'
+        : 'spoofedSource';
     }
     return 'notIP';
   }

@@ -1,5 +1,6 @@
 export * from './index-table.js';
 export * from './keypair.js';
+export * from './key-slots.js';
 export * from './replay-window.js';
 export * from './session.js';
 export * from './transport.js';

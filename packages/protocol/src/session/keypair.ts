@@ -1,11 +1,13 @@
 /**
  * One direction-pair of transport keys from one handshake, with its indexes, counters and replay
- * window. Owns its key buffers; `wipe()` zeroes them, after which `alive` is false and every
- * seal/open through it fails with 'expired'.
+ * window. Its two keys live in one 64-byte slot of the shared KeySlots (no ArrayBuffer of its own);
+ * the AEAD nonces are per-call scratch in transport.ts. `wipe()` zeroes and releases the slot, points
+ * both key views at a shared zero key, and sets `alive` false, after which every seal/open through it
+ * fails with 'expired'. Call `wipe()` exactly when the keypair is dropped (Session does).
  */
 import { KEY_BYTES } from '../handshake/wire.js';
-import { wipeBytes } from '../crypto/primitives.js';
 import { REJECT_AFTER_MESSAGES_NUMBER } from '../constants.js';
+import { keySlots } from './key-slots.js';
 import { ReplayWindow } from './replay-window.js';
 
 export interface KeypairInit {
@@ -23,9 +25,13 @@ export interface KeypairInit {
   readonly rejectAfterMessages?: number;
 }
 
+/** What a wiped keypair's key views point to (never written). */
+const WIPED_KEY = Buffer.alloc(KEY_BYTES);
+
 export class Keypair {
-  readonly sendKey = Buffer.alloc(KEY_BYTES);
-  readonly receiveKey = Buffer.alloc(KEY_BYTES);
+  /** Views of this keypair's key slot; WIPED_KEY after `wipe()`. */
+  sendKey: Buffer;
+  receiveKey: Buffer;
   readonly localIndex: number;
   readonly remoteIndex: number;
   readonly createdAt: number;
@@ -34,12 +40,13 @@ export class Keypair {
   /** Next counter to send. */
   sendCounter = 0;
   readonly replay: ReplayWindow;
-  /** Scratch nonce buffers (4 zero bytes + counter), reused for every packet. */
-  readonly sendNonce = Buffer.alloc(12);
-  readonly receiveNonce = Buffer.alloc(12);
   alive = true;
+  private readonly slot: number;
 
   constructor(init: KeypairInit) {
+    this.slot = keySlots.allocate();
+    this.sendKey = keySlots.view(this.slot, 0, KEY_BYTES);
+    this.receiveKey = keySlots.view(this.slot, KEY_BYTES, KEY_BYTES);
     this.sendKey.set(init.sendKey);
     this.receiveKey.set(init.receiveKey);
     this.localIndex = init.localIndex;
@@ -50,9 +57,12 @@ export class Keypair {
     this.replay = new ReplayWindow(this.rejectAfterMessages);
   }
 
+  /** Zeroes the keys and gives the slot back. Idempotent. */
   wipe(): void {
-    wipeBytes(this.sendKey);
-    wipeBytes(this.receiveKey);
+    if (!this.alive) return;
     this.alive = false;
+    this.sendKey = WIPED_KEY;
+    this.receiveKey = WIPED_KEY;
+    keySlots.release(this.slot);
   }
 }

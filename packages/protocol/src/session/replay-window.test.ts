@@ -80,3 +80,21 @@ describe('ReplayWindow', () => {
     expect(w.accept(5)).toBe(false);
   });
 });
+
+describe('ReplayWindow memory', () => {
+  it('keeps no ring while every counter is below 32 (an idle session), then expands without losing state', () => {
+    const w = new ReplayWindow();
+    for (const c of [0, 3, 1, 31, 2]) expect(w.accept(c)).toBe(true);
+    expect(w.expanded).toBe(false);
+    expect(w.accept(3)).toBe(false);
+    expect(w.wouldAccept(30)).toBe(true);
+    expect(w.accept(32)).toBe(true);
+    expect(w.expanded).toBe(true);
+    // What was seen before the expansion is still seen.
+    for (const c of [0, 1, 2, 3, 31, 32]) expect(w.accept(c)).toBe(false);
+    expect(w.accept(30)).toBe(true);
+    w.reset();
+    expect(w.expanded).toBe(false);
+    expect(w.accept(0)).toBe(true);
+  });
+});

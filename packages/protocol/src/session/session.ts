@@ -6,11 +6,23 @@
  *   initiator first uses it, which confirms the initiator got the response (WireGuard semantics).
  *
  * Keypairs are wiped when replaced, expired (REJECT_AFTER_TIME_MS) or when the session closes; the
- * `onRetire` hook lets the owner drop their receiver indexes from its index table.
+ * `onRetire` hook lets the owner drop their receiver indexes from its index table (one function per
+ * owner, shared by all its sessions: no closure per session).
+ *
+ * On the responder (the node, which holds one session per client), `previous` only serves client
+ * packets that were already in flight when the client switched keys — it switches on receiving the
+ * response — so it is dropped PREVIOUS_KEYPAIR_GRACE_MS after the current keypair was made instead of
+ * living out its REJECT_AFTER_TIME_MS: an idle session then holds one keypair between rekeys, not two
+ * for a third of the time. The initiator keeps its `previous` for the full time: the node goes on
+ * sending with the old keys until the client's confirmation reaches it, which a lost keepalive can
+ * delay by up to a keepalive interval.
  */
 import { REJECT_AFTER_TIME_MS, REKEY_AFTER_MESSAGES_NUMBER } from '../constants.js';
 import { TimerState, nextTimerAction, type TimerAction } from '../timers.js';
 import type { Keypair } from './keypair.js';
+
+/** Responder: how long after the current keypair was made the previous one is still accepted (in-flight packets). */
+export const PREVIOUS_KEYPAIR_GRACE_MS = 10_000;
 
 export interface SessionLimits {
   /** Rekey after this many messages sent with one keypair. */
@@ -77,7 +89,13 @@ export class Session {
 
   /** Wipes keypairs that can no longer be used. */
   expireKeypairs(now: number): void {
-    if (this.previous && !this.usable(this.previous, now)) {
+    if (
+      this.previous &&
+      (!this.usable(this.previous, now) ||
+        (!this.isInitiator &&
+          this.current !== null &&
+          now - this.current.createdAt >= PREVIOUS_KEYPAIR_GRACE_MS))
+    ) {
       this.retire(this.previous);
       this.previous = null;
     }

@@ -6,14 +6,15 @@
  * the counter IS the nonce (a changed counter fails the tag), and the type and reserved bytes must
  * match exactly before any decryption. An empty plaintext is a keepalive.
  *
- * Hot path: no allocation (subarray views are cached, see ViewCache); numbers, not bigints.
+ * Hot path: no allocation in steady state (the views sodium needs are cached by memory position, see
+ * ViewTable); numbers, not bigints.
  * Functions return a length (>= 0) or a negative TRANSPORT_* code and never throw for bad input.
  *
  * Buffer contracts:
  * - sealData writes header + ciphertext into `out[0 .. 32 + packet.length)`. Passing
  *   `packet = out.subarray(DATA_HEADER_BYTES, DATA_HEADER_BYTES + n)` encrypts in place (zero copy);
  *   any other overlap of `packet` and `out` is not allowed.
- * - openData writes the plaintext into `out[0 .. datagram.length - 32)`. Passing
+ * - openData writes the plaintext into `out[outOffset .. outOffset + datagram.length - 32)`. Passing
  *   `out = datagram.subarray(DATA_HEADER_BYTES)` decrypts in place.
  * - On failure the contents of `out` are unspecified (may hold garbage); nothing else is touched.
  */
@@ -28,7 +29,7 @@ import {
   TAG_BYTES,
 } from '../handshake/wire.js';
 import type { Keypair } from './keypair.js';
-import { ViewCache } from './view-cache.js';
+import { ViewTable } from './view-cache.js';
 
 export const TRANSPORT_BUFFER_TOO_SMALL = -1;
 export const TRANSPORT_EXPIRED = -2;
@@ -39,9 +40,14 @@ export const TRANSPORT_PACKET_TOO_LARGE = -6;
 
 const encrypt = sodium.crypto_aead_chacha20poly1305_ietf_encrypt;
 const decrypt = sodium.crypto_aead_chacha20poly1305_ietf_decrypt;
-const sealOutView = new ViewCache();
-const openInView = new ViewCache();
-const openOutView = new ViewCache();
+const sealOutView = new ViewTable();
+// AEAD nonces (4 zero bytes || counter LE): scratch per call, not per keypair. Nothing here is async,
+// so one buffer per direction serves every keypair; the counter bytes are rewritten on every call.
+const sendNonce = Buffer.alloc(12);
+const receiveNonce = Buffer.alloc(12);
+const sealInView = new ViewTable();
+const openInView = new ViewTable();
+const openOutView = new ViewTable();
 
 /** Bytes a sealed packet of `packetLength` bytes occupies on the wire. */
 export function sealedLength(packetLength: number): number {
@@ -69,14 +75,28 @@ export function isDataMessage(datagram: Uint8Array): boolean {
  * the session, which knows the clock); the message-count limit is enforced here.
  */
 export function sealData(kp: Keypair, packet: Uint8Array, out: Uint8Array): number {
-  const n = packet.length;
+  return sealDataFrom(kp, packet, 0, packet.length, out);
+}
+
+/**
+ * sealData for the packet `src[srcOffset .. srcOffset + n)` (batch senders pass the TUN read slab
+ * and an offset instead of a view per packet). Same contract otherwise.
+ */
+export function sealDataFrom(
+  kp: Keypair,
+  src: Uint8Array,
+  srcOffset: number,
+  n: number,
+  out: Uint8Array,
+): number {
   if (n > MAX_PACKET_BYTES) return TRANSPORT_PACKET_TOO_LARGE;
+  if (srcOffset < 0 || n < 0 || srcOffset + n > src.length) return TRANSPORT_SHORT_PACKET;
   if (out.length < n + DATA_HEADER_BYTES + TAG_BYTES) return TRANSPORT_BUFFER_TOO_SMALL;
   if (!kp.alive || kp.sendCounter >= kp.rejectAfterMessages) return TRANSPORT_EXPIRED;
   const counter = kp.sendCounter++;
   const lo = counter >>> 0;
   const hi = (counter / 4294967296) >>> 0;
-  const nonce = kp.sendNonce;
+  const nonce = sendNonce;
   out[0] = MESSAGE_DATA;
   out[1] = 0;
   out[2] = 0;
@@ -96,7 +116,7 @@ export function sealData(kp: Keypair, packet: Uint8Array, out: Uint8Array): numb
   out[15] = nonce[11] = hi >>> 24;
   encrypt(
     sealOutView.view(out, DATA_HEADER_BYTES, DATA_HEADER_BYTES + n + TAG_BYTES),
-    packet,
+    srcOffset === 0 && n === src.length ? src : sealInView.view(src, srcOffset, srcOffset + n),
     null,
     null,
     nonce,
@@ -109,11 +129,11 @@ export function sealData(kp: Keypair, packet: Uint8Array, out: Uint8Array): numb
  * Opens a data message addressed to `kp` (the caller looked it up by receiver index). The replay
  * window is consulted before and updated only after the tag verified.
  */
-export function openData(kp: Keypair, datagram: Uint8Array, out: Uint8Array): number {
+export function openData(kp: Keypair, datagram: Uint8Array, out: Uint8Array, outOffset = 0): number {
   if (datagram.length < DATA_MIN_BYTES) return TRANSPORT_SHORT_PACKET;
   const n = datagram.length - DATA_HEADER_BYTES - TAG_BYTES;
   if (n > MAX_PACKET_BYTES) return TRANSPORT_PACKET_TOO_LARGE;
-  if (out.length < n) return TRANSPORT_BUFFER_TOO_SMALL;
+  if (outOffset < 0 || out.length - outOffset < n) return TRANSPORT_BUFFER_TOO_SMALL;
   if (!kp.alive) return TRANSPORT_EXPIRED;
   const o = DATA_COUNTER_OFFSET;
   const lo =
@@ -124,11 +144,11 @@ export function openData(kp: Keypair, datagram: Uint8Array, out: Uint8Array): nu
   const counter = hi * 4294967296 + lo;
   if (!kp.replay.wouldAccept(counter))
     return counter >= kp.rejectAfterMessages ? TRANSPORT_EXPIRED : TRANSPORT_REPLAY;
-  const nonce = kp.receiveNonce;
+  const nonce = receiveNonce;
   for (let i = 0; i < 8; i++) nonce[4 + i] = datagram[o + i]!;
   try {
     decrypt(
-      openOutView.view(out, 0, n),
+      openOutView.view(out, outOffset, outOffset + n),
       null,
       openInView.view(datagram, DATA_HEADER_BYTES, datagram.length),
       null,

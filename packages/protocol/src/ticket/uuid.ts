@@ -11,8 +11,12 @@ export function writeUuid(uuid: string, out: Buffer, offset: number): void {
   out.write(uuid.replaceAll('-', ''), offset, 16, 'hex');
 }
 
-/** Reads 16 bytes at `offset` (bounds checked by the caller) as lowercase canonical UUID text. */
+/**
+ * Reads 16 bytes at `offset` (bounds checked by the caller) as lowercase canonical UUID text. The
+ * result is one flat string (`join`), not a tree of concatenations: a node keeps three of these per
+ * session, and a template literal would keep eight string objects each.
+ */
 export function readUuid(bytes: Buffer, offset: number): string {
   const hex = bytes.toString('hex', offset, offset + 16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-');
 }
