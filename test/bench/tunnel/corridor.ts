@@ -9,7 +9,8 @@
  * besides its TUN): for profiling a branch whose vpnctl is not there yet.
  *
  * CORRIDOR_BENCH_PROFILE=<dir> starts both Corridor data-path processes with `--cpu-prof` (written to
- * <dir> when they exit).
+ * <dir> when they exit); CORRIDOR_BENCH_NODE_FLAGS adds Node flags to both (e.g. `--perf-basic-prof`
+ * for `perf record`).
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -43,7 +44,8 @@ function node(script: string, args: string[], profileName?: string): string[] {
           `${profileName}-${Date.now()}.cpuprofile`,
         ]
       : [];
-  return [process.execPath, ...prof, '--conditions=source', '--import', TSX, script, ...args];
+  const flags = profileName ? (process.env.CORRIDOR_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []) : [];
+  return [process.execPath, ...prof, ...flags, '--conditions=source', '--import', TSX, script, ...args];
 }
 
 /** Whether this checkout has `vpnctl connect`. */

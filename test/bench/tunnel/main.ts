@@ -13,7 +13,9 @@
  *
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_SECONDS (10), CORRIDOR_BENCH_ONLY
  * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_CLIENT=driver and
- * CORRIDOR_BENCH_PROFILE=<dir> (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS (extra corridor-node flags).
+ * CORRIDOR_BENCH_PROFILE=<dir> and CORRIDOR_BENCH_NODE_FLAGS (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
+ * (extra corridor-node flags), CORRIDOR_BENCH_HOLD=<id> (bring one contender up and wait for Ctrl-C, for
+ * profiling by hand).
  * Missing tools are installed with apt-get when running as root.
  */
 import { execFileSync } from 'node:child_process';
@@ -28,9 +30,9 @@ import {
   type Contender,
 } from './contenders.js';
 import { CorridorContender, CorridorService, ROOT } from './corridor.js';
-import { measureRound } from './measure.js';
+import { TESTS, measureRound, type RunFigures } from './measure.js';
 import { BenchNet, memoryMiB, type Proc } from './netns.js';
-import { renderTables, renderVerdicts, summarize, verdicts, type ContenderResult } from './report.js';
+import { median, renderTables, renderVerdicts, summarize, verdicts, type ContenderResult } from './report.js';
 
 const ROUNDS = Number(process.env.CORRIDOR_BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.CORRIDOR_BENCH_SECONDS ?? 10);
@@ -178,6 +180,20 @@ async function main(): Promise<number> {
     iperfServer = net.spawn(net.node, 'iperf3 server', ['iperf3', '-s', '--forceflush']);
     await iperfServer.waitFor(/Server listening/, 10_000);
 
+    const hold = process.env.CORRIDOR_BENCH_HOLD;
+    if (hold) {
+      // Profiling aid: one contender up, nothing measured, until Ctrl-C / SIGTERM.
+      const c = contenders.find((x) => x.id === hold);
+      if (!c)
+        throw new Error(
+          `CORRIDOR_BENCH_HOLD=${hold}: no such contender (${contenders.map((x) => x.id).join(', ')})`,
+        );
+      await c.up();
+      log(
+        `holding ${c.id}: client ns ${net.client}, node ns ${net.node}, server ${c.serverIp}, pids ${c.pids().join(' ')}`,
+      );
+      await new Promise(() => undefined);
+    }
     const results = new Map<string, ContenderResult>(
       contenders.map((c) => [c.id, { contender: c, rounds: [], nodeMemory: null }]),
     );
@@ -193,9 +209,11 @@ async function main(): Promise<number> {
           r.rounds.push(res);
           const pid = c.nodePid();
           if (pid !== null) r.nodeMemory = memoryMiB(pid);
+          const perGB = (t: RunFigures) =>
+            t.cpuByProcess.map((x) => (x / (t.bytes / 1e9)).toFixed(2)).join('+');
           log(
-            `  ${res.runs.up.mbps.toFixed(0)} / ${res.runs.down.mbps.toFixed(0)} / ${res.runs.parallel.mbps.toFixed(0)} Mbit/s, ` +
-              `cpu ${(res.runs.up.cpuSeconds + res.runs.down.cpuSeconds + res.runs.parallel.cpuSeconds).toFixed(1)} s`,
+            `  ${TESTS.map((t) => `${t} ${res.runs[t].mbps.toFixed(0)} Mbit/s (${perGB(res.runs[t])} s/GB)`).join(', ')}; ` +
+              `RTT idle ${median(res.idleRttMs).toFixed(3)} loaded ${median(res.loadedRttMs).toFixed(3)} ms`,
           );
         } finally {
           await c.down();

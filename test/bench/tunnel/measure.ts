@@ -14,6 +14,8 @@ export interface RunFigures {
   mbps: number;
   bytes: number;
   cpuSeconds: number;
+  /** The same per tunnel process, in the order of Contender.pids(). */
+  cpuByProcess: number[];
   /** Retransmitted segments reported by the iperf3 sender. */
   retransmits: number;
 }
@@ -50,11 +52,11 @@ export async function pings(net: BenchNet, ip: string, count: number, intervalS:
 
 async function iperf(net: BenchNet, c: Contender, args: string[], seconds: number): Promise<RunFigures> {
   const pids = c.pids();
-  const before = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const before = pids.map(cpuSeconds);
   const r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
     timeoutMs: (seconds + 30) * 1000,
   });
-  const after = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  const cpuByProcess = pids.map((p, i) => cpuSeconds(p) - before[i]!);
   let j: IperfJson;
   try {
     j = JSON.parse(r.stdout) as IperfJson;
@@ -68,7 +70,8 @@ async function iperf(net: BenchNet, c: Contender, args: string[], seconds: numbe
   return {
     mbps: j.end.sum_received.bits_per_second / 1e6,
     bytes: j.end.sum_received.bytes,
-    cpuSeconds: after - before,
+    cpuSeconds: cpuByProcess.reduce((a, b) => a + b, 0),
+    cpuByProcess,
     retransmits: j.end.sum_sent?.retransmits ?? 0,
   };
 }
