@@ -311,7 +311,7 @@ export class Agent {
 
   private openTun(): LinuxTun {
     try {
-      return openTun({ name: this.config.tunName, batchSize: 64 });
+      return openTun({ name: this.config.tunName, batchSize: 64, offload: true });
     } catch (err) {
       throw new AgentError(
         'CORRIDOR_ERR_TUN',
