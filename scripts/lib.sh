@@ -38,10 +38,11 @@ apt_install() {
 }
 
 # Debian packages the test suite uses: build tools for the native addons, the real PostgreSQL and
-# Redis servers of the integration tests, and the network tools of the TUN / namespace tests and of
-# the netns lab (test/lab: iproute2, nftables, procps for sysctl, iputils-ping, curl, tcpdump).
+# Redis servers of the integration tests, the network tools of the TUN / namespace tests and of
+# the netns lab (test/lab: iproute2, nftables, procps for sysctl, iputils-ping, curl, tcpdump), and
+# Chromium for the admin dashboard's browser tests (test/browser).
 TEST_PACKAGES=(ca-certificates python3 make g++ iproute2 iputils-ping iptables nftables procps
-  util-linux postgresql redis-server iperf3 tcpdump curl)
+  util-linux postgresql redis-server iperf3 tcpdump curl chromium)
 
 # ensure_test_packages: installs TEST_PACKAGES when root; otherwise says which tests will skip.
 ensure_test_packages() {

@@ -37,6 +37,8 @@ import adminUsers from './routes/admin/users.js';
 import adminNodes from './routes/admin/nodes.js';
 import adminActivity from './routes/admin/activity.js';
 import adminRevocations from './routes/admin/revocations.js';
+import dashboard from './dashboard/index.js';
+import dashboardAdminRoutes from './dashboard/admin-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -75,6 +77,8 @@ export const corridorApp = fp<AppOptions, Server>(
     await ensureBootstrapAdmin(app as unknown as FastifyInstance);
 
     await app.register(health);
+    // Before /v1: its cookie bridge must run ahead of the admin scope's guard.
+    await app.register(dashboard);
     await app.register(
       async (v1) => {
         await v1.register(authRoutes, { prefix: '/auth' });
@@ -98,6 +102,7 @@ export const corridorApp = fp<AppOptions, Server>(
             await admin.register(adminNodes);
             await admin.register(adminActivity);
             await admin.register(adminRevocations);
+            await admin.register(dashboardAdminRoutes);
           },
           { prefix: '/admin' },
         );
