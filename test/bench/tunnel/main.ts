@@ -190,7 +190,7 @@ async function main(): Promise<number> {
         );
       await c.up();
       log(
-        `holding ${c.id}: client ns ${net.client}, node ns ${net.node}, server ${c.serverIp}, pids ${c.pids().join(' ')}`,
+        `holding ${c.id} (bench pid ${process.pid}): client ns ${net.client}, node ns ${net.node}, server ${c.serverIp}, pids ${c.pids().join(' ')}`,
       );
       await new Promise(() => undefined);
     }

@@ -52,10 +52,18 @@ export async function pings(net: BenchNet, ip: string, count: number, intervalS:
 
 async function iperf(net: BenchNet, c: Contender, args: string[], seconds: number): Promise<RunFigures> {
   const pids = c.pids();
-  const before = pids.map(cpuSeconds);
-  const r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
+  let before = pids.map(cpuSeconds);
+  let r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
     timeoutMs: (seconds + 30) * 1000,
   });
+  // The server may still be closing the previous test's connections (e.g. through a TCP tunnel).
+  for (let i = 0; i < 20 && /server is busy/.test(r.stdout); i++) {
+    await sleep(500);
+    before = pids.map(cpuSeconds);
+    r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
+      timeoutMs: (seconds + 30) * 1000,
+    });
+  }
   const cpuByProcess = pids.map((p, i) => cpuSeconds(p) - before[i]!);
   let j: IperfJson;
   try {
