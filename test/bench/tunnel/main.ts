@@ -177,8 +177,15 @@ async function main(): Promise<number> {
       );
     }
     contenders.push(...all.filter((c) => want(c.id)));
-    iperfServer = net.spawn(net.node, 'iperf3 server', ['iperf3', '-s', '--forceflush']);
-    await iperfServer.waitFor(/Server listening/, 10_000);
+    // One iperf3 server in the node namespace for the whole run (restarted should it ever exit).
+    const ensureServer = async (): Promise<void> => {
+      if (iperfServer?.running) return;
+      if (iperfServer)
+        log(`iperf3 server exited, restarting; its last output: ${iperfServer.output.slice(-400)}`);
+      iperfServer = net.spawn(net.node, 'iperf3 server', ['iperf3', '-s', '--forceflush']);
+      await iperfServer.waitFor(/Server listening/, 10_000);
+    };
+    await ensureServer();
 
     const hold = process.env.CORRIDOR_BENCH_HOLD;
     if (hold) {
@@ -205,7 +212,7 @@ async function main(): Promise<number> {
         log(`round ${round + 1}/${ROUNDS}: ${c.label} (load ${uptime()})`);
         await c.up();
         try {
-          const res = await measureRound(net, c, SECONDS);
+          const res = await measureRound(net, c, SECONDS, ensureServer);
           r.rounds.push(res);
           const pid = c.nodePid();
           if (pid !== null) r.nodeMemory = memoryMiB(pid);

@@ -50,15 +50,24 @@ export async function pings(net: BenchNet, ip: string, count: number, intervalS:
   return parsePing(r.stdout);
 }
 
-async function iperf(net: BenchNet, c: Contender, args: string[], seconds: number): Promise<RunFigures> {
+async function iperf(
+  net: BenchNet,
+  c: Contender,
+  args: string[],
+  seconds: number,
+  ensureServer: () => Promise<void>,
+): Promise<RunFigures> {
   const pids = c.pids();
+  await ensureServer();
   let before = pids.map(cpuSeconds);
   let r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
     timeoutMs: (seconds + 30) * 1000,
   });
-  // The server may still be closing the previous test's connections (e.g. through a TCP tunnel).
-  for (let i = 0; i < 20 && /server is busy/.test(r.stdout); i++) {
+  // The server may still be closing the previous test's connections (e.g. through a TCP tunnel), or
+  // have exited (ensureServer then starts a new one).
+  for (let i = 0; i < 20 && /server is busy|Connection refused/.test(r.stdout); i++) {
     await sleep(500);
+    await ensureServer();
     before = pids.map(cpuSeconds);
     r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
       timeoutMs: (seconds + 30) * 1000,
@@ -84,15 +93,20 @@ async function iperf(net: BenchNet, c: Contender, args: string[], seconds: numbe
   };
 }
 
-export async function measureRound(net: BenchNet, c: Contender, seconds: number): Promise<RoundResult> {
+export async function measureRound(
+  net: BenchNet,
+  c: Contender,
+  seconds: number,
+  ensureServer: () => Promise<void>,
+): Promise<RoundResult> {
   const idleRttMs = await pings(net, c.serverIp, 20, 0.2);
   // Loaded RTT: 20 pings spread over the single-stream upload, starting once TCP ramped up.
   const interval = Math.max(0.2, Math.floor(((seconds - 1.5) / 20) * 10) / 10);
-  const upP = iperf(net, c, [], seconds);
+  const upP = iperf(net, c, [], seconds, ensureServer);
   await sleep(1000);
   const loadedP = pings(net, c.serverIp, 20, interval);
   const [up, loadedRttMs] = await Promise.all([upP, loadedP]);
-  const down = await iperf(net, c, ['-R'], seconds);
-  const parallel = await iperf(net, c, ['-P', '4'], seconds);
+  const down = await iperf(net, c, ['-R'], seconds, ensureServer);
+  const parallel = await iperf(net, c, ['-P', '4'], seconds, ensureServer);
   return { idleRttMs, loadedRttMs, runs: { up, down, parallel } };
 }
