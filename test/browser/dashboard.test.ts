@@ -401,6 +401,42 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     await phone.close();
   });
 
+  it('labels UTC days and the UTC "today" as such for an admin in another time zone', async () => {
+    // New York: UTC midnight is 19:00 or 20:00 the day before, local time.
+    const ny = await openBrowser(ctl.spki, undefined, 'America/New_York');
+    try {
+      await ny.context.addCookies(
+        (await browser.context.cookies()).filter((c) => c.name === '__Host-corridor_admin'),
+      );
+      const p = await ny.context.newPage();
+      await p.goto(`${ctl.base}/admin`);
+      const week = p.locator('figure.chart').nth(1);
+      await week.locator('canvas').first().waitFor();
+      await week.getByText('Data table').click();
+      const utcDay = (d: Date) =>
+        new Intl.DateTimeFormat('en-US', {
+          weekday: 'short',
+          day: 'numeric',
+          month: 'short',
+          timeZone: 'UTC',
+        }).format(d);
+      const now = new Date();
+      const labels = await week.locator('tbody tr td:first-child').allTextContents();
+      expect(labels).toHaveLength(7);
+      expect(labels[6]).toBe(utcDay(now));
+      expect(labels[0]).toBe(utcDay(new Date(now.getTime() - 6 * 86_400_000)));
+      expect(await p.getByText('Users active today (UTC)').count()).toBe(1);
+      // The 24-hour series is an estimate from sessions: its caption says so, the daily one's not.
+      expect(await p.getByTestId('chart-caption').allTextContents()).toEqual([
+        'All nodes and the 5 busiest, per hour (estimate)',
+        'All nodes and the 5 busiest, per day',
+      ]);
+      await shot('21-overview-new-york', p);
+    } finally {
+      await ny.close();
+    }
+  });
+
   it('refuses a non-admin: no session at log-in, 403 page and 403 from the admin API for a non-admin token', async () => {
     const other = await openBrowser(ctl.spki);
     try {
@@ -430,6 +466,40 @@ describe.skipIf(!haveChromium)('admin dashboard in Chromium', () => {
     }
     const direct = await ctl.api.call('GET', '/v1/admin/overview', undefined, bearer(bob.token));
     expect(direct.status).toBe(403);
+  });
+
+  it('recovers a second tab after the admin logged in again in another tab', async () => {
+    const a = await browser.context.newPage();
+    await a.goto(`${ctl.base}/admin/sessions?state=live`);
+    await expect.poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 }).toMatch(/^Live/);
+    await a.evaluate(() => ((window as unknown as { __tabA: number }).__tabA = 1));
+    // Tab B: the admin logs in again (e.g. after the session ended there); the browser's cookie now
+    // names a new session, with a new CSRF token.
+    const b = await browser.context.newPage();
+    await b.goto(`${ctl.base}/admin/login`);
+    const status = await b.evaluate(
+      async ([email, password]) =>
+        (
+          await fetch('/admin/session', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ email, password }),
+          })
+        ).status,
+      [ADMIN.email, ADMIN.password] as const,
+    );
+    expect(status).toBe(200);
+    // Tab A picks up the new session by itself (it reloads), instead of failing every request.
+    await expect
+      .poll(() => a.evaluate(() => (window as unknown as { __tabA?: number }).__tabA ?? null), {
+        timeout: 20_000,
+      })
+      .toBeNull();
+    await expect
+      .poll(() => a.getByTestId('live-status').textContent(), { timeout: 15_000 })
+      .toMatch(/^Live ·/);
+    await a.close();
+    await b.close();
   });
 
   it('logs out: the cookie is gone and pages go back to the log-in', async () => {

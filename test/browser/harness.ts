@@ -331,6 +331,7 @@ export class StandInNode {
 export async function openBrowser(
   spki: string,
   viewport = { width: 1366, height: 900 },
+  timezoneId = 'UTC',
 ): Promise<{
   context: BrowserContext;
   close(): Promise<void>;
@@ -342,7 +343,7 @@ export async function openBrowser(
     args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`],
     viewport,
     locale: 'en-US',
-    timezoneId: 'UTC',
+    timezoneId,
   });
   return {
     context,

@@ -12,10 +12,13 @@
  *   3. The page script calls `/v1/admin/*` with the cookie and `X-CSRF-Token`. The bridge (an
  *      onRequest hook on the root, ahead of the admin scope's requireAdmin) accepts such a request
  *      only with a live session, a matching CSRF token and a same-origin `Origin`/`Sec-Fetch-Site`,
- *      and then gives it a 60-second access token for the session's user. requireAdmin re-checks
- *      role and disabled state in the database as for any bearer, and the admin routes validate,
- *      act and audit exactly as they do for API clients. Requests that carry `Authorization`
- *      themselves are left alone; the cookie alone never authenticates anything else.
+ *      and only while the session's user is an active admin in the database (otherwise every
+ *      session of that user ends); then it gives it a 60-second access token for that user.
+ *      requireAdmin re-checks role and disabled state as for any bearer, and the admin routes
+ *      validate, act and audit exactly as they do for API clients. Requests that carry
+ *      `Authorization` themselves are left alone; the cookie alone never authenticates anything
+ *      else.
+ *   4. A user disabled on any replica (a `user` revocation notice) loses every dashboard session.
  *
  * Every dashboard response carries a strict CSP (security-headers.ts). The session store and its
  * contract: session.ts. Aggregates the admin API lacked: admin-routes.ts (registered by app.ts in
@@ -89,8 +92,32 @@ export default fp<DashboardOptions>(
     const sessions = new DashboardSessions(app.store);
     app.decorate('dashboardStats', stats);
     app.decorate('dashboardSessions', sessions);
+    const isActiveAdmin = async (userId: string) => {
+      const user = await app.repos.users.findById(userId);
+      return user !== null && user.role === 'admin' && user.disabledAt === null;
+    };
     const assets = await loadAssets(opts.assetsDir ?? WEB_DIST_DIR);
     if (assets === null) app.log.warn(`admin dashboard assets not found; ${BUILD_HINT}`);
+
+    // A disabled user's dashboard sessions end on every replica (the notice reaches each one), so
+    // enabling the account again later brings none of them back.
+    const stopListening = app.revocations.onRevoked((n) => {
+      if (n.kind !== 'user' || n.lifted) return;
+      sessions
+        .endAllOf(n.subjectId)
+        .catch((e: unknown) =>
+          app.log.error({ err: e }, 'could not end the dashboard sessions of a disabled user'),
+        );
+    });
+    app.addHook('onClose', async () => stopListening());
+
+    // Admin API answers (user lists and e-mails, enrollment tokens) must never be kept by a
+    // browser or a caching proxy, whichever credential fetched them.
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (request.routeOptions.url?.startsWith('/v1/admin/') && !reply.hasHeader('cache-control'))
+        void reply.header('cache-control', 'no-store');
+      return payload;
+    });
 
     // 3. The bridge: cookie + CSRF → a short access token for the admin API (see the header).
     app.addHook('onRequest', async (request, reply) => {
@@ -112,18 +139,29 @@ export default fp<DashboardOptions>(
           ERROR_CODES.FORBIDDEN,
           'CSRF token missing or wrong: send X-CSRF-Token as given by GET /admin/session',
         );
+      // Tokens are minted only for a user who is an active admin now; a session whose user is not
+      // (demoted, disabled) ends with all its siblings, so a later promotion revives none of them.
+      if (!(await isActiveAdmin(s.userId))) {
+        await sessions.endAllOf(s.userId);
+        void reply.header('set-cookie', clearedSessionCookie());
+        throw new AppError(ERROR_CODES.FORBIDDEN, 'admin role required');
+      }
       request.headers.authorization = `Bearer ${app.jwt.sign(
         { sub: s.userId, role: 'admin' },
         { expiresIn: BRIDGE_TOKEN_TTL_S },
       )}`;
     });
 
-    await app.register(pages(assets, sessions));
+    await app.register(pages(assets, sessions, isActiveAdmin));
   },
   { name: 'dashboard', dependencies: ['config', 'database', 'store', 'jwt', 'services', 'auth-guards'] },
 );
 
-function pages(assets: DashboardAssets | null, sessions: DashboardSessions): RoutePlugin {
+function pages(
+  assets: DashboardAssets | null,
+  sessions: DashboardSessions,
+  isActiveAdmin: (userId: string) => Promise<boolean>,
+): RoutePlugin {
   return async (app) => {
     const headers = securityHeaders(app.config.env === 'production');
     const tags = ['dashboard'];
@@ -154,10 +192,8 @@ function pages(assets: DashboardAssets | null, sessions: DashboardSessions): Rou
         if (sid !== undefined) void reply.header('set-cookie', clearedSessionCookie());
         return { kind: 'none' };
       }
-      const user = await app.repos.users.findById(s.userId);
-      if (user !== null && user.role === 'admin' && user.disabledAt === null)
-        return { kind: 'ok', session: s };
-      await sessions.destroy(sid);
+      if (await isActiveAdmin(s.userId)) return { kind: 'ok', session: s };
+      await sessions.endAllOf(s.userId);
       void reply.header('set-cookie', clearedSessionCookie());
       return { kind: 'forbidden' };
     }
@@ -236,20 +272,28 @@ function pages(assets: DashboardAssets | null, sessions: DashboardSessions): Rou
       async (request, reply) => {
         assertSameOrigin(request);
         const { email, password } = request.body;
-        const ok = await app.auth.login(email, password, request.ip, (outcome, userId) => {
-          app.metrics.loginAttempts.inc({ result: outcome });
-          if (outcome === 'success' || outcome === 'limited') return;
-          void app
-            .audit(request, {
-              actorType: userId ? 'user' : 'anonymous',
-              actorId: userId ?? null,
-              action: 'auth.login_failed',
-              targetType: 'user',
-              targetId: userId ?? null,
-              details: { reason: outcome, via: 'dashboard' },
-            })
-            .catch((e: unknown) => request.log.error({ err: e }, 'audit failed'));
-        });
+        // A failed attempt is in the audit log before it is answered (an admin reading the log
+        // right after sees it; a crash after the answer cannot lose it).
+        let failure: Promise<void> = Promise.resolve();
+        const ok = await app.auth
+          .login(email, password, request.ip, (outcome, userId) => {
+            app.metrics.loginAttempts.inc({ result: outcome });
+            if (outcome === 'success' || outcome === 'limited') return;
+            failure = app
+              .audit(request, {
+                actorType: userId ? 'user' : 'anonymous',
+                actorId: userId ?? null,
+                action: 'auth.login_failed',
+                targetType: 'user',
+                targetId: userId ?? null,
+                details: { reason: outcome, via: 'dashboard' },
+              })
+              .catch((e: unknown) => request.log.error({ err: e }, 'audit failed'));
+          })
+          .catch(async (e: unknown) => {
+            await failure;
+            throw e;
+          });
         // The dashboard keeps no refresh token: its session lives in the store.
         await app.repos.refreshTokens.revokeByToken(ok.refreshToken);
         if (ok.user.role !== 'admin') {

@@ -10,19 +10,26 @@ export const OverviewSchema = Type.Object(
     nodes: Type.Object({
       total: Count('All nodes.'),
       online: Count('Enabled nodes heartbeating now.'),
-      offline: Count('Enabled nodes not heartbeating.'),
+      offline: Count('Enabled, enrolled nodes not heartbeating.'),
+      notEnrolled: Count('Enabled nodes whose agent has not enrolled yet.'),
       disabled: Count('Disabled by an admin.'),
       byRegion: Type.Array(
         Type.Object({
           region: Region(),
           online: Count('Online.'),
-          offline: Count('Offline.'),
+          offline: Count('Offline (enrolled, not heartbeating).'),
+          notEnrolled: Count('Not enrolled yet.'),
           disabled: Count('Disabled.'),
         }),
         { maxItems: 1000 },
       ),
     }),
-    sessions: Type.Object({ active: Count('Sessions not ended.') }),
+    sessions: Type.Object({
+      active: Count('Sessions not ended, on nodes heartbeating now.'),
+      onOfflineNodes: Count(
+        'Sessions not ended on nodes that stopped heartbeating: their node never reported them ended, so whether they still run is unknown.',
+      ),
+    }),
     users: Type.Object({
       total: Count('Accounts.'),
       activeToday: Count('Users with traffic today (UTC).'),

@@ -29,7 +29,8 @@ export interface NodeStateRow {
 
 export interface OverviewCounts {
   nodes: NodeStateRow[];
-  activeSessions: number;
+  /** Sessions not ended, per node (a node that stops heartbeating leaves its sessions open). */
+  openSessionsByNode: Map<string, number>;
   usersTotal: number;
   usersActiveToday: number;
   failedLogins24h: number;
@@ -142,7 +143,9 @@ export class DashboardStatsRepository {
         `SELECT id, region, disabled_at IS NOT NULL AS disabled, enrolled_at IS NOT NULL AS enrolled
          FROM nodes ORDER BY region, id`,
       ),
-      this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions WHERE ended_at IS NULL'),
+      this.pool.query<{ node_id: string; n: number }>(
+        'SELECT node_id, count(*)::int AS n FROM sessions WHERE ended_at IS NULL GROUP BY node_id',
+      ),
       this.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users'),
       this.pool.query<{ n: number }>(
         'SELECT count(DISTINCT user_id)::int AS n FROM usage WHERE day = $1::date',
@@ -155,7 +158,7 @@ export class DashboardStatsRepository {
     ]);
     return {
       nodes: nodes.rows,
-      activeSessions: active.rows[0]?.n ?? 0,
+      openSessionsByNode: new Map(active.rows.map((r) => [r.node_id, r.n])),
       usersTotal: users.rows[0]?.n ?? 0,
       usersActiveToday: today.rows[0]?.n ?? 0,
       failedLogins24h: failed.rows[0]?.n ?? 0,

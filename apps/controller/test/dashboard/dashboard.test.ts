@@ -159,6 +159,34 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     expect(site.statusCode).toBe(403);
   });
 
+  it('writes the audit event of a failed log-in before it answers', async () => {
+    const audit = h.app.repos.audit;
+    const record = audit.record.bind(audit);
+    // A slow audit write (a busy database) must delay the answer, not lose the event's ordering.
+    audit.record = async (...a) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return record(...a);
+    };
+    try {
+      const email = `nobody-${Date.now()}@example.com`;
+      const bad = await dashLogin(email, 'wrong-password-1');
+      expect(bad.statusCode).toBe(401);
+    } finally {
+      audit.record = record;
+    }
+    const failed = await h.app.inject({
+      method: 'GET',
+      url: '/v1/admin/audit?action=auth.login_failed&limit=1',
+      headers: bearer(admin),
+    });
+    expect(
+      failed.json<{ items: { details: { reason?: string; via?: string } }[] }>().items[0]?.details,
+    ).toEqual({
+      reason: 'invalid',
+      via: 'dashboard',
+    });
+  });
+
   it('gives non-admins 403 and no session at log-in, and 403 on every page and every admin route', async () => {
     const u = await createUser(h.app, admin);
     const res = await dashLogin(u.email, u.password);
@@ -205,7 +233,8 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     const u = await createUser(h.app, admin);
     const noToken = await h.app.inject({ method: 'GET', url: '/v1/admin/users', headers: { cookie } });
     expect(noToken.statusCode).toBe(403);
-    expect(noToken.json().message).toMatch(/CSRF/);
+    // The page recognises this refusal by its start (web/src/api.ts CSRF_REFUSAL) and reloads.
+    expect(noToken.json().message).toMatch(/^CSRF token missing or wrong/);
     const wrong = await h.app.inject({
       method: 'POST',
       url: `/v1/admin/users/${u.userId}/disable`,
@@ -317,14 +346,81 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
       if (change === 'demote')
         await h.app.db.pool.query(`UPDATE users SET role = 'user' WHERE id = $1`, [other.userId]);
       else await h.app.db.pool.query(`UPDATE users SET disabled_at = now() WHERE id = $1`, [other.userId]);
-      expect((await api()).statusCode, change).toBe(403);
       const page = await h.app.inject({ method: 'GET', url: '/admin/users', headers: { cookie: oc } });
       expect(page.statusCode, change).toBe(403);
       expect(page.body).toContain('administrators only');
       // The page guard also ended the session.
+      expect((await api()).statusCode, change).toBe(401);
       expect(
         (await h.app.inject({ method: 'GET', url: '/admin/session', headers: { cookie: oc } })).statusCode,
       ).toBe(401);
+    }
+  });
+
+  it('ends a disabled admin’s sessions for good: enabling the account again brings none back', async () => {
+    const other = await createUser(h.app, admin);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    // Two sessions: one in use through the API, one idle in another browser.
+    const used = await dashLogin(other.email, other.password);
+    const idle = await dashLogin(other.email, other.password);
+    const api = (l: LightMyRequestResponse) =>
+      h.app.inject({
+        method: 'GET',
+        url: '/v1/admin/nodes',
+        headers: { cookie: cookieOf(l), 'x-csrf-token': l.json<{ csrfToken: string }>().csrfToken },
+      });
+    expect((await api(used)).statusCode).toBe(200);
+    const off = await h.app.inject({
+      method: 'POST',
+      url: `/v1/admin/users/${other.userId}/disable`,
+      headers: bearer(admin),
+    });
+    expect(off.statusCode).toBe(200);
+    // Refused at once (403 from the role check, or 401 when the notice has already ended it).
+    expect([401, 403]).toContain((await api(used)).statusCode);
+    const on = await h.app.inject({
+      method: 'POST',
+      url: `/v1/admin/users/${other.userId}/enable`,
+      headers: bearer(admin),
+    });
+    expect(on.statusCode).toBe(200);
+    // The disable reached every replica as a revocation notice: both sessions are over.
+    await expect.poll(async () => (await api(used)).statusCode).toBe(401);
+    expect((await api(idle)).statusCode).toBe(401);
+    const page = await h.app.inject({ method: 'GET', url: '/admin', headers: { cookie: cookieOf(idle) } });
+    expect(page.statusCode).toBe(303);
+    // A fresh log-in after the enable works.
+    const again = await dashLogin(other.email, other.password);
+    expect(again.statusCode).toBe(200);
+    expect((await api(again)).statusCode).toBe(200);
+  });
+
+  it('ends a demoted admin’s sessions at their first API call: promoting again brings none back', async () => {
+    const other = await createUser(h.app, admin);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    const l = await dashLogin(other.email, other.password);
+    const headers = { cookie: cookieOf(l), 'x-csrf-token': l.json<{ csrfToken: string }>().csrfToken };
+    const api = () => h.app.inject({ method: 'GET', url: '/v1/admin/users', headers });
+    expect((await api()).statusCode).toBe(200);
+    await h.app.db.pool.query(`UPDATE users SET role = 'user' WHERE id = $1`, [other.userId]);
+    expect((await api()).statusCode).toBe(403);
+    await h.app.db.pool.query(`UPDATE users SET role = 'admin' WHERE id = $1`, [other.userId]);
+    expect((await api()).statusCode).toBe(401);
+  });
+
+  it('marks every admin API answer, with the cookie or a bearer token, as not to be stored by any cache', async () => {
+    const u = await createUser(h.app, admin);
+    for (const [method, url, headers] of [
+      ['GET', '/v1/admin/users?limit=5', withSession()],
+      ['GET', `/v1/admin/users/${u.userId}`, withSession()],
+      ['GET', '/v1/admin/overview', withSession()],
+      ['GET', '/v1/admin/user-emails?ids=' + u.userId, bearer(admin)],
+      ['GET', '/v1/admin/users?limit=5', bearer(admin)],
+      ['GET', '/v1/admin/users', { cookie }],
+      ['GET', '/v1/admin/users/nope', bearer(admin)],
+    ] as const) {
+      const r = await h.app.inject({ method, url, headers });
+      expect(r.headers['cache-control'], `${url} ${r.statusCode}`).toBe('no-store');
     }
   });
 
@@ -414,12 +510,76 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
       region,
       online: 1,
       offline: 0,
+      notEnrolled: 0,
       disabled: 1,
     });
     expect(o.sessions.active).toBeGreaterThanOrEqual(1);
     expect(o.users.activeToday).toBeGreaterThanOrEqual(1);
     expect(o.users.total).toBeGreaterThanOrEqual(2);
     expect(o.failedLogins24h).toBe(before.failedLogins24h + 1);
+  });
+
+  it('counts as active only the sessions of nodes that are online; those of silent nodes are counted apart', async () => {
+    type O = { sessions: { active: number; onOfflineNodes: number } };
+    const overview = async () =>
+      (await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) })).json<O>();
+    const n = await onlineNode(h.app, admin);
+    const u = await createUser(h.app, admin);
+    const dev = await registerDevice(h.app, u.accessToken);
+    const t = await issueTicket(h.app, u.accessToken, n.id, dev.id);
+    const before = await overview();
+    await heartbeat(h.app, n.auth, {
+      sessions: [
+        {
+          ticketId: t.ticketId,
+          deviceId: dev.id,
+          userId: u.userId,
+          rxBytes: 10,
+          txBytes: 10,
+          connectedAt: new Date().toISOString(),
+        },
+      ],
+    });
+    const live = await overview();
+    expect(live.sessions.active).toBe(before.sessions.active + 1);
+    expect(live.sessions.onOfflineNodes).toBe(before.sessions.onOfflineNodes);
+    // The node stops heartbeating (crashed, unplugged): its session was never reported ended.
+    await h.app.store.del(`node:live:${n.id}`);
+    const silent = await overview();
+    expect(silent.sessions.active).toBe(before.sessions.active);
+    expect(silent.sessions.onOfflineNodes).toBe(before.sessions.onOfflineNodes + 1);
+  });
+
+  it('counts a node waiting for its first enrollment as not enrolled, not as offline', async () => {
+    type Counts = { online: number; offline: number; notEnrolled: number; disabled: number };
+    const region = `r-${Date.now().toString(36)}-new`;
+    const made = await h.app.inject({
+      method: 'POST',
+      url: '/v1/admin/nodes',
+      headers: bearer(admin),
+      payload: {
+        id: `new-${Date.now().toString(36)}`,
+        region,
+        country: 'NL',
+        city: 'Amsterdam',
+        endpoint: { host: '203.0.113.7', udpPort: 51820, tcpPort: 443 },
+      },
+    });
+    expect(made.statusCode).toBe(201);
+    const o = (
+      await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) })
+    ).json<{
+      nodes: Counts & { total: number; byRegion: (Counts & { region: string })[] };
+    }>();
+    expect(o.nodes.byRegion.find((r) => r.region === region)).toEqual({
+      region,
+      online: 0,
+      offline: 0,
+      notEnrolled: 1,
+      disabled: 0,
+    });
+    const { total, online, offline, notEnrolled, disabled } = o.nodes;
+    expect(online + offline + notEnrolled + disabled).toBe(total);
   });
 
   it('resolves user ids to e-mails for labels, and validates the id list', async () => {
@@ -469,6 +629,34 @@ describe.skipIf(!hasServices)('admin dashboard: pages, session, bridge (PostgreS
     const own = await get(`/v1/admin/traffic?range=24h&nodeId=${n.id}`);
     expect(own.total.rxBytes.reduce((a, b) => a + b, 0)).toBe(7000);
     expect(own.total.txBytes.reduce((a, b) => a + b, 0)).toBe(9000);
+  });
+
+  it('answers a burst of overview and node traffic requests with one computation each, never a query per request', async () => {
+    const n = await onlineNode(h.app, admin);
+    const stats = h.app.dashboardStats;
+    const calls = { overview: 0, traffic: 0 };
+    const overview = stats.overview.bind(stats);
+    const traffic = stats.traffic.bind(stats);
+    stats.overview = (...a) => (calls.overview++, overview(...a));
+    stats.traffic = (...a) => (calls.traffic++, traffic(...a));
+    try {
+      const burst = (url: string) =>
+        Promise.all(
+          Array.from({ length: 30 }, () => h.app.inject({ method: 'GET', url, headers: bearer(admin) })),
+        );
+      const o = await burst('/v1/admin/overview');
+      expect(new Set(o.map((r) => r.statusCode))).toEqual(new Set([200]));
+      expect(calls.overview).toBe(1);
+      const t = await burst(`/v1/admin/traffic?range=24h&nodeId=${n.id}`);
+      expect(new Set(t.map((r) => r.statusCode))).toEqual(new Set([200]));
+      expect(calls.traffic).toBe(1);
+      // Nothing is kept once answered: the next request computes afresh.
+      await h.app.inject({ method: 'GET', url: '/v1/admin/overview', headers: bearer(admin) });
+      expect(calls.overview).toBe(2);
+    } finally {
+      stats.overview = overview;
+      stats.traffic = traffic;
+    }
   });
 
   it('validates traffic queries', async () => {

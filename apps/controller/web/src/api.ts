@@ -95,10 +95,12 @@ export interface Overview {
     total: number;
     online: number;
     offline: number;
+    notEnrolled: number;
     disabled: number;
-    byRegion: { region: string; online: number; offline: number; disabled: number }[];
+    byRegion: { region: string; online: number; offline: number; notEnrolled: number; disabled: number }[];
   };
-  sessions: { active: number };
+  /** active: on nodes heartbeating now; onOfflineNodes: left open by nodes that went silent. */
+  sessions: { active: number; onOfflineNodes: number };
   users: { total: number; activeToday: number };
   failedLogins24h: number;
 }
@@ -130,6 +132,9 @@ export class ApiError extends Error {
 }
 
 let csrfToken = '';
+
+/** How the controller's refusal of a missing or stale X-CSRF-Token begins (dashboard/index.ts). */
+export const CSRF_REFUSAL = 'CSRF token missing or wrong';
 
 export function setCsrfToken(token: string): void {
   csrfToken = token;
@@ -180,7 +185,11 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
   return data as T;
 }
 
-/** GET/POST under /v1/admin; a 401 (session over) sends the page to the login view. */
+/**
+ * GET/POST under /v1/admin. A 401 (session over) sends the page to the login view; a CSRF refusal
+ * means the browser's cookie now names another session (a log-in in another tab), so the page
+ * reloads to read that session (its user and token) instead of failing every request.
+ */
 export async function admin<T>(
   method: 'GET' | 'POST',
   path: string,
@@ -191,6 +200,8 @@ export async function admin<T>(
     return await request<T>(method, withQuery(`/v1/admin${path}`, query), body);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) location.assign(loginUrl());
+    else if (e instanceof ApiError && e.status === 403 && e.message.startsWith(CSRF_REFUSAL))
+      location.reload();
     throw e;
   }
 }

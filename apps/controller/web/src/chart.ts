@@ -10,14 +10,28 @@ import { bytes } from './format.js';
 
 const PALETTE = ['#2563eb', '#d97706', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d', '#dc2626'];
 
+/**
+ * Hours are instants, shown in the browser's time zone. Days are UTC days (the usage rows' unit), so
+ * they are named in UTC: in the browser's zone a UTC midnight may fall on the day before.
+ */
 const bucketFormat = {
   '24h': new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }),
-  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short' }),
+  '7d': new Intl.DateTimeFormat(undefined, {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    timeZone: 'UTC',
+  }),
 };
 /** Axis ticks: short enough that the last one fits at phone width. */
 const tickFormat = {
   '24h': bucketFormat['24h'],
-  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric' }),
+  '7d': new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', timeZone: 'UTC' }),
+};
+/** uPlot places time ticks at midnights of this zone: UTC days for the daily chart. */
+const tzDate = {
+  '24h': (ts: number) => new Date(ts * 1000),
+  '7d': (ts: number) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
 };
 
 export class TrafficChart {
@@ -25,6 +39,8 @@ export class TrafficChart {
   private readonly plotHost: HTMLElement;
   private readonly tableHost: HTMLElement;
   private readonly note: HTMLElement;
+  private readonly caption: HTMLElement;
+  private readonly title: string;
   private plot: uPlot | undefined;
   private seriesKey = '';
   private readonly resize: ResizeObserver;
@@ -33,10 +49,12 @@ export class TrafficChart {
     this.plotHost = h('div', { class: 'chart-plot' });
     this.tableHost = h('div');
     this.note = h('p', { class: 'hint' });
+    this.title = title;
+    this.caption = h('figcaption', { 'data-testid': 'chart-caption' }, title);
     this.el = h(
       'figure',
       { class: 'chart' },
-      h('figcaption', null, title),
+      this.caption,
       this.plotHost,
       this.note,
       h('details', null, h('summary', null, 'Data table'), this.tableHost),
@@ -73,6 +91,7 @@ export class TrafficChart {
           padding: [12, 28, 0, 0],
           cursor: { drag: { x: false, y: false } },
           scales: { x: { time: true } },
+          tzDate: tzDate[t.range],
           axes: [
             {
               values: (_u, ticks) => ticks.map((s) => tickFormat[t.range].format(new Date(s * 1000))),
@@ -95,6 +114,10 @@ export class TrafficChart {
         this.plotHost,
       );
     }
+    // An estimate says so where its numbers are read: caption (also the data table's), not only
+    // in the note under the chart.
+    const estimated = t.method === 'sessions-estimate';
+    this.caption.textContent = estimated ? `${this.title} (estimate)` : this.title;
     this.note.textContent =
       t.method === 'sessions-estimate'
         ? 'Bytes up + down per hour (UTC hours), estimated: each session’s bytes spread evenly over its lifetime.'
@@ -103,7 +126,7 @@ export class TrafficChart {
     replace(
       this.tableHost,
       table(
-        'Traffic per bucket',
+        estimated ? 'Estimated traffic per hour' : 'Traffic per day',
         [
           {
             label: t.range === '24h' ? 'Hour' : 'Day',

@@ -14,6 +14,7 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
     nodes: h('div', { class: 'stat-value', 'data-testid': 'nodes-online' }),
     nodesDetail: h('div', { class: 'stat-detail' }),
     sessions: h('div', { class: 'stat-value', 'data-testid': 'sessions-active' }),
+    sessionsDetail: h('span', { 'data-testid': 'sessions-unconfirmed' }),
     users: h('div', { class: 'stat-value' }),
     usersDetail: h('div', { class: 'stat-detail' }),
     failed: h('div', { class: 'stat-value' }),
@@ -32,9 +33,14 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
       stat(
         'Active sessions',
         values.sessions,
-        h('div', { class: 'stat-detail' }, link('/admin/sessions?state=live', 'See live sessions')),
+        h(
+          'div',
+          { class: 'stat-detail' },
+          values.sessionsDetail,
+          link('/admin/sessions?state=live', 'See live sessions'),
+        ),
       ),
-      stat('Users active today', values.users, values.usersDetail),
+      stat('Users active today (UTC)', values.users, values.usersDetail),
       stat(
         'Failed logins, 24 h',
         values.failed,
@@ -56,8 +62,14 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
       admin<Traffic>('GET', '/traffic', { range: '7d', top: 5 }),
     ]);
     values.nodes.textContent = `${count(o.nodes.online)} / ${count(o.nodes.total - o.nodes.disabled)}`;
-    values.nodesDetail.textContent = `${count(o.nodes.offline)} offline, ${count(o.nodes.disabled)} disabled`;
+    values.nodesDetail.textContent =
+      `${count(o.nodes.offline)} offline, ` +
+      (o.nodes.notEnrolled ? `${count(o.nodes.notEnrolled)} not enrolled yet, ` : '') +
+      `${count(o.nodes.disabled)} disabled`;
     values.sessions.textContent = count(o.sessions.active);
+    values.sessionsDetail.textContent = o.sessions.onOfflineNodes
+      ? `on online nodes; ${count(o.sessions.onOfflineNodes)} more left open by offline nodes. `
+      : '';
     values.users.textContent = count(o.users.activeToday);
     values.usersDetail.textContent = `of ${count(o.users.total)} accounts`;
     values.failed.textContent = count(o.failedLogins24h);
@@ -73,6 +85,7 @@ export async function overviewView(_ctx: ViewContext): Promise<View> {
           },
           { label: 'Online', cell: (r) => count(r.online), numeric: true },
           { label: 'Offline', cell: (r) => count(r.offline), numeric: true },
+          { label: 'Not enrolled', cell: (r) => count(r.notEnrolled), numeric: true },
           { label: 'Disabled', cell: (r) => count(r.disabled), numeric: true },
         ],
         o.nodes.byRegion,
