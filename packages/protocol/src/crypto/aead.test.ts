@@ -6,8 +6,38 @@ const { sodium, native } = aeadBackends();
 
 describe('transport AEAD', () => {
   it('uses the OpenSSL addon when it is built (pnpm install builds it)', () => {
-    expect(AEAD_BACKEND).toBe(native ? 'openssl' : 'sodium');
-    if (process.env.CORRIDOR_AEAD !== 'sodium') expect(native).not.toBeNull();
+    expect(AEAD_BACKEND).toBe(native ? native.backend() : 'sodium');
+    if (process.env.CORRIDOR_AEAD !== 'sodium') expect(AEAD_BACKEND).toMatch(/^openssl-/);
+  });
+
+  it.skipIf(native === null)('the raw (ChaCha20_ctr32 + Poly1305) and EVP paths of the addon agree', () => {
+    const n = native!;
+    const before = n.backend();
+    try {
+      fc.assert(
+        fc.property(
+          fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          fc.uint8Array({ maxLength: 3000 }),
+          fc.nat(),
+          (key, msg, lo) => {
+            const out: Buffer[] = [];
+            for (const raw of [true, false]) {
+              n.setRaw(raw);
+              const sealed = Buffer.alloc(msg.length + 16);
+              n.seal(key, lo, 3, msg, 0, msg.length, sealed, 0);
+              const back = Buffer.alloc(msg.length);
+              expect(n.open(key, lo, 3, sealed, 0, sealed.length, back, 0)).toBe(msg.length);
+              expect(back.equals(Buffer.from(msg))).toBe(true);
+              out.push(sealed);
+            }
+            expect(out[0]!.equals(out[1]!)).toBe(true);
+          },
+        ),
+        { numRuns: 100 },
+      );
+    } finally {
+      n.setRaw(before === 'openssl-raw');
+    }
   });
 
   it('both backends produce the same ciphertext and open each other, at any offsets', () => {

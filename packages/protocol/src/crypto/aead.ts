@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { sodium } from './sodium.js';
 import { ViewCache } from '../session/view-cache.js';
 
-interface NativeAead {
+export interface AeadImpl {
   seal(
     key: Uint8Array,
     lo: number,
@@ -36,6 +36,13 @@ interface NativeAead {
     dst: Uint8Array,
     dof: number,
   ): number;
+}
+
+export interface NativeAead extends AeadImpl {
+  /** 'openssl-raw' (ChaCha20_ctr32 + Poly1305 internals) or 'openssl-evp'. */
+  backend(): string;
+  /** Chooses the raw path (when available) or EVP; returns the backend in use. */
+  setRaw(on: boolean): string;
 }
 
 const nonce = Buffer.alloc(12);
@@ -136,16 +143,16 @@ function loadNative(): NativeAead | null {
 
 const native = loadNative();
 
-/** Which implementation the data path uses ('openssl' or 'sodium'). */
-export const AEAD_BACKEND: 'openssl' | 'sodium' = native ? 'openssl' : 'sodium';
+/** Which implementation the data path uses: 'openssl-raw', 'openssl-evp' or 'sodium'. */
+export const AEAD_BACKEND: string = native ? native.backend() : 'sodium';
 
 /** Seals src[so .. so+n) into dst[dof .. dof+n+16) with the counter (lo, hi) as nonce. */
-export const aeadSeal: NativeAead['seal'] = native ? native.seal : sodiumSeal;
+export const aeadSeal: AeadImpl['seal'] = native ? native.seal : sodiumSeal;
 
 /** Opens src[so .. so+n) (ciphertext || tag) into dst[dof .. dof+n-16); -1 when the tag fails. */
-export const aeadOpen: NativeAead['open'] = native ? native.open : sodiumOpen;
+export const aeadOpen: AeadImpl['open'] = native ? native.open : sodiumOpen;
 
 /** Both implementations (native is null when unavailable), for tests and benchmarks. */
-export function aeadBackends(): { sodium: NativeAead; native: NativeAead | null } {
+export function aeadBackends(): { sodium: AeadImpl; native: NativeAead | null } {
   return { sodium: { seal: sodiumSeal, open: sodiumOpen }, native };
 }
