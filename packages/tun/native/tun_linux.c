@@ -747,62 +747,128 @@ static int write_one(tun_handle* h, const uint8_t* p, size_t len) {
   }
 }
 
-// writeSlab with a vnet header: runs of one TCP flow's consecutive segments go out as ONE coalesced
-// write (tun_offload.c); everything else one by one with a zero header. A coalesced write the kernel
-// refuses is retried packet by packet, so errors stay per packet. Returns packets consumed (stops at
-// EAGAIN like the plain loop).
-static uint32_t write_slab_vnet(tun_handle* h, const uint8_t* slab, const uint32_t* l, uint32_t count,
-                                int32_t* e, size_t e_cap, uint32_t* rejected) {
-  enum { CHUNK = 256 };
-  const uint8_t* ptrs[CHUNK];
+// Writes m packets (pointers + lengths) in order. With a vnet header, runs of one TCP flow's
+// consecutive segments go out as ONE coalesced write (tun_offload.c) and everything else one by one
+// with a zero header; a coalesced write the kernel refuses is retried packet by packet, so errors stay
+// per packet. Returns packets consumed; *stopped is set at EAGAIN (the rest is the caller's).
+static uint32_t write_ptrs(tun_handle* h, const uint8_t* const* ptrs, const uint32_t* ll, uint32_t m, int32_t* e,
+                           size_t e_cap, uint32_t* rejected, int* stopped) {
   struct iovec iov[2 + GRO_MAX_RUN];
   gro_run run;
+  uint32_t i = 0;
+  while (i < m) {
+    uint32_t n = h->vnet ? gro_plan(ptrs, ll, m, i, &run) : 1;
+    if (n > 1) {
+      int nio = gro_iov(&run, ptrs, ll, i, iov);
+      ssize_t w;
+      do w = writev(h->fd, iov, nio);
+      while (w < 0 && errno == EINTR);
+      if (w >= 0) {
+        h->stats[ST_TX_PACKETS] += n;
+        h->stats[ST_TX_BYTES] += run.bytes;
+        h->stats[ST_TX_GSO] += 1;
+        h->stats[ST_TX_COALESCED] += n;
+        i += n;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        h->stats[ST_TX_EAGAIN] += 1;
+        if (!h->want_write) {
+          h->want_write = 1;
+          update_poll(h);
+        }
+        *stopped = 1;
+        return i;
+      }
+      // Refused as a whole: fall back to writing this run's packets one by one below.
+    }
+    for (uint32_t k = 0; k < n; k++, i++) {
+      int rc = write_one(h, ptrs[i], ll[i]);
+      if (rc == 0) {
+        *stopped = 1;
+        return i;
+      }
+      if (rc < 0 && *rejected < e_cap) e[*rejected] = -rc;
+      if (rc < 0) (*rejected)++;
+    }
+  }
+  return i;
+}
+
+#define WRITE_CHUNK 256
+
+// writeSlab with a vnet header, in chunks of WRITE_CHUNK packets (runs never cross a chunk border).
+static uint32_t write_slab_vnet(tun_handle* h, const uint8_t* slab, const uint32_t* l, uint32_t count,
+                                int32_t* e, size_t e_cap, uint32_t* rejected) {
+  const uint8_t* ptrs[WRITE_CHUNK];
   size_t off = 0;
   uint32_t done = 0;
-  while (done < count) {
-    // Pointers for the next CHUNK packets (runs never cross a chunk border).
-    uint32_t m = count - done < CHUNK ? count - done : CHUNK;
+  int stopped = 0;
+  while (done < count && !stopped) {
+    uint32_t m = count - done < WRITE_CHUNK ? count - done : WRITE_CHUNK;
     for (uint32_t k = 0; k < m; k++) {
       ptrs[k] = slab + off;
       off += l[done + k];
     }
-    const uint32_t* ll = l + done;
-    uint32_t i = 0;
-    while (i < m) {
-      uint32_t n = gro_plan(ptrs, ll, m, i, &run);
-      if (n > 1) {
-        int nio = gro_iov(&run, ptrs, ll, i, iov);
-        ssize_t w;
-        do w = writev(h->fd, iov, nio);
-        while (w < 0 && errno == EINTR);
-        if (w >= 0) {
-          h->stats[ST_TX_PACKETS] += n;
-          h->stats[ST_TX_BYTES] += run.bytes;
-          h->stats[ST_TX_GSO] += 1;
-          h->stats[ST_TX_COALESCED] += n;
-          i += n;
-          continue;
-        }
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          h->stats[ST_TX_EAGAIN] += 1;
-          if (!h->want_write) {
-            h->want_write = 1;
-            update_poll(h);
-          }
-          return done + i;
-        }
-        // Refused as a whole: fall back to writing this run's packets one by one below.
-      }
-      for (uint32_t k = 0; k < n; k++, i++) {
-        int rc = write_one(h, ptrs[i], ll[i]);
-        if (rc == 0) return done + i;
-        if (rc < 0 && *rejected < e_cap) e[*rejected] = -rc;
-        if (rc < 0) (*rejected)++;
-      }
-    }
-    done += m;
+    done += write_ptrs(h, ptrs, l + done, m, e, e_cap, rejected, &stopped);
   }
   return done;
+}
+
+// writeVec(h, packets: Uint8Array[], errnos?: Int32Array): packets consumed — writeBatch() in one
+// native call (with offload, consecutive TCP segments of one flow are coalesced as by writeSlab).
+// Every element is checked to be a Uint8Array before anything is written (else TypeError).
+static napi_value js_write_vec(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok)
+    return throw_type(env, "writeVec: packets must be an array of Uint8Array");
+  void* errs = NULL;
+  size_t errs_len = 0;
+  if (argc >= 3) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[2], &t));
+    if (t != napi_undefined && typed_array_data(env, argv[2], napi_int32_array, &errs, &errs_len) != napi_ok)
+      return throw_type(env, "writeVec: errnos must be an Int32Array");
+  }
+  if (!h->closing && !stats_intact(h)) {
+    napi_throw_error(env, "CORRIDOR_ERR_TUN_SLAB_DETACHED", "writeVec: the stats array was detached");
+    return NULL;
+  }
+  const uint8_t* ptrs[WRITE_CHUNK];
+  uint32_t lens[WRITE_CHUNK];
+  uint32_t done = 0, rejected = 0;
+  int stopped = 0;
+  // Validate everything first: a bad element is the caller's bug and must not leave a half-written batch.
+  for (uint32_t k = 0; k < count; k++) {
+    napi_value v;
+    void* d;
+    size_t n;
+    NAPI_OK(napi_get_element(env, argv[1], k, &v));
+    if (typed_array_data(env, v, napi_uint8_array, &d, &n) != napi_ok || n > MAX_PACKET)
+      return throw_type(env, "writeVec: every packet must be a Uint8Array of at most 65535 bytes");
+  }
+  while (!h->closing && done < count && !stopped) {
+    uint32_t m = count - done < WRITE_CHUNK ? count - done : WRITE_CHUNK;
+    for (uint32_t k = 0; k < m; k++) {
+      napi_value v;
+      void* d;
+      size_t n;
+      NAPI_OK(napi_get_element(env, argv[1], done + k, &v));
+      NAPI_OK(typed_array_data(env, v, napi_uint8_array, &d, &n));
+      ptrs[k] = d;
+      lens[k] = (uint32_t)n;
+    }
+    done += write_ptrs(h, ptrs, lens, m, errs, errs_len / sizeof(int32_t), &rejected, &stopped);
+  }
+  NAPI_OK(napi_create_uint32(env, done, &out));
+  return out;
 }
 
 // write(h, packet: Uint8Array): 1 | 0 | -errno. After close: -EBADF (never touches a closed fd);
@@ -919,6 +985,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"readStop", NULL, js_read_stop, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeVec", NULL, js_write_vec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeSlab", NULL, js_write_slab, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -73,6 +73,8 @@ export interface NativeTun {
    * `lengths[0..count)` is read once (copied before validation). With `errnos`, the errno of the k-th
    * packet rejected by this call is stored in errnos[k] (for k < errnos.length).
    */
+  /** writeBatch in one call: the same contract as writeSlab for an array of packets (each a Uint8Array). */
+  writeVec(handle: NativeHandle, packets: Uint8Array[], errnos?: Int32Array): number;
   writeSlab(
     handle: NativeHandle,
     slab: Uint8Array,
