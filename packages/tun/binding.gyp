@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "corridor_tun",
-      "sources": ["native/tun_linux.c"],
+      "sources": ["native/tun_linux.c", "native/tun_offload.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"]
     },
     {

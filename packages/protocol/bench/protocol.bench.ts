@@ -4,7 +4,9 @@
  *  2. transport packets/s and Gbit/s for 1400-byte packets, InitiatorTunnel.encapsulate ->
  *     ResponderTunnel.decapsulate, in place in one preallocated buffer;
  *  3. the reference: raw sodium-native ChaCha20-Poly1305 IETF encrypt + decrypt of the same buffers;
- *  4. the ratio protocol / raw (goal >= 0.85).
+ *  4. the ratio protocol / raw (goal >= 0.85);
+ *  5. the transport AEAD's backends side by side (src/crypto/aead.ts): sodium-native, the addon on
+ *     OpenSSL's EVP API and the addon on OpenSSL's ChaCha20/Poly1305 internals (the default when present).
  * Each measurement warms up, then runs for MEASURE_MS. Not part of `pnpm test`.
  */
 import sodiumNative from 'sodium-native';
@@ -17,6 +19,7 @@ import {
   type TunnelParams,
 } from '../src/index.js';
 import { exampleTunnelParams, ipv4Packet } from '../src/testing/index.js';
+import { AEAD_BACKEND, aeadBackends, type AeadImpl } from '../src/crypto/aead.js';
 
 const WARMUP_MS = 700;
 const MEASURE_MS = Number(process.env.BENCH_MS ?? 3000);
@@ -202,3 +205,46 @@ console.log(
 console.log(
   `ratio protocol/raw: ${(proto.wall / raw.wall).toFixed(3)} wall-clock, ${(proto.cpu / raw.cpu).toFixed(3)} CPU-time (goal >= 0.85)`,
 );
+
+/** seal + open of one 1400-byte packet per operation through one AEAD implementation. */
+function aeadBatch(impl: AeadImpl): () => void {
+  const key = Buffer.alloc(32, 9);
+  const buf = Buffer.alloc(DATA_HEADER_BYTES + PACKET_BYTES + DATA_TRAILER_BYTES);
+  let counter = 0;
+  return () => {
+    for (let i = 0; i < BATCH; i++) {
+      impl.seal(key, counter, 0, buf, DATA_HEADER_BYTES, PACKET_BYTES, buf, DATA_HEADER_BYTES);
+      impl.open(key, counter++, 0, buf, DATA_HEADER_BYTES, PACKET_BYTES + 16, buf, DATA_HEADER_BYTES);
+    }
+  };
+}
+
+const { sodium: sodiumImpl, native } = aeadBackends();
+const impls: [string, AeadImpl, () => void][] = [['sodium-native', sodiumImpl, () => undefined]];
+if (native) {
+  const initial = native.backend();
+  impls.push(['openssl-evp', native, () => native.setRaw(false)]);
+  if (native.setRaw(true) === 'openssl-raw') impls.push(['openssl-raw', native, () => native.setRaw(true)]);
+  native.setRaw(initial === 'openssl-raw');
+}
+const aeadRates = new Map<string, Rate[]>(impls.map(([name]) => [name, []]));
+for (const [, impl, select] of impls) {
+  select();
+  measure(aeadBatch(impl), BATCH, WARMUP_MS);
+}
+for (let slice = 0; slice < 6; slice++) {
+  for (const [name, impl, select] of impls) {
+    select();
+    aeadRates.get(name)!.push(measure(aeadBatch(impl), BATCH, MEASURE_MS / 6));
+  }
+}
+if (native) native.setRaw(AEAD_BACKEND === 'openssl-raw');
+const base = medianRate(aeadRates.get('sodium-native')!).cpu;
+for (const [name] of impls) {
+  const r = medianRate(aeadRates.get(name)!);
+  console.log(
+    `AEAD ${name} seal+open ${PACKET_BYTES} B: ${gbit(r.cpu).toFixed(2)} Gbit per CPU-second ` +
+      `(${(1e9 / r.cpu).toFixed(0)} ns per packet, ${(r.cpu / base).toFixed(2)}x sodium-native)` +
+      (name === AEAD_BACKEND || (name === 'sodium-native' && AEAD_BACKEND === 'sodium') ? '  <- in use' : ''),
+  );
+}

@@ -18,6 +18,11 @@
 //   rejected packet: writeSlab() can also list each rejected packet's errno in a caller array).
 //   writeSlab() copies the lengths before validating them and writes from the copy, so a lengths array
 //   in a SharedArrayBuffer that another thread rewrites cannot make it write past the validated slab.
+// Offloads (open(..., offload = true)): IFF_VNET_HDR + TUNSETOFFLOAD(CSUM | TSO4 | TSO6). Reads come
+//   with a virtio_net_hdr: TCP super-packets of up to 64 KiB are cut into MSS-sized segments and partial
+//   checksums completed (tun_offload.c), so JavaScript still sees ordinary packets, while the kernel's
+//   TCP and IP stacks ran once per 64 KiB. writeSlab() writes runs of consecutive segments of one TCP
+//   flow as ONE super-packet (GRO); other packets get an all-zero virtio_net_hdr.
 // Lifetime:
 //   close() stops the poll and uv_close()s the handle; the fd is closed and the state freed in
 //   on_handle_closed(), i.e. never while on_poll() may still be running. An async env cleanup hook
@@ -37,6 +42,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "tun_offload.h"
+
 // Stats slots in the Float64Array shared with JavaScript (keep in sync with src/native.ts).
 enum {
   ST_RX_PACKETS = 0,
@@ -47,6 +54,11 @@ enum {
   ST_TX_EAGAIN,
   ST_TX_ERRORS,
   ST_TX_LAST_ERRNO,
+  ST_BASE_COUNT,    // the slots below exist (and are written) only with vnet (offload)
+  ST_RX_GSO = ST_BASE_COUNT,        // TCP super-packets read and segmented (offload)
+  ST_RX_DROPPED,    // reads with an unusable virtio_net_hdr (offload)
+  ST_TX_GSO,        // coalesced writes (offload)
+  ST_TX_COALESCED,  // packets that went out inside those writes
   ST_COUNT
 };
 
@@ -78,6 +90,10 @@ typedef struct tun_handle {
   uint32_t* meta;  // [offset0, length0, offset1, length1, ...]
   size_t meta_bytes;
   uint32_t batch;
+  int vnet;          // IFF_VNET_HDR: every read and write carries a virtio_net_hdr
+  uint8_t* scratch;  // vnet reads land here first (VNET_HDR_LEN + 64 KiB)
+  int tso_active;    // a super-packet in `scratch` still has segments to hand out
+  tso_state tso;
   double* stats;
   size_t stats_bytes;
   napi_ref slab_ref, meta_ref, stats_ref, on_read_ref, on_writable_ref, on_error_ref, on_close_ref;
@@ -187,23 +203,31 @@ static tun_handle* get_handle(napi_env env, napi_value v) {
 
 // ---- open / close fd ------------------------------------------------------------------------------
 
-// open(name: string, multiQueue: boolean, nonBlocking: boolean): [fd, actualName]
+// open(name: string, multiQueue: boolean, nonBlocking: boolean, offload?: boolean):
+//   [fd, actualName, offloadOn]. With `offload`, IFF_VNET_HDR is set and TUNSETOFFLOAD(CSUM | TSO4 | TSO6)
+//   asked for; offloadOn is false when the kernel refused the offloads (the vnet header stays on: reads
+//   are then never super-packets, and writes may still be coalesced).
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) return throw_type(env, "open(name, multiQueue, nonBlocking)");
+  if (argc < 3) return throw_type(env, "open(name, multiQueue, nonBlocking, offload?)");
   char name[IFNAMSIZ];
   if (get_ifname(env, argv[0], name) == NULL) return NULL;
-  bool mq = false, nb = true;
+  bool mq = false, nb = true, offload = false;
   NAPI_OK(napi_get_value_bool(env, argv[1], &mq));
   NAPI_OK(napi_get_value_bool(env, argv[2], &nb));
+  if (argc >= 4) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[3], &t));
+    if (t != napi_undefined) NAPI_OK(napi_get_value_bool(env, argv[3], &offload));
+  }
 
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | (nb ? O_NONBLOCK : 0));
   if (fd < 0) return throw_errno(env, "open(/dev/net/tun)", errno);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) | (offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -211,10 +235,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "ioctl(TUNSETIFF)", err);
   }
   ifr.ifr_name[IFNAMSIZ - 1] = 0;
-  napi_value result, vfd, vname;
-  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
+  bool offload_on = offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+  napi_value result, vfd, vname, voff;
+  if (napi_create_array_with_length(env, 3, &result) != napi_ok || napi_create_int32(env, fd, &vfd) != napi_ok ||
       napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &vname) != napi_ok ||
-      napi_set_element(env, result, 0, vfd) != napi_ok || napi_set_element(env, result, 1, vname) != napi_ok) {
+      napi_get_boolean(env, offload_on, &voff) != napi_ok || napi_set_element(env, result, 0, vfd) != napi_ok ||
+      napi_set_element(env, result, 1, vname) != napi_ok || napi_set_element(env, result, 2, voff) != napi_ok) {
     close(fd);  // nobody else knows this fd yet
     return throw_last(env);
   }
@@ -399,7 +425,8 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
   }
 
   if (events & UV_READABLE) {
-    for (int b = 0; b < MAX_BATCHES_PER_WAKE && h->reading && !h->closing; b++) {
+    // A super-packet whose segments did not all fit keeps the loop going: nothing would wake us for them.
+    for (int b = 0; (b < MAX_BATCHES_PER_WAKE || h->tso_active) && h->reading && !h->closing; b++) {
       if (!read_buffers_intact(h)) {
         // A handler detached a shared buffer: stop for good; JavaScript reports it and closes.
         h->reading = 0;
@@ -412,7 +439,35 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
       int drained = 0, err = 0;
       double bytes = 0;
       while (n < h->batch && h->slab_len - off >= READ_ROOM) {  // off <= slab_len - READ_ROOM here
-        ssize_t r = read(h->fd, h->slab + off, MAX_PACKET);
+        ssize_t r;
+        if (h->tso_active) {
+          // Next segment of the pending super-packet (at most READ_ROOM bytes: it fits).
+          if (tso_next_len(&h->tso) == 0) {
+            h->tso_active = 0;
+            continue;
+          }
+          r = tso_next(&h->tso, h->slab + off);
+          if (tso_next_len(&h->tso) == 0) h->tso_active = 0;
+        } else if (h->vnet) {
+          r = read(h->fd, h->scratch, VNET_HDR_LEN + MAX_PACKET);
+          if (r >= 0) {
+            uint32_t plen = 0;
+            int kind = offload_rx(h->scratch, (size_t)r, &plen, &h->tso);
+            if (kind == OFFLOAD_BAD) {
+              h->stats[ST_RX_DROPPED] += 1;
+              continue;
+            }
+            if (kind == OFFLOAD_GSO) {
+              h->stats[ST_RX_GSO] += 1;
+              h->tso_active = 1;
+              continue;
+            }
+            memcpy(h->slab + off, h->scratch + VNET_HDR_LEN, plen);
+            r = plen;
+          }
+        } else {
+          r = read(h->fd, h->slab + off, MAX_PACKET);
+        }
         if (r < 0) {
           if (errno == EINTR) continue;
           if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -440,7 +495,7 @@ static void on_poll(uv_poll_t* poll, int status, int events) {
         update_poll(h);
         emit_error(h, "read", err);
       }
-      if (drained || err) break;
+      if ((drained && !h->tso_active) || err) break;
     }
   }
 out:
@@ -474,6 +529,9 @@ static void on_handle_closed(uv_handle_t* handle) {
     napi_async_destroy(env, h->async_ctx);
   }
   if (h->cleanup_handle) napi_remove_async_cleanup_hook(h->cleanup_handle);
+  free(h->scratch);
+  h->scratch = NULL;
+  h->tso_active = 0;
   h->closed_done = 1;
   // The JS External may still be referenced: keep the (closed) state alive so later calls see
   // `closing` and return -EBADF / no-op instead of touching freed memory. Freed by the finalizer.
@@ -526,14 +584,21 @@ static napi_status typed_array_data(napi_env env, napi_value v, napi_typedarray_
 }
 
 // attach(fd, slab: Uint8Array, meta: Uint32Array, stats: Float64Array, batch,
-//        onRead(count), onWritable(), onError(errno, syscall), onClose()): External
+//        onRead(count), onWritable(), onError(errno, syscall), onClose(), vnet?: boolean): External
+// `vnet` must be true exactly when the fd was opened with offload (IFF_VNET_HDR).
 // The three arrays are referenced (kept alive) until the handle is closed; their memory must not be
 // detached/transferred by JavaScript meanwhile.
 static napi_value js_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9], result;
+  size_t argc = 10;
+  napi_value argv[10], result;
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 9) return throw_type(env, "attach: expected 9 arguments");
+  if (argc < 9) return throw_type(env, "attach: expected 9 or 10 arguments");
+  bool vnet = false;
+  if (argc >= 10) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[9], &t));
+    if (t != napi_undefined) NAPI_OK(napi_get_value_bool(env, argv[9], &vnet));
+  }
   int32_t fd = -1;
   uint32_t batch = 0;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) return throw_type(env, "attach: bad fd");
@@ -544,8 +609,8 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   if (typed_array_data(env, argv[2], napi_uint32_array, &meta, &meta_len) != napi_ok)
     return throw_type(env, "attach: meta must be a Uint32Array");
   if (typed_array_data(env, argv[3], napi_float64_array, &stats, &stats_len) != napi_ok ||
-      stats_len < ST_COUNT * sizeof(double))
-    return throw_type(env, "attach: stats must be a Float64Array(8)");
+      stats_len < (vnet ? ST_COUNT : ST_BASE_COUNT) * sizeof(double))
+    return throw_type(env, "attach: stats must be a Float64Array(8), or (12) with vnet");
   if (napi_get_value_uint32(env, argv[4], &batch) != napi_ok || batch == 0 || batch > MAX_BATCH ||
       meta_len < (size_t)batch * 2 * sizeof(uint32_t) || slab_len < READ_ROOM)
     return throw_type(env, "attach: batch must be in 1..65536, meta >= 2*batch entries, slab >= 65536 bytes");
@@ -566,13 +631,20 @@ static napi_value js_attach(napi_env env, napi_callback_info info) {
   h->batch = batch;
   h->stats = stats;
   h->stats_bytes = stats_len;
+  h->vnet = vnet;
+  if (vnet && (h->scratch = malloc(VNET_HDR_LEN + MAX_PACKET)) == NULL) {
+    free(h);
+    return throw_errno(env, "malloc", ENOMEM);
+  }
   uv_loop_t* loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(h->scratch);
     free(h);
     return throw_last(env);
   }
   int rc = uv_poll_init(loop, &h->poll, fd);  // also sets O_NONBLOCK
   if (rc < 0) {
+    free(h->scratch);
     free(h);
     return throw_errno(env, "uv_poll_init", -rc);
   }
@@ -643,9 +715,17 @@ static napi_value js_ref(napi_env env, napi_callback_info info) {
 }
 
 // Writes one packet. Returns 1 when written, 0 on EAGAIN (counted, 'writable' armed), -errno otherwise.
+static const uint8_t ZERO_VNET[VNET_HDR_LEN];
+
 static int write_one(tun_handle* h, const uint8_t* p, size_t len) {
   for (;;) {
-    ssize_t w = write(h->fd, p, len);
+    ssize_t w;
+    if (h->vnet) {
+      struct iovec iov[2] = {{(void*)ZERO_VNET, VNET_HDR_LEN}, {(void*)p, len}};
+      w = writev(h->fd, iov, 2);
+    } else {
+      w = write(h->fd, p, len);
+    }
     if (w >= 0) {
       h->stats[ST_TX_PACKETS] += 1;
       h->stats[ST_TX_BYTES] += (double)len;
@@ -665,6 +745,130 @@ static int write_one(tun_handle* h, const uint8_t* p, size_t len) {
     h->stats[ST_TX_LAST_ERRNO] = err;
     return -err;
   }
+}
+
+// Writes m packets (pointers + lengths) in order. With a vnet header, runs of one TCP flow's
+// consecutive segments go out as ONE coalesced write (tun_offload.c) and everything else one by one
+// with a zero header; a coalesced write the kernel refuses is retried packet by packet, so errors stay
+// per packet. Returns packets consumed; *stopped is set at EAGAIN (the rest is the caller's).
+static uint32_t write_ptrs(tun_handle* h, const uint8_t* const* ptrs, const uint32_t* ll, uint32_t m, int32_t* e,
+                           size_t e_cap, uint32_t* rejected, int* stopped) {
+  struct iovec iov[2 + GRO_MAX_RUN];
+  gro_run run;
+  uint32_t i = 0;
+  while (i < m) {
+    uint32_t n = h->vnet ? gro_plan(ptrs, ll, m, i, &run) : 1;
+    if (n > 1) {
+      int nio = gro_iov(&run, ptrs, ll, i, iov);
+      ssize_t w;
+      do w = writev(h->fd, iov, nio);
+      while (w < 0 && errno == EINTR);
+      if (w >= 0) {
+        h->stats[ST_TX_PACKETS] += n;
+        h->stats[ST_TX_BYTES] += run.bytes;
+        h->stats[ST_TX_GSO] += 1;
+        h->stats[ST_TX_COALESCED] += n;
+        i += n;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        h->stats[ST_TX_EAGAIN] += 1;
+        if (!h->want_write) {
+          h->want_write = 1;
+          update_poll(h);
+        }
+        *stopped = 1;
+        return i;
+      }
+      // Refused as a whole: fall back to writing this run's packets one by one below.
+    }
+    for (uint32_t k = 0; k < n; k++, i++) {
+      int rc = write_one(h, ptrs[i], ll[i]);
+      if (rc == 0) {
+        *stopped = 1;
+        return i;
+      }
+      if (rc < 0 && *rejected < e_cap) e[*rejected] = -rc;
+      if (rc < 0) (*rejected)++;
+    }
+  }
+  return i;
+}
+
+#define WRITE_CHUNK 256
+
+// writeSlab with a vnet header, in chunks of WRITE_CHUNK packets (runs never cross a chunk border).
+static uint32_t write_slab_vnet(tun_handle* h, const uint8_t* slab, const uint32_t* l, uint32_t count,
+                                int32_t* e, size_t e_cap, uint32_t* rejected) {
+  const uint8_t* ptrs[WRITE_CHUNK];
+  size_t off = 0;
+  uint32_t done = 0;
+  int stopped = 0;
+  while (done < count && !stopped) {
+    uint32_t m = count - done < WRITE_CHUNK ? count - done : WRITE_CHUNK;
+    for (uint32_t k = 0; k < m; k++) {
+      ptrs[k] = slab + off;
+      off += l[done + k];
+    }
+    done += write_ptrs(h, ptrs, l + done, m, e, e_cap, rejected, &stopped);
+  }
+  return done;
+}
+
+// writeVec(h, packets: Uint8Array[], errnos?: Int32Array): packets consumed — writeBatch() in one
+// native call (with offload, consecutive TCP segments of one flow are coalesced as by writeSlab).
+// Every element is checked to be a Uint8Array before anything is written (else TypeError).
+static napi_value js_write_vec(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  tun_handle* h = argc >= 2 ? get_handle(env, argv[0]) : NULL;
+  if (h == NULL) return NULL;
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok)
+    return throw_type(env, "writeVec: packets must be an array of Uint8Array");
+  void* errs = NULL;
+  size_t errs_len = 0;
+  if (argc >= 3) {
+    napi_valuetype t;
+    NAPI_OK(napi_typeof(env, argv[2], &t));
+    if (t != napi_undefined && typed_array_data(env, argv[2], napi_int32_array, &errs, &errs_len) != napi_ok)
+      return throw_type(env, "writeVec: errnos must be an Int32Array");
+  }
+  if (!h->closing && !stats_intact(h)) {
+    napi_throw_error(env, "CORRIDOR_ERR_TUN_SLAB_DETACHED", "writeVec: the stats array was detached");
+    return NULL;
+  }
+  const uint8_t* ptrs[WRITE_CHUNK];
+  uint32_t lens[WRITE_CHUNK];
+  uint32_t done = 0, rejected = 0;
+  int stopped = 0;
+  // Validate everything first: a bad element is the caller's bug and must not leave a half-written batch.
+  for (uint32_t k = 0; k < count; k++) {
+    napi_value v;
+    void* d;
+    size_t n;
+    NAPI_OK(napi_get_element(env, argv[1], k, &v));
+    if (typed_array_data(env, v, napi_uint8_array, &d, &n) != napi_ok || n > MAX_PACKET)
+      return throw_type(env, "writeVec: every packet must be a Uint8Array of at most 65535 bytes");
+  }
+  while (!h->closing && done < count && !stopped) {
+    uint32_t m = count - done < WRITE_CHUNK ? count - done : WRITE_CHUNK;
+    for (uint32_t k = 0; k < m; k++) {
+      napi_value v;
+      void* d;
+      size_t n;
+      NAPI_OK(napi_get_element(env, argv[1], done + k, &v));
+      NAPI_OK(typed_array_data(env, v, napi_uint8_array, &d, &n));
+      ptrs[k] = d;
+      lens[k] = (uint32_t)n;
+    }
+    done += write_ptrs(h, ptrs, lens, m, errs, errs_len / sizeof(int32_t), &rejected, &stopped);
+  }
+  NAPI_OK(napi_create_uint32(env, done, &out));
+  return out;
 }
 
 // write(h, packet: Uint8Array): 1 | 0 | -errno. After close: -EBADF (never touches a closed fd);
@@ -739,7 +943,9 @@ static napi_value js_write_slab(napi_env env, napi_callback_info info) {
     uint32_t i = 0, rejected = 0;
     int32_t* e = errs;
     size_t e_cap = errs_len / sizeof(int32_t);
-    if (!h->closing) {
+    if (!h->closing && h->vnet) {
+      i = write_slab_vnet(h, slab, l, count, e, e_cap, &rejected);
+    } else if (!h->closing) {
       for (; i < count; i++) {
         int rc = write_one(h, (const uint8_t*)slab + off, l[i]);
         if (rc == 0) break;
@@ -779,6 +985,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"readStop", NULL, js_read_stop, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ref", NULL, js_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"write", NULL, js_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"writeVec", NULL, js_write_vec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"writeSlab", NULL, js_write_slab, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

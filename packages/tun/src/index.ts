@@ -2,7 +2,7 @@
 // In-memory doubles for tests live in '@corridor/tun/testing'.
 export type { TunDevice, TunDeviceEvents, PacketBatch, PacketHandler, TunStats } from './tun-device.js';
 export { BaseTun } from './tun-device.js';
-export { LinuxTun, openTun, type LinuxTunOptions } from './linux-tun.js';
+export { LinuxTun, openTun, type LinuxTunOptions, type TunOffloadStats } from './linux-tun.js';
 export {
   addAddress,
   removeAddress,

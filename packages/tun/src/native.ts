@@ -18,12 +18,25 @@ export const STAT = {
   txEagain: 5,
   txErrors: 6,
   txLastErrno: 7,
+  rxGso: 8,
+  rxDropped: 9,
+  txGso: 10,
+  txCoalesced: 11,
 } as const;
-export const STAT_COUNT = 8;
+export const STAT_COUNT = 12;
 
 export interface NativeTun {
-  /** Opens /dev/net/tun and TUNSETIFF (IFF_TUN | IFF_NO_PI [| IFF_MULTI_QUEUE]). Throws {errno, code, syscall}. */
-  open(name: string, multiQueue: boolean, nonBlocking: boolean): [fd: number, name: string];
+  /**
+   * Opens /dev/net/tun and TUNSETIFF (IFF_TUN | IFF_NO_PI [| IFF_MULTI_QUEUE] [| IFF_VNET_HDR]); with
+   * `offload` also TUNSETOFFLOAD(CSUM | TSO4 | TSO6), `offloadOn` telling whether the kernel took it.
+   * Throws {errno, code, syscall}.
+   */
+  open(
+    name: string,
+    multiQueue: boolean,
+    nonBlocking: boolean,
+    offload?: boolean,
+  ): [fd: number, name: string, offloadOn: boolean];
   /** Closes an fd that was never attached. */
   closeFd(fd: number): void;
   getMtu(name: string): number;
@@ -32,10 +45,11 @@ export interface NativeTun {
   setTxQueueLen(name: string, len: number): void;
   /**
    * Starts managing `fd` (the handle owns it from now on; close it with `close(handle)`).
-   * `slab` (>= MAX_PACKET bytes), `meta` (>= 2*batch) and `stats` (8) stay referenced by the addon until
+   * `slab` (>= MAX_PACKET bytes), `meta` (>= 2*batch) and `stats` (8, or 12 with `vnet`) stay referenced by the addon until
    * `onClose` has fired. `onRead(count)`: meta[2i] / meta[2i+1] are offset / length of packet i in slab,
    * valid only until onRead returns. If any of the three is detached meanwhile (e.g. transfer()),
-   * reading stops before the next batch and `onError(EFAULT, 'slab')` reports it.
+   * reading stops before the next batch and `onError(EFAULT, 'slab')` reports it. `vnet` must be true
+   * exactly when the fd was opened with `offload` (every read and write then carries a virtio_net_hdr).
    */
   attach(
     fd: number,
@@ -47,6 +61,7 @@ export interface NativeTun {
     onWritable: () => void,
     onError: (errno: number, syscall: string) => void,
     onClose: () => void,
+    vnet?: boolean,
   ): NativeHandle;
   readStart(handle: NativeHandle): void;
   readStop(handle: NativeHandle): void;
@@ -58,6 +73,8 @@ export interface NativeTun {
    * `lengths[0..count)` is read once (copied before validation). With `errnos`, the errno of the k-th
    * packet rejected by this call is stored in errnos[k] (for k < errnos.length).
    */
+  /** writeBatch in one call: the same contract as writeSlab for an array of packets (each a Uint8Array). */
+  writeVec(handle: NativeHandle, packets: Uint8Array[], errnos?: Int32Array): number;
   writeSlab(
     handle: NativeHandle,
     slab: Uint8Array,

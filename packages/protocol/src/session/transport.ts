@@ -6,8 +6,8 @@
  * the counter IS the nonce (a changed counter fails the tag), and the type and reserved bytes must
  * match exactly before any decryption. An empty plaintext is a keepalive.
  *
- * Hot path: no allocation in steady state (the views sodium needs are cached by memory position, see
- * ViewTable); numbers, not bigints.
+ * Hot path: no allocation in steady state (the AEAD takes offsets; its sodium fallback caches views by
+ * memory position); numbers, not bigints.
  * Functions return a length (>= 0) or a negative TRANSPORT_* code and never throw for bad input.
  *
  * Buffer contracts:
@@ -18,7 +18,7 @@
  *   `out = datagram.subarray(DATA_HEADER_BYTES)` decrypts in place.
  * - On failure the contents of `out` are unspecified (may hold garbage); nothing else is touched.
  */
-import { sodium } from '../crypto/sodium.js';
+import { aeadOpen, aeadSeal } from '../crypto/aead.js';
 import {
   DATA_COUNTER_OFFSET,
   DATA_HEADER_BYTES,
@@ -29,7 +29,6 @@ import {
   TAG_BYTES,
 } from '../handshake/wire.js';
 import type { Keypair } from './keypair.js';
-import { ViewTable } from './view-cache.js';
 
 export const TRANSPORT_BUFFER_TOO_SMALL = -1;
 export const TRANSPORT_EXPIRED = -2;
@@ -37,17 +36,6 @@ export const TRANSPORT_REPLAY = -3;
 export const TRANSPORT_DECRYPT_FAILED = -4;
 export const TRANSPORT_SHORT_PACKET = -5;
 export const TRANSPORT_PACKET_TOO_LARGE = -6;
-
-const encrypt = sodium.crypto_aead_chacha20poly1305_ietf_encrypt;
-const decrypt = sodium.crypto_aead_chacha20poly1305_ietf_decrypt;
-const sealOutView = new ViewTable();
-// AEAD nonces (4 zero bytes || counter LE): scratch per call, not per keypair. Nothing here is async,
-// so one buffer per direction serves every keypair; the counter bytes are rewritten on every call.
-const sendNonce = Buffer.alloc(12);
-const receiveNonce = Buffer.alloc(12);
-const sealInView = new ViewTable();
-const openInView = new ViewTable();
-const openOutView = new ViewTable();
 
 /** Bytes a sealed packet of `packetLength` bytes occupies on the wire. */
 export function sealedLength(packetLength: number): number {
@@ -96,7 +84,6 @@ export function sealDataFrom(
   const counter = kp.sendCounter++;
   const lo = counter >>> 0;
   const hi = (counter / 4294967296) >>> 0;
-  const nonce = sendNonce;
   out[0] = MESSAGE_DATA;
   out[1] = 0;
   out[2] = 0;
@@ -106,22 +93,15 @@ export function sealDataFrom(
   out[5] = (r >>> 8) & 0xff;
   out[6] = (r >>> 16) & 0xff;
   out[7] = r >>> 24;
-  out[8] = nonce[4] = lo & 0xff;
-  out[9] = nonce[5] = (lo >>> 8) & 0xff;
-  out[10] = nonce[6] = (lo >>> 16) & 0xff;
-  out[11] = nonce[7] = lo >>> 24;
-  out[12] = nonce[8] = hi & 0xff;
-  out[13] = nonce[9] = (hi >>> 8) & 0xff;
-  out[14] = nonce[10] = (hi >>> 16) & 0xff;
-  out[15] = nonce[11] = hi >>> 24;
-  encrypt(
-    sealOutView.view(out, DATA_HEADER_BYTES, DATA_HEADER_BYTES + n + TAG_BYTES),
-    srcOffset === 0 && n === src.length ? src : sealInView.view(src, srcOffset, srcOffset + n),
-    null,
-    null,
-    nonce,
-    kp.sendKey,
-  );
+  out[8] = lo & 0xff;
+  out[9] = (lo >>> 8) & 0xff;
+  out[10] = (lo >>> 16) & 0xff;
+  out[11] = lo >>> 24;
+  out[12] = hi & 0xff;
+  out[13] = (hi >>> 8) & 0xff;
+  out[14] = (hi >>> 16) & 0xff;
+  out[15] = hi >>> 24;
+  aeadSeal(kp.sendKey, lo, hi, src, srcOffset, n, out, DATA_HEADER_BYTES);
   return n + DATA_HEADER_BYTES + TAG_BYTES;
 }
 
@@ -144,20 +124,8 @@ export function openData(kp: Keypair, datagram: Uint8Array, out: Uint8Array, out
   const counter = hi * 4294967296 + lo;
   if (!kp.replay.wouldAccept(counter))
     return counter >= kp.rejectAfterMessages ? TRANSPORT_EXPIRED : TRANSPORT_REPLAY;
-  const nonce = receiveNonce;
-  for (let i = 0; i < 8; i++) nonce[4 + i] = datagram[o + i]!;
-  try {
-    decrypt(
-      openOutView.view(out, outOffset, outOffset + n),
-      null,
-      openInView.view(datagram, DATA_HEADER_BYTES, datagram.length),
-      null,
-      nonce,
-      kp.receiveKey,
-    );
-  } catch {
+  if (aeadOpen(kp.receiveKey, lo, hi, datagram, DATA_HEADER_BYTES, n + TAG_BYTES, out, outOffset) < 0)
     return TRANSPORT_DECRYPT_FAILED;
-  }
   if (!kp.replay.accept(counter)) return TRANSPORT_REPLAY;
   return n;
 }
