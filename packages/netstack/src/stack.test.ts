@@ -693,3 +693,46 @@ describe('limits and hostile input', () => {
     );
   });
 });
+
+/** Cuts an IPv4 packet into one fragment [off, off+len) of its payload (header checksum redone). */
+function fragment4(full: Uint8Array, off: number, len: number, more: boolean): Uint8Array {
+  const body = full.subarray(20);
+  const f = new Uint8Array(20 + len);
+  f.set(full.subarray(0, 20));
+  f[2] = (20 + len) >> 8;
+  f[3] = (20 + len) & 255;
+  f[6] = (more ? 0x20 : 0) | ((off / 8) >> 8);
+  f[7] = (off / 8) & 255;
+  f[10] = 0;
+  f[11] = 0;
+  let s = 0;
+  for (let i = 0; i < 20; i += 2) s += (f[i]! << 8) | f[i + 1]!;
+  while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
+  f[10] = (~s >> 8) & 255;
+  f[11] = ~s & 255;
+  f.set(body.subarray(off, Math.min(off + len, body.length)), 20);
+  return f;
+}
+
+describe('hostile input found in review (issue 14)', () => {
+  it('fragments whose byte count matches the final length around a hole are dropped, not thrown past input()', () => {
+    const p = probe();
+    const ep = p.stack.udpBind({ port: 53 });
+    const full = buildUdp({
+      src: '10.0.0.9',
+      dst: '10.0.0.1',
+      sport: 1000,
+      dport: 53,
+      payload: new Uint8Array(300),
+    });
+    expect(() => {
+      p.stack.input(fragment4(full, 0, 8, true));
+      p.stack.input(fragment4(full, 200, 8, true));
+      p.stack.input(fragment4(full, 16, 8, false));
+      p.stack.poll();
+    }).not.toThrow();
+    expect(ep.receive()).toBeUndefined();
+    expect(p.stack.stats().drops.fragmentInvalid).toBe(1);
+    expect(p.stack.stats().reassemblyBytes).toBe(0);
+  });
+});
