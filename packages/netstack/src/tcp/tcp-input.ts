@@ -324,6 +324,7 @@ function synchronizedInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: numb
     return;
   }
   tcb.lastRecvAt = now;
+  tcb.persistUnanswered = 0;
   if (tcb.keepAliveEnabled) {
     tcb.keepAliveProbes = 0;
     tcb.keepAliveAt = now + tcb.keepAliveIdleMs; // later: the heap re-keys lazily

@@ -63,7 +63,8 @@ export function tcpTimers(tcb: Tcb, now: number): void {
     tcb.persistAt = Infinity;
     if (tcb.sndWnd === 0 && tcb.state !== TcpState.CLOSED) {
       tcb.persistBackoff++;
-      if (tcb.persistBackoff > host.tcp.maxRetransmits * 2) {
+      tcb.persistUnanswered++;
+      if (tcb.persistUnanswered > host.tcp.maxRetransmits * 2) {
         // The peer stopped answering probes altogether.
         tcb.terminate(tcb.softError ?? 'ETIMEDOUT');
         return;
