@@ -736,3 +736,56 @@ describe('hostile input found in review (issue 14)', () => {
     expect(p.stack.stats().reassemblyBytes).toBe(0);
   });
 });
+
+describe('accept-any never takes martian destinations (review, issue 14)', () => {
+  // A client inside the tunnel must not reach the node's own loopback services through the userspace
+  // egress: an accept-any listener that took 127.0.0.1:6379 would hand the egress a request to dial
+  // its own Redis. Linux drops these as martians on any non-loopback interface.
+  const destinations = ['127.0.0.1', '127.1.2.3', '0.0.0.0', '0.1.2.3', '::1', '::', '::ffff:127.0.0.1'];
+
+  it('TCP SYNs to loopback, "this network" and v4-mapped addresses get no SYN-ACK and no request', () => {
+    for (const deferred of [false, true]) {
+      const p = probe();
+      const l = p.stack.tcpListenAny({ deferred });
+      for (const dst of destinations) {
+        const src = dst.includes(':') ? 'fd00::9' : '10.0.0.9';
+        p.stack.input(buildTcp({ src, dst, sport: 40000, dport: 6379, seq: 1, flags: 'S', mss: 1400 }));
+      }
+      p.stack.poll();
+      expect(p.out.filter((d) => d.tcp !== undefined)).toEqual([]);
+      expect(l.accept()).toBeUndefined();
+      expect(p.stack.connectionCount).toBe(0);
+      expect(p.stack.stats().drops.ipNotForUs).toBe(destinations.length);
+    }
+  });
+
+  it('UDP to such destinations creates no flow; echo requests to them reach no handler', () => {
+    const p = probe();
+    const any = p.stack.udpListenAny();
+    const echoes: string[] = [];
+    p.stack.setIcmpEchoHandler((r) => echoes.push(r.destination.toString()));
+    for (const dst of destinations) {
+      const src = dst.includes(':') ? 'fd00::9' : '10.0.0.9';
+      p.stack.input(buildUdp({ src, dst, sport: 40000, dport: 53, payload: new Uint8Array(4) }));
+      const v6 = dst.includes(':');
+      p.stack.input(buildIcmp({ src, dst, type: v6 ? 128 : 8, code: 0, word1: 1, word2: 1 }));
+    }
+    p.stack.poll();
+    expect(any.accept()).toBeUndefined();
+    expect(p.stack.stats().udpFlows).toBe(0);
+    expect(echoes).toEqual([]);
+    expect(p.out).toEqual([]);
+  });
+
+  it('packets from loopback, "this network" or v4-mapped sources are dropped as bad sources', () => {
+    const p = probe();
+    p.stack.tcpListen({ port: 80 });
+    for (const src of ['127.0.0.1', '0.1.2.3', '::1', '::ffff:10.0.0.9']) {
+      const dst = src.includes(':') ? 'fd00::1' : '10.0.0.1';
+      p.stack.input(buildTcp({ src, dst, sport: 40000, dport: 80, seq: 1, flags: 'S' }));
+    }
+    p.stack.poll();
+    expect(p.out).toEqual([]);
+    expect(p.stack.stats().drops.ipBadSource).toBe(4);
+  });
+});

@@ -536,7 +536,7 @@ export class Stack implements TcpHost {
    * errors about those flows (addressed to the spoofed source we used).
    */
   private wantsForeign(info: IpInfo): boolean {
-    if (info.dstIsMulticastOrBroadcast()) return false;
+    if (info.dstIsMulticastOrBroadcast() || info.dstIsMartian()) return false;
     switch (info.protocol) {
       case IPPROTO_TCP:
         return this.anyListener !== null || this.tcbs.size > 0;
