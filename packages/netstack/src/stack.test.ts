@@ -789,3 +789,50 @@ describe('accept-any never takes martian destinations (review, issue 14)', () =>
     expect(p.stack.stats().drops.ipBadSource).toBe(4);
   });
 });
+
+describe('deferred accept-any and SYN cookies (review, issue 14)', () => {
+  // A deferred request promises that the client sees no SYN-ACK before the application decided (its
+  // policy may refuse the destination). A cookie SYN-ACK is exactly that, sent without asking: with
+  // synCookies 'always' every destination looked open, and under a flood ('auto') too.
+  const syn = (sport: number, dst = '198.51.100.7') =>
+    buildTcp({ src: '10.8.0.12', dst, sport, dport: 443, seq: 1000, flags: 'S', mss: 1400, ts: [5, 0] });
+
+  it("synCookies 'always': SYNs still become held requests, no SYN-ACK before acceptRequest()", () => {
+    const p = probe({ tcp: { synCookies: 'always' } });
+    const l = p.stack.tcpListenAny({ deferred: true });
+    p.stack.input(syn(40000));
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.')).toEqual([]);
+    const req = l.accept()!;
+    expect(req.stateName).toBe('SYN-RECEIVED');
+    p.stack.acceptRequest(req);
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.').length).toBe(1);
+  });
+
+  it('a full request backlog drops further SYNs (the client retries) instead of answering with cookies', () => {
+    const p = probe({ tcp: { synBacklog: 2 } });
+    const l = p.stack.tcpListenAny({ deferred: true });
+    for (let i = 0; i < 5; i++) p.stack.input(syn(40000 + i));
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.')).toEqual([]);
+    expect(p.stack.stats().tcp.synCookiesSent).toBe(0);
+    expect(p.stack.stats().drops.tcpSynBacklogFull).toBe(3);
+    expect(l.queue.length).toBe(2);
+    // An ACK guessing at a cookie never creates a connection behind the application's back.
+    p.stack.input(
+      buildTcp({
+        src: '10.8.0.12',
+        dst: '203.0.113.5',
+        sport: 41000,
+        dport: 22,
+        seq: 1001,
+        ack: 77,
+        flags: '.',
+      }),
+    );
+    p.stack.poll();
+    expect(p.stack.stats().tcp.synCookiesAccepted).toBe(0);
+    expect(p.stack.connectionCount).toBe(2);
+  });
+});

@@ -663,7 +663,8 @@ export class Stack implements TcpHost {
       return;
     }
     if ((flags & TCP_ACK) !== 0) {
-      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never') {
+      // A deferred listener never issues cookies (see below), so no ACK can carry a valid one.
+      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never' && !l.deferred) {
         this.cookieAck(l, pkt, now);
         return;
       }
@@ -681,7 +682,10 @@ export class Stack implements TcpHost {
     }
     const cfg = this.tcp;
     const backlogFull = l.halfOpen >= cfg.synBacklog || l.queue.length >= cfg.acceptBacklog;
-    if (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto')) {
+    // A deferred (accept-any request) listener must not answer before the application decided: a
+    // cookie SYN-ACK would complete the handshake to a destination its policy may refuse. Beyond the
+    // backlog its SYNs are dropped and the client retransmits (gVisor's forwarder does the same).
+    if (!l.deferred && (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto'))) {
       this.sendCookieSynAck(now);
       return;
     }
