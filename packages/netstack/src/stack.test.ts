@@ -836,3 +836,93 @@ describe('deferred accept-any and SYN cookies (review, issue 14)', () => {
     expect(p.stack.connectionCount).toBe(2);
   });
 });
+
+describe('challenge ACKs are no side channel (review, issue 14; CVE-2016-5696)', () => {
+  // With one stack-wide challenge-ACK budget per second, an off-path attacker who has its own
+  // connection to the stack learns whether a spoofed RST hit another connection's window: it spends
+  // the rest of the second's budget on its own connection and counts the challenge ACKs it gets back
+  // (one fewer when the guess was in the window). Each connection gets at most one challenge ACK per
+  // half second (Linux's tcp_invalid_ratelimit), so what the attacker sees no longer depends on what
+  // happened to anyone else's connection.
+  function world(guessInWindow: boolean): number {
+    const p = probe({ tcp: { timestamps: false, challengeAckPerSecond: 100 } });
+    const l = p.stack.tcpListen({ port: 80 });
+    const open = (src: string, sport: number): { tcb: Tcb; iss: number } => {
+      p.out.length = 0;
+      p.stack.input(buildTcp({ src, dst: '10.0.0.1', sport, dport: 80, seq: 0, flags: 'S', mss: 1460 }));
+      p.stack.poll();
+      const iss = p.out[0]!.tcp!.seq;
+      p.stack.input(buildTcp({ src, dst: '10.0.0.1', sport, dport: 80, seq: 1, ack: iss + 1, flags: '.' }));
+      p.stack.poll();
+      return { tcb: l.accept()!, iss };
+    };
+    const victim = open('198.51.100.20', 5000);
+    const attacker = open('203.0.113.66', 6000);
+    expect([victim.tcb.stateName, attacker.tcb.stateName]).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+    p.at(5000);
+    p.out.length = 0;
+    // 1. The spoofed RST: in the victim's window (not at RCV.NXT) or far outside it.
+    p.stack.input(
+      buildTcp({
+        src: '198.51.100.20',
+        dst: '10.0.0.1',
+        sport: 5000,
+        dport: 80,
+        seq: guessInWindow ? 1000 : 0x80000000,
+        flags: 'R',
+      }),
+    );
+    // 2. The attacker's own in-window RSTs, then it counts the challenge ACKs that reach it.
+    for (let i = 0; i < 200; i++) {
+      p.stack.input(
+        buildTcp({ src: '203.0.113.66', dst: '10.0.0.1', sport: 6000, dport: 80, seq: 100 + i, flags: 'R' }),
+      );
+      p.stack.poll(); // packets arrive one by one: each tick polls
+    }
+    expect(victim.tcb.stateName).toBe('ESTABLISHED');
+    return p.out.filter((d) => d.dst === '203.0.113.66' && d.tcp?.flags === '.').length;
+  }
+
+  it('the number of challenge ACKs an attacker gets does not reveal a hit on another connection', () => {
+    expect(world(true)).toBe(world(false));
+  });
+});
+
+describe('challenge ACK budget (review, issue 14)', () => {
+  it('the stack-wide budget (tcp.challengeAckPerSecond) still caps challenge ACKs over many connections', () => {
+    const p = probe({ tcp: { timestamps: false, challengeAckPerSecond: 3 } });
+    const l = p.stack.tcpListen({ port: 80 });
+    for (let i = 0; i < 5; i++) {
+      const sport = 7000 + i;
+      p.out.length = 0;
+      p.stack.input(
+        buildTcp({ src: '198.51.100.30', dst: '10.0.0.1', sport, dport: 80, seq: 0, flags: 'S' }),
+      );
+      p.stack.poll();
+      const iss = p.out[0]!.tcp!.seq;
+      p.stack.input(
+        buildTcp({
+          src: '198.51.100.30',
+          dst: '10.0.0.1',
+          sport,
+          dport: 80,
+          seq: 1,
+          ack: iss + 1,
+          flags: '.',
+        }),
+      );
+      p.stack.poll();
+      expect(l.accept()!.stateName).toBe('ESTABLISHED');
+    }
+    p.at(10_000);
+    p.out.length = 0;
+    for (let i = 0; i < 5; i++) {
+      p.stack.input(
+        buildTcp({ src: '198.51.100.30', dst: '10.0.0.1', sport: 7000 + i, dport: 80, seq: 900, flags: 'S' }),
+      );
+      p.stack.poll();
+    }
+    expect(p.out.filter((d) => d.tcp?.flags === '.').length).toBe(3);
+    expect(p.stack.stats().drops.tcpChallengeAckLimited).toBe(2);
+  });
+});

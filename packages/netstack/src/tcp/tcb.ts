@@ -296,6 +296,8 @@ export class Tcb {
    * window stays closed.
    */
   persistUnanswered = 0;
+  /** When this connection last sent (or was refused) a challenge ACK (RFC 5961; per-connection limit). */
+  lastChallengeAckAt = -Infinity;
   keepAliveProbes = 0;
   keepAliveEnabled = false;
   keepAliveIdleMs: number;

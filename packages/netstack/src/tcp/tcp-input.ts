@@ -23,6 +23,8 @@ import { EV_CONNECTED, EV_EOF, EV_READABLE, EV_WRITABLE, Recovery, TcpState, typ
 export const DUP_THRESH = 3;
 /** PAWS: TS.Recent older than this is invalid (RFC 7323 5.5: 24 days). */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** One challenge ACK per connection per this interval (Linux: net.ipv4.tcp_invalid_ratelimit). */
+export const CHALLENGE_ACK_SPACING_MS = 500;
 /** ACK at once for this many segments after the handshake (Linux quick-ACK mode). */
 const QUICKACK_SEGMENTS = 16;
 
@@ -140,8 +142,19 @@ function sendAck(tcb: Tcb): void {
   tcb.host.markDirty(tcb);
 }
 
-/** RFC 5961 challenge ACK, within the stack-wide budget. */
+/**
+ * RFC 5961 challenge ACK: at most one per connection every CHALLENGE_ACK_SPACING_MS (Linux's
+ * tcp_invalid_ratelimit), then within the stack-wide budget. The per-connection limit comes first so
+ * that one connection's challenges cannot be used to read the shared budget: with the budget alone, an
+ * attacker counting the challenge ACKs on its own connection learned whether a spoofed RST or SYN had
+ * hit another connection's window (CVE-2016-5696).
+ */
 function challengeAck(tcb: Tcb, now: number): void {
+  if (now - tcb.lastChallengeAckAt < CHALLENGE_ACK_SPACING_MS) {
+    tcb.host.drops.tcpChallengeAckLimited++;
+    return;
+  }
+  tcb.lastChallengeAckAt = now;
   if (tcb.host.takeChallengeAck(now)) {
     tcb.host.tcpCounters.challengeAcks++;
     sendAck(tcb);
