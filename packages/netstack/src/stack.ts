@@ -294,7 +294,10 @@ export class Stack implements TcpHost {
     const r = new Uint32Array(seed.buffer, 16, 2);
     this.tcbs = new FlowTable<Tcb>(r[0] as number);
     this.flows = new FlowTable<UdpFlow>(r[1] as number);
-    this.ephemeralNext = (((seed[0] as number) << 8) | (seed[1] as number)) % EPHEMERAL_COUNT;
+    // The port cursor comes from its own random draw: the peer sees the ports, and seed[0..16) is the
+    // ISN / SYN-cookie key.
+    this.ephemeralNext = this.randomU32() % EPHEMERAL_COUNT;
+    seed.fill(0);
     this.out = new Uint8Array(Math.max(mtu, IPV6_MIN_MTU) + 64);
     this.lastNow = this.clock();
   }
