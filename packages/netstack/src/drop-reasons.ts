@@ -29,6 +29,7 @@ export const DROP_REASONS = [
   'udpBadLength',
   'udpBadChecksum',
   'udpNoListener',
+  'udpBadPort', // destination port 0 (no socket can have it; an accept-any flow could not be relayed)
   'udpFlowLimit', // the UDP flow table is full
   'udpQueueFull', // the receiving socket's queue is full
   // TCP

@@ -948,3 +948,26 @@ describe('secrets stay secret (review, issue 14)', () => {
     }
   });
 });
+
+describe('UDP destination port 0 (review, issue 14)', () => {
+  it('creates no accept-any flow and reaches no endpoint (as TCP refuses port 0)', () => {
+    const p = probe();
+    const any = p.stack.udpListenAny();
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 5000, dport: 0, payload: new Uint8Array(4) }),
+    );
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '10.0.0.1', sport: 5000, dport: 0, payload: new Uint8Array(4) }),
+    );
+    p.stack.poll();
+    expect(any.accept()).toBeUndefined();
+    expect(p.stack.stats().udpFlows).toBe(0);
+    expect(p.stack.stats().drops.udpBadPort).toBe(2);
+    // A zero source port is legal in UDP (RFC 768: "optional"): such a datagram still makes a flow.
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 0, dport: 53, payload: new Uint8Array(4) }),
+    );
+    p.stack.poll();
+    expect(any.accept()?.localPort).toBe(53);
+  });
+});

@@ -1033,6 +1033,10 @@ export class Stack implements TcpHost {
       return;
     }
     this.udpStats.datagramsIn++;
+    if (d.dstPort === 0) {
+      this.drop('udpBadPort');
+      return;
+    }
     // 1. A flow of the accept-any listener (by 4-tuple).
     if (this.flows.size > 0) {
       const f = this.flows.lookup(
