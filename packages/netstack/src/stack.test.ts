@@ -971,3 +971,25 @@ describe('UDP destination port 0 (review, issue 14)', () => {
     expect(any.accept()?.localPort).toBe(53);
   });
 });
+
+describe('fragments nobody wants (review, issue 14)', () => {
+  it('fragments to destinations the stack would drop never enter reassembly (cannot evict real datagrams)', () => {
+    const p = probe({ reassembly: { maxDatagrams: 4 } });
+    const ep = p.stack.udpBind({ port: 53 });
+    const payload = Uint8Array.from({ length: 2000 }, (_, i) => i & 255);
+    const full = buildUdp({ src: '10.0.0.9', dst: '10.0.0.1', sport: 1000, dport: 53, payload });
+    p.stack.input(fragment4(full, 0, 1000, true));
+    // Junk fragments to addresses that are not ours (nothing accepts foreign destinations here), to
+    // loopback and to multicast: each would have started a datagram of its own.
+    for (let i = 0; i < 50; i++) {
+      for (const dst of [`198.51.100.${i}`, '127.0.0.1', '224.0.0.9']) {
+        const junk = buildUdp({ src: '10.0.0.66', dst, sport: 1, dport: 9, payload: new Uint8Array(100) });
+        junk[5] = i; // fragment id
+        p.stack.input(fragment4(junk, 0, 16, true));
+      }
+    }
+    p.stack.input(fragment4(full, 1000, full.length - 20 - 1000, false));
+    expect(ep.receive()?.data).toEqual(payload);
+    expect(p.stack.stats().drops.ipNotForUs).toBe(150);
+  });
+});

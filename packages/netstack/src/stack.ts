@@ -489,7 +489,9 @@ export class Stack implements TcpHost {
       return;
     }
     const local = this.isLocalDst(info);
-    if (!local && !info.isFragment && !this.wantsForeign(info)) {
+    // Fragments too: one that the stack would drop once reassembled must not take a reassembly slot
+    // (junk fragments to foreign, loopback or multicast addresses would evict real datagrams).
+    if (!local && !this.wantsForeign(info)) {
       this.drop('ipNotForUs');
       return;
     }
@@ -540,6 +542,9 @@ export class Stack implements TcpHost {
    */
   private wantsForeign(info: IpInfo): boolean {
     if (info.dstIsMulticastOrBroadcast() || info.dstIsMartian()) return false;
+    // An IPv6 fragment's next header may be an extension header: the transport is known only after
+    // reassembly (which checks again).
+    if (info.isFragment && info.family === 6 && !isTransport(info.protocol)) return true;
     switch (info.protocol) {
       case IPPROTO_TCP:
         return this.anyListener !== null || this.tcbs.size > 0;
@@ -1897,4 +1902,13 @@ export class Stack implements TcpHost {
       reassemblyBytes: this.reassembler?.bytesHeld ?? 0,
     };
   }
+}
+
+function isTransport(protocol: number): boolean {
+  return (
+    protocol === IPPROTO_TCP ||
+    protocol === IPPROTO_UDP ||
+    protocol === IPPROTO_ICMP ||
+    protocol === IPPROTO_ICMPV6
+  );
 }
