@@ -112,7 +112,7 @@ function synSentInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: number): 
     if (tcb.retransmitCount === 0) tcb.rtt.sample(now - tcb.timedAt);
     tcb.retransmitCount = 0;
     tcb.timing = false;
-    tcb.sndWnd = seg.window << tcb.sndWscale;
+    tcb.sndWnd = seg.window; // RFC 7323 2.2: a SYN-ACK's window is never scaled
     tcb.maxSndWnd = tcb.sndWnd;
     tcb.sndWl1 = seg.seq;
     tcb.sndWl2 = seg.ack;
