@@ -993,3 +993,41 @@ describe('fragments nobody wants (review, issue 14)', () => {
     expect(p.stack.stats().drops.ipNotForUs).toBe(150);
   });
 });
+
+describe('segment size with SACK blocks (review, issue 14)', () => {
+  for (const ts of [true, false]) {
+    it(`data segments never exceed the MTU, even while SACK blocks are owed (timestamps ${ts ? 'on' : 'off'})`, () => {
+      const sent: { size: number; d: ReturnType<typeof decode> }[] = [];
+      const p = probe({
+        mtu: 1500,
+        tcp: { timestamps: ts },
+        sink: (pkt) => sent.push({ size: pkt.length, d: decode(pkt.slice()) }),
+      });
+      const last = () => sent[sent.length - 1]!.d.tcp!;
+      const l = p.stack.tcpListen({ port: 80 });
+      const base = { src: '10.0.0.9', dst: '10.0.0.1', sport: 4000, dport: 80 } as const;
+      p.stack.input(
+        buildTcp({ ...base, seq: 0, flags: 'S', mss: 1460, sackOk: true, ts: ts ? [1, 0] : undefined }),
+      );
+      p.stack.poll();
+      const iss = last().seq;
+      const tsEcr = (): [number, number] | undefined => (ts ? [2, last().ts![0]] : undefined);
+      p.stack.input(buildTcp({ ...base, seq: 1, ack: iss + 1, flags: '.', ts: tsEcr() }));
+      p.stack.poll();
+      const t = l.accept()!;
+      // The peer's data with a hole: we owe SACK blocks from now on.
+      p.stack.input(
+        buildTcp({ ...base, seq: 2001, ack: iss + 1, flags: '.', ts: tsEcr(), payload: new Uint8Array(500) }),
+      );
+      p.stack.poll();
+      sent.length = 0;
+      t.send(new Uint8Array(20_000), 0, 20_000);
+      p.stack.poll();
+      const data = sent.filter((x) => x.d.tcp!.payload.length > 0);
+      expect(data.length).toBeGreaterThan(2);
+      expect(Math.max(...data.map((x) => x.size))).toBeLessThanOrEqual(1500);
+      // Full-sized segments leave no room for SACK blocks; pure ACKs carry them (RFC 2018).
+      expect(data[0]!.d.tcp!.payload.length).toBe(ts ? 1448 : 1460);
+    });
+  }
+});

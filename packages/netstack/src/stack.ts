@@ -936,8 +936,12 @@ export class Stack implements TcpHost {
         h.tsVal = tcb.tsVal(now);
         h.tsEcr = tcb.tsRecent;
       }
-      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty) {
-        const n = tcb.assembler.sackOrder(this.sackScratch, 4);
+      // SACK blocks only as far as they fit beside the data: sndMss already leaves room for the
+      // timestamp option, not for SACK, and a full segment with blocks would exceed the MTU (and the
+      // peer's MSS, RFC 6691). Pure ACKs (every out-of-order arrival sends one) carry all of them.
+      const sackRoom = dataLen > 0 ? Math.floor((tcb.sndMss - dataLen - 4) / 8) : 4;
+      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty && sackRoom > 0) {
+        const n = tcb.assembler.sackOrder(this.sackScratch, Math.min(4, sackRoom));
         for (let i = 0; i < n; i++) {
           h.sack[2 * i] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i] as number);
           h.sack[2 * i + 1] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i + 1] as number);
