@@ -1031,3 +1031,35 @@ describe('segment size with SACK blocks (review, issue 14)', () => {
     });
   }
 });
+
+describe('nothing leaves bigger than the MTU (review, issue 14)', () => {
+  it('udpSend/flowSend refuse datagrams over the MTU; echo replies that would not fit are not sent', () => {
+    const sizes: number[] = [];
+    const p = probe({ mtu: 1400, sink: (pkt) => sizes.push(pkt.length) });
+    const ep = p.stack.udpBind({ port: 5000 });
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 28), '10.0.0.9', 53)).toBe(true);
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 28 + 1), '10.0.0.9', 53)).toBe(false);
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 48 + 10), 'fd00::9', 53)).toBe(false);
+    // A reassembled 1420-byte echo request: its reply would not fit the link.
+    const any = p.stack.udpListenAny();
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 7, dport: 7, payload: new Uint8Array(1) }),
+    );
+    p.stack.poll();
+    const flow = any.accept()!;
+    expect(p.stack.flowSend(flow, new Uint8Array(1400 - 28 + 30))).toBe(false);
+    const big = buildIcmp({
+      src: '10.0.0.9',
+      dst: '10.0.0.1',
+      type: 8,
+      code: 0,
+      word1: 1,
+      word2: 1,
+      body: new Uint8Array(1400),
+    });
+    p.stack.input(fragment4(big, 0, 800, true));
+    p.stack.input(fragment4(big, 800, big.length - 20 - 800, false));
+    p.stack.poll();
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1400);
+  });
+});

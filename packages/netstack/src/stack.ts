@@ -1130,7 +1130,8 @@ export class Stack implements TcpHost {
   private emitUdp(src: IpAddr, srcPort: number, dst: IpAddr, dstPort: number, data: Uint8Array): boolean {
     const ipLen = src.family === 4 ? IPV4_HEADER_BYTES : IPV6_HEADER_BYTES;
     const total = UDP_HEADER_BYTES + data.length;
-    if (ipLen + total > this.out.length || total > 0xffff) return false;
+    // No fragmentation on output: a datagram that does not fit the link MTU is refused.
+    if (ipLen + total > this.mtu) return false;
     const out = this.out;
     if (src.family === 4)
       writeIpv4Header(out, 0, src, dst, IPPROTO_UDP, total, DEFAULT_TTL, this.ipId++, false);
@@ -1206,7 +1207,7 @@ export class Stack implements TcpHost {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const icmpLen = ICMP_HEADER_BYTES + data.length;
-    if (ipLen + icmpLen > this.out.length) return false;
+    if (ipLen + icmpLen > this.mtu) return false;
     const out = this.out;
     writeIcmpHeader(out, ipLen, isV6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY, 0, id, seqNo);
     out.set(data, ipLen + ICMP_HEADER_BYTES);
@@ -1340,7 +1341,7 @@ export class Stack implements TcpHost {
   private emitIcmpError(src: IpAddr, dst: IpAddr, type: number, code: number, quoted: Uint8Array): void {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
-    const maxQuote = (isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU) - ipLen - ICMP_HEADER_BYTES;
+    const maxQuote = Math.min(isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU, this.mtu) - ipLen - ICMP_HEADER_BYTES;
     const q = Math.min(quoted.length, maxQuote);
     const icmpLen = ICMP_HEADER_BYTES + q;
     const out = this.out;
