@@ -1063,3 +1063,33 @@ describe('nothing leaves bigger than the MTU (review, issue 14)', () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(1400);
   });
 });
+
+describe('IPv6 next headers we do not speak (review, issue 14)', () => {
+  it('No Next Header (59) is dropped silently; an unknown one draws Parameter Problem code 1 pointing at it', () => {
+    const p = probe();
+    const v6 = (next: number, ext = false): Uint8Array => {
+      const body = ext ? [next, 0, 1, 4, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9] : [9, 9, 9, 9, 9, 9, 9, 9];
+      const pkt = new Uint8Array(40 + body.length);
+      pkt[0] = 0x60;
+      pkt[5] = body.length;
+      pkt[6] = ext ? 60 : next; // 60: destination options
+      pkt[7] = 64;
+      pkt.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], 8);
+      pkt.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 24);
+      pkt.set(body, 40);
+      return pkt;
+    };
+    p.stack.input(v6(59));
+    p.stack.input(v6(59, true));
+    expect(p.out).toEqual([]);
+    p.stack.input(v6(253));
+    p.stack.input(v6(253, true));
+    expect(p.out.map((d) => [d.icmp?.type, d.icmp?.code])).toEqual([
+      [4, 1],
+      [4, 1],
+    ]);
+    // The pointer (32 bits after type/code/checksum) names the Next Header field: 6, then 40.
+    const ptr = (d: (typeof p.out)[number]) => d.icmp!.id * 65536 + d.icmp!.seq;
+    expect(p.out.map(ptr)).toEqual([6, 40]);
+  });
+});

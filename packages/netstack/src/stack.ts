@@ -66,12 +66,15 @@ import {
   ICMPV6_DEST_UNREACH,
   ICMPV6_ECHO_REPLY,
   ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_PARAMPROB_NEXTHEADER,
   ICMPV6_UNREACH_ADDR,
   ICMPV6_UNREACH_ADMIN,
   ICMPV6_UNREACH_NOROUTE,
   ICMPV6_UNREACH_PORT,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
+  IPPROTO_NONE,
   IPPROTO_TCP,
   IPPROTO_UDP,
   IPV4_HEADER_BYTES,
@@ -530,7 +533,10 @@ export class Stack implements TcpHost {
         return;
       default:
         this.drop('ipUnsupportedProtocol');
-        if (local) this.sendUnreachable(pkt, len, 'protocol', now);
+        // RFC 8200 4.7: nothing follows No Next Header; it is not an error to report.
+        if (local && !(info.family === 6 && info.protocol === IPPROTO_NONE)) {
+          this.sendUnreachable(pkt, len, 'protocol', now);
+        }
         return;
     }
   }
@@ -1332,20 +1338,43 @@ export class Stack implements TcpHost {
     const info = this.info;
     if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now)) return;
     const isV6 = info.family === 6;
+    if (isV6 && what === 'protocol') {
+      // RFC 8200 section 4 / RFC 4443 3.4: Parameter Problem, unrecognized Next Header, pointing at
+      // the field that named it.
+      const ptr = info.protocolFieldOffset;
+      this.emitIcmpError(
+        info.dstAddr(),
+        info.srcAddr(),
+        ICMPV6_PARAMETER_PROBLEM,
+        ICMPV6_PARAMPROB_NEXTHEADER,
+        pkt.subarray(0, len),
+        (ptr >>> 16) & 0xffff,
+        ptr & 0xffff,
+      );
+      return;
+    }
     const type = isV6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH;
     const code = isV6 ? ICMPV6_UNREACH_PORT : what === 'port' ? ICMP_UNREACH_PORT : ICMP_UNREACH_PROTOCOL;
     this.emitIcmpError(info.dstAddr(), info.srcAddr(), type, code, pkt.subarray(0, len));
   }
 
   /** Emits an ICMP error quoting as much of `quoted` as fits (RFC 1812 / RFC 4443 2.4(c)). */
-  private emitIcmpError(src: IpAddr, dst: IpAddr, type: number, code: number, quoted: Uint8Array): void {
+  private emitIcmpError(
+    src: IpAddr,
+    dst: IpAddr,
+    type: number,
+    code: number,
+    quoted: Uint8Array,
+    word1 = 0,
+    word2 = 0,
+  ): void {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const maxQuote = Math.min(isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU, this.mtu) - ipLen - ICMP_HEADER_BYTES;
     const q = Math.min(quoted.length, maxQuote);
     const icmpLen = ICMP_HEADER_BYTES + q;
     const out = this.out;
-    writeIcmpHeader(out, ipLen, type, code, 0, 0);
+    writeIcmpHeader(out, ipLen, type, code, word1, word2);
     out.set(quoted.subarray(0, q), ipLen + ICMP_HEADER_BYTES);
     if (isV6) {
       writeIpv6Header(out, 0, src, dst, IPPROTO_ICMPV6, icmpLen, DEFAULT_TTL, 0);

@@ -14,6 +14,8 @@ export class IpInfo {
   dst3 = 0;
   /** Upper-layer protocol (after IPv6 extension headers). */
   protocol = 0;
+  /** Offset of the field that holds `protocol` (9 for IPv4; IPv6: 6 or in the last extension header). */
+  protocolFieldOffset = 0;
   ttl = 0;
   /** Offset of the upper-layer header from the start of the packet. */
   payloadOffset = 0;
