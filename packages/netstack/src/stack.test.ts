@@ -1093,3 +1093,14 @@ describe('IPv6 next headers we do not speak (review, issue 14)', () => {
     expect(p.out.map(ptr)).toEqual([6, 40]);
   });
 });
+
+describe('UDP source ports are unpredictable (review, issue 14; RFC 6056, RFC 5452)', () => {
+  it('consecutive ephemeral binds do not count up (a DNS query port an off-path attacker can guess)', () => {
+    const p = probe();
+    const ports = Array.from({ length: 50 }, () => p.stack.udpBind({}).port);
+    const near = ports.slice(1).filter((x, i) => Math.abs(x - ports[i]!) <= 8).length;
+    expect(near).toBeLessThan(3);
+    expect(new Set(ports).size).toBe(50);
+    expect(ports.every((x) => x >= 49152 && x <= 65535)).toBe(true);
+  });
+});

@@ -1778,12 +1778,13 @@ export class Stack implements TcpHost {
     let port = this.checkPort(opts.port ?? 0, true);
     const address = opts.address === undefined ? null : this.parseAddress(opts.address, 'address');
     if (port === 0) {
-      port = 0;
+      // RFC 6056 algorithm 1 (what RFC 5452 asks of DNS clients): a random port, then the next free
+      // one. A counter would let an off-path attacker guess the port of the next query.
+      const start = this.randomU32() % EPHEMERAL_COUNT;
       for (let i = 0; i < EPHEMERAL_COUNT; i++) {
-        const p = EPHEMERAL_LOW + ((this.ephemeralNext + i) % EPHEMERAL_COUNT);
+        const p = EPHEMERAL_LOW + ((start + i) % EPHEMERAL_COUNT);
         if (!this.udpEndpoints.has(p)) {
           port = p;
-          this.ephemeralNext = (this.ephemeralNext + i + 1) % EPHEMERAL_COUNT;
           break;
         }
       }
