@@ -1104,3 +1104,53 @@ describe('UDP source ports are unpredictable (review, issue 14; RFC 6056, RFC 54
     expect(ports.every((x) => x >= 49152 && x <= 65535)).toBe(true);
   });
 });
+
+describe('the ICMP error budget is no side channel (review, issue 14; SAD DNS, CVE-2020-25705)', () => {
+  // A stack-wide budget of port-unreachable errors lets an off-path attacker find an open UDP port
+  // (a DNS query's): it spoofs datagrams from the resolver to a batch of ports, each closed one
+  // spends budget on an error to the resolver, then it probes closed ports from its own address and
+  // counts the errors left for it: one more when the batch held the open port.
+  function world(batchHoldsOpenPort: boolean): number {
+    const p = probe({ icmpErrorsPerSecond: 20 });
+    const query = p.stack.udpBind({ port: 50000 });
+    expect(query.port).toBe(50000);
+    p.at(3000);
+    p.out.length = 0;
+    for (let i = 0; i < 10; i++) {
+      const dport = batchHoldsOpenPort && i === 3 ? 50000 : 50001 + i;
+      p.stack.input(
+        buildUdp({ src: '198.51.100.53', dst: '10.0.0.1', sport: 53, dport, payload: new Uint8Array(8) }),
+      );
+    }
+    for (let i = 0; i < 20; i++) {
+      p.stack.input(
+        buildUdp({
+          src: '203.0.113.66',
+          dst: '10.0.0.1',
+          sport: 999,
+          dport: 1000 + i,
+          payload: new Uint8Array(8),
+        }),
+      );
+    }
+    return p.out.filter((d) => d.dst === '203.0.113.66' && d.icmp?.type === 3).length;
+  }
+
+  it('the errors an attacker gets back do not depend on what was sent to anyone else', () => {
+    expect(world(true)).toBe(world(false));
+  });
+
+  it('errors stay bounded per destination and in total under a flood from many sources', () => {
+    const p = probe({ icmpErrorsPerSecond: 20 });
+    for (let i = 0; i < 5000; i++) {
+      const src = `198.51.${(i >> 8) & 255}.${1 + (i & 127)}`;
+      p.stack.input(buildUdp({ src, dst: '10.0.0.1', sport: 1, dport: 9, payload: new Uint8Array(1) }));
+    }
+    const errors = p.out.filter((d) => d.icmp?.type === 3);
+    expect(errors.length).toBeGreaterThan(0);
+    const perDst = new Map<string, number>();
+    for (const d of errors) perDst.set(d.dst, (perDst.get(d.dst) ?? 0) + 1);
+    expect(Math.max(...perDst.values())).toBeLessThanOrEqual(20);
+    expect(errors.length).toBeLessThanOrEqual(20 * 256);
+  });
+});

@@ -29,7 +29,7 @@ import { FlowTable } from './flow-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './ip/reassembly.js';
 import { BufferPool, MemoryBudget } from './tcp/buffer-pool.js';
 import { DEFAULT_TCP_CONFIG, windowScaleFor, type TcpConfig } from './tcp/config.js';
-import { generateIsn } from './tcp/isn.js';
+import { generateIsn, tupleHash } from './tcp/isn.js';
 import { TcpListener } from './tcp/listener.js';
 import { seqAdd, seqDiff, seqGe, seqLt } from './tcp/seq.js';
 import { SipKey } from './tcp/siphash.js';
@@ -143,7 +143,7 @@ export interface StackOptions {
   reassembly?: false | Partial<ReassemblyLimits>;
   /** Answer ICMP echo requests to local addresses (default true). */
   icmpEcho?: boolean;
-  /** ICMP errors we send per second (port unreachable etc.); default 100. */
+  /** ICMP errors we send per second per destination (port unreachable etc.); default 100. */
   icmpErrorsPerSecond?: number;
 }
 
@@ -177,6 +177,10 @@ export type RejectHow = 'reset' | 'unreachable' | 'prohibited' | 'drop';
 
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
+/** Buckets of the per-destination ICMP error budget (a power of two). */
+const ICMP_ERROR_BUCKETS = 256;
+/** Distinguishes the ICMP bucket hash from ISNs and cookies under the same key. */
+const ICMP_BUCKET_TAG = 0x1c3b0001;
 /** Upper bound of passes through the dirty list in one poll (guards handler ping-pong). */
 const MAX_POLL_ROUNDS = 64;
 
@@ -233,7 +237,7 @@ export class Stack implements TcpHost {
   private challengeWindow = 0;
   private challengeCount = 0;
   private icmpWindow = 0;
-  private icmpCount = 0;
+  private readonly icmpBuckets = new Uint32Array(ICMP_ERROR_BUCKETS);
 
   // Scratch objects: one per stack, reused for every packet.
   private readonly info = new IpInfo();
@@ -395,17 +399,25 @@ export class Stack implements TcpHost {
     return true;
   }
 
-  private takeIcmpError(now: number): boolean {
+  /**
+   * ICMP error budget: icmpErrorsPerSecond per destination, counted in ICMP_ERROR_BUCKETS buckets
+   * chosen by a keyed hash of the destination. Not one stack-wide count: an off-path attacker could
+   * read that from the errors left for itself and learn which of its spoofed datagrams had hit an
+   * open port (SAD DNS, CVE-2020-25705). All destinations together get at most
+   * ICMP_ERROR_BUCKETS * icmpErrorsPerSecond errors a second.
+   */
+  private takeIcmpError(now: number, dst: IpAddr): boolean {
     const w = Math.floor(now / 1000);
     if (w !== this.icmpWindow) {
       this.icmpWindow = w;
-      this.icmpCount = 0;
+      this.icmpBuckets.fill(0);
     }
-    if (this.icmpCount >= this.icmpErrorsPerSecond) {
+    const b = tupleHash(this.secret, dst, 0, dst, 0, ICMP_BUCKET_TAG, 0) & (ICMP_ERROR_BUCKETS - 1);
+    if ((this.icmpBuckets[b] as number) >= this.icmpErrorsPerSecond) {
       this.drops.icmpRateLimited++;
       return false;
     }
-    this.icmpCount++;
+    this.icmpBuckets[b] = (this.icmpBuckets[b] as number) + 1;
     return true;
   }
 
@@ -1336,7 +1348,7 @@ export class Stack implements TcpHost {
   /** ICMP destination unreachable (port/protocol) about the current packet, rate-limited. */
   private sendUnreachable(pkt: Uint8Array, len: number, what: 'port' | 'protocol', now: number): void {
     const info = this.info;
-    if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now)) return;
+    if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now, info.srcAddr())) return;
     const isV6 = info.family === 6;
     if (isV6 && what === 'protocol') {
       // RFC 8200 section 4 / RFC 4443 3.4: Parameter Problem, unrecognized Next Header, pointing at
@@ -1722,7 +1734,7 @@ export class Stack implements TcpHost {
 
   /** ICMP unreachable quoting a synthesized copy of the peer's SYN header (we did not keep the packet). */
   private emitUnreachableFor(tcb: Tcb, how: 'unreachable' | 'prohibited', now: number): void {
-    if (!this.takeIcmpError(now)) return;
+    if (!this.takeIcmpError(now, tcb.remote)) return;
     const isV6 = tcb.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const q = new Uint8Array(ipLen + TCP_HEADER_BYTES);
