@@ -1154,3 +1154,66 @@ describe('the ICMP error budget is no side channel (review, issue 14; SAD DNS, C
     expect(errors.length).toBeLessThanOrEqual(20 * 256);
   });
 });
+
+describe('SYN-cookie timestamps hide the clock (review, issue 14; RFC 7323 7.1)', () => {
+  it('cookie SYN-ACKs carry a per-connection TSval offset, and the connection keeps using it', () => {
+    const p = probe({ tcp: { synCookies: 'always' } });
+    const l = p.stack.tcpListen({ port: 80 });
+    p.at(123_456);
+    const base = {
+      dst: '10.0.0.1',
+      dport: 80,
+      seq: 5000,
+      flags: 'S',
+      mss: 1460,
+      ts: [77, 0] as [number, number],
+    };
+    p.stack.input(buildTcp({ ...base, src: '10.0.0.9', sport: 4000 }));
+    p.stack.input(buildTcp({ ...base, src: '10.0.0.8', sport: 4001 }));
+    const [a, b] = p.out.map((d) => d.tcp!);
+    // The raw stack clock (ms) would read 123456 here (low 5 bits carry the cookie's options).
+    expect(a!.ts![0] >>> 5).not.toBe(123_456 >>> 5);
+    expect(a!.ts![0] >>> 5).not.toBe(b!.ts![0] >>> 5);
+    // The connection built from the cookie continues from the TSval it advertised.
+    p.stack.input(
+      buildTcp({
+        src: '10.0.0.9',
+        dst: '10.0.0.1',
+        sport: 4000,
+        dport: 80,
+        seq: 5001,
+        ack: a!.seq + 1,
+        flags: '.',
+        ts: [78, a!.ts![0]],
+      }),
+    );
+    p.stack.poll();
+    const t = l.accept()!;
+    expect(t.stateName).toBe('ESTABLISHED');
+    // Never behind the SYN-ACK's TSval, even at once (the peer's PAWS would drop the segment).
+    p.out.length = 0;
+    t.send(new Uint8Array(10), 0, 10);
+    p.stack.poll();
+    const first = p.out[0]!.tcp!.ts![0];
+    expect((first - a!.ts![0]) >>> 0).toBeLessThan(0x80000000);
+    p.out.length = 0;
+    p.at(123_556);
+    p.stack.input(
+      buildTcp({
+        src: '10.0.0.9',
+        dst: '10.0.0.1',
+        sport: 4000,
+        dport: 80,
+        seq: 5001,
+        ack: a!.seq + 11,
+        flags: '.',
+        ts: [79, first],
+      }),
+    );
+    t.send(new Uint8Array(10), 0, 10);
+    p.stack.poll();
+    const next = p.out[0]!.tcp!.ts![0];
+    expect((next - a!.ts![0]) >>> 0).toBeGreaterThanOrEqual(90);
+    expect((next - a!.ts![0]) >>> 0).toBeLessThanOrEqual(140);
+  });
+});

@@ -181,6 +181,8 @@ const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
 const ICMP_ERROR_BUCKETS = 256;
 /** Distinguishes the ICMP bucket hash from ISNs and cookies under the same key. */
 const ICMP_BUCKET_TAG = 0x1c3b0001;
+/** Distinguishes the SYN-cookie timestamp offset hash. */
+const COOKIE_TS_TAG = 0x75c00001;
 /** Upper bound of passes through the dirty list in one poll (guards handler ping-pong). */
 const MAX_POLL_ROUNDS = 64;
 
@@ -814,7 +816,12 @@ export class Stack implements TcpHost {
       const ws = cfg.windowScaling && seg.wscale >= 0 ? seg.wscale : -1;
       const sack = cfg.sack && seg.sackPermitted;
       h.hasTimestamp = true;
-      h.tsVal = cookieTsVal(this.tsClock(now), ws, sack);
+      // A per-connection offset (RFC 7323 7.1), recomputed from the 4-tuple when the ACK returns.
+      h.tsVal = cookieTsVal(
+        this.tsClock(now) + this.cookieTsOffset(local, seg.dstPort, remote, seg.srcPort),
+        ws,
+        sack,
+      );
       h.tsEcr = seg.tsVal;
       h.sackPermitted = sack;
       if (ws >= 0) h.wscale = this.wscale;
@@ -857,8 +864,8 @@ export class Stack implements TcpHost {
       tcb.tsEnabled = true;
       tcb.tsRecent = seg.tsVal;
       tcb.tsRecentAt = now;
-      // Our cookie TSval had no offset: keep echoing a consistent clock.
-      tcb.tsOffset = 0;
+      // The offset our cookie TSval carried: the connection's clock continues from it.
+      tcb.tsOffset = this.cookieTsOffset(local, seg.dstPort, remote, seg.srcPort);
     }
     tcb.wsEnabled = ws >= 0;
     tcb.sndWscale = ws >= 0 ? ws : 0;
@@ -882,6 +889,11 @@ export class Stack implements TcpHost {
     if (tcb.state !== TcpState.ESTABLISHED) return;
     // The ACK may carry data (or a FIN).
     if (seg.payloadLength > 0 || (seg.flags & TCP_FIN) !== 0) tcpInput(tcb, seg, pkt, now);
+  }
+
+  /** The timestamp offset of a SYN-cookie connection (a keyed hash of its 4-tuple). */
+  private cookieTsOffset(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number): number {
+    return tupleHash(this.secret, local, localPort, remote, remotePort, COOKIE_TS_TAG, 0);
   }
 
   /** RST in answer to the current segment (RFC 9293 3.10.7.1). */
