@@ -16,6 +16,10 @@
  * the per-source rate limit and the timestamp replay guard — then optional online authorisation, then
  * an address from the pool. Every refusal is silent on the wire, counted in `rejects` by reason and
  * logged rate-limited.
+ * Quotas belong to tickets, not sessions: when a session of a ticket with a data quota ends, what it
+ * moved goes into a ledger (ticket id -> bytes, until the ticket expires; at most QUOTA_LEDGER_MAX
+ * entries), so a reconnect with the same ticket continues the count, and one whose quota is spent
+ * is refused ('quotaExceeded').
  * Drops of the node's own rules are a closed union (NODE_DROP_REASONS), counted per reason; the
  * tunnel's (including anti-spoofing: 'spoofedSource', 'notIP') are in `tunnel.drops`. Each drop is
  * counted in exactly one of the two.
@@ -83,6 +87,7 @@ export const ADMISSION_REJECT_REASONS = [
   'onlineUnreachable',
   'onlinePending',
   'poolExhausted',
+  'quotaExceeded',
 ] as const;
 export type AdmissionRejectReason = (typeof ADMISSION_REJECT_REASONS)[number];
 
@@ -110,6 +115,14 @@ export interface EngineOptions {
   readonly wallClock?: () => number;
   /** Sessions idle (nothing authenticated received) this long are ended. Default 180 s. */
   readonly idleTimeoutMs?: number;
+}
+
+/** Most tickets the quota ledger remembers (oldest forgotten first). */
+export const QUOTA_LEDGER_MAX = 65_536;
+
+interface QuotaUse {
+  bytes: number;
+  expiresAtMs: number;
 }
 
 interface PendingAdmission {
@@ -154,6 +167,8 @@ export class Engine {
   private pending: PendingAdmission | null = null;
   private pendingOnlineKey: string | null = null;
   private readonly held = new Map<string, HeldInitiation>();
+  /** Bytes moved by ended sessions of tickets with a data quota (see the header). */
+  private readonly quotaUsed = new Map<string, QuotaUse>();
   private closed = false;
   private readonly idleTimeoutMs: number;
   /** Reused PacketSource for handshake messages (the tunnel reads it during the call only). */
@@ -218,6 +233,9 @@ export class Engine {
     });
     if (!v.ok) return this.reject(v.reason satisfies TicketRejectReason, clientKey);
     const c = v.claims;
+    const quota = c.limits.dataQuotaBytes;
+    if (quota > 0 && (this.quotaUsed.get(c.ticketId)?.bytes ?? 0) >= quota)
+      return this.reject('quotaExceeded', clientKey, { ticketId: c.ticketId });
     const online = this.opts.online;
     if (online && online.mode !== 'off') {
       const d = online.decide({
@@ -325,7 +343,8 @@ export class Engine {
       if (s.claims.ticketId !== adm.claims.ticketId) {
         // A fresh ticket on the same client key: the old ticket's session ends, the new one starts.
         this.recordEnd(s, 'replaced', wall);
-        s.renew(adm.claims, wall);
+        this.recordQuotaUse(s);
+        s.renew(adm.claims, wall, this.quotaUsedBefore(adm.claims));
         this.onSessionEvent('start', s);
       }
       s.endpoint = endpoint;
@@ -345,6 +364,7 @@ export class Engine {
       bind,
       wall,
     );
+    s.quotaUsedBefore = this.quotaUsedBefore(adm.claims);
     peer.userData = s;
     this.pool.hold(adm.index);
     this.sessions.add(s);
@@ -354,6 +374,26 @@ export class Engine {
   }
 
   // ---- session lifecycle ----------------------------------------------------------------------
+
+  private quotaUsedBefore(claims: SessionClaims): number {
+    return claims.dataQuotaBytes > 0 ? (this.quotaUsed.get(claims.ticketId)?.bytes ?? 0) : 0;
+  }
+
+  /** Puts what `s` moved under its current ticket into the quota ledger (tickets with a quota only). */
+  private recordQuotaUse(s: Session): void {
+    const c = s.claims;
+    if (c.dataQuotaBytes <= 0) return;
+    const ledger = this.quotaUsed;
+    ledger.delete(c.ticketId);
+    ledger.set(c.ticketId, {
+      bytes: s.quotaUsedBefore + s.rxBytes + s.txBytes + (s.quotaExceeded ? c.dataQuotaBytes : 0),
+      expiresAtMs: c.expiresAtMs,
+    });
+    while (ledger.size > QUOTA_LEDGER_MAX) {
+      const oldest = ledger.keys().next().value as string;
+      ledger.delete(oldest);
+    }
+  }
 
   private recordEnd(s: Session, reason: SessionEndReason, wall: number): void {
     this.endedTotal[reason]++;
@@ -376,6 +416,7 @@ export class Engine {
   endSession(s: Session, reason: SessionEndReason): void {
     if (s.ended) return;
     s.ended = true;
+    this.recordQuotaUse(s);
     this.tunnel.removePeer(s.peer);
     this.sessions.delete(s);
     if (this.byV4.get(s.v4) === s) this.byV4.delete(s.v4);
@@ -416,6 +457,7 @@ export class Engine {
       }
     }
     const wall = this.wallClock();
+    for (const [id, use] of this.quotaUsed) if (wall >= use.expiresAtMs) this.quotaUsed.delete(id);
     for (const s of [...this.sessions]) {
       if (s.quotaExceeded) this.endSession(s, 'quotaExceeded');
       else if (wall >= s.claims.expiresAtMs) this.endSession(s, 'ticketExpired');

@@ -1,0 +1,189 @@
+// Attacks on the node engine (review of issue 9), in memory with the real protocol: quota bypass by
+// reconnecting with the same ticket, replayed data packets from another address (roaming hijack).
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  formatPublicKey,
+  generateEd25519KeyPair,
+  generateX25519KeyPair,
+  signTicket,
+  type Ed25519KeyPair,
+  type X25519KeyPair,
+} from '@corridor/protocol';
+import { createMemoryTunPair, icmpEchoReply, type MemoryTun } from '@corridor/tun/testing';
+import { createMemoryNetwork, type MemoryNetwork } from '@corridor/tun/bind';
+import { Engine } from '../../src/tunnel/engine.js';
+import { TrustStore } from '../../src/control/trust.js';
+import { TestClient, icmpEcho } from '../support/client.js';
+
+const NODE_ID = 'mem-1';
+const NODE_ADDR = '198.18.0.1';
+
+interface Harness {
+  engine: Engine;
+  kernel: MemoryTun;
+  network: MemoryNetwork;
+  nodeKeys: X25519KeyPair;
+  signer: Ed25519KeyPair;
+  wall: { now: number };
+  clients: TestClient[];
+}
+
+const harnesses: Harness[] = [];
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) {
+    for (const c of h.clients) c.close();
+    h.engine.close();
+    await h.kernel.close();
+  }
+});
+
+function harness(): Harness {
+  const network = createMemoryNetwork();
+  const bind = network.bind(NODE_ADDR, 51820);
+  const [nodeTun, kernel] = createMemoryTunPair();
+  const signer = generateEd25519KeyPair();
+  const trust = new TrustStore(null);
+  trust.setKeys(
+    [
+      {
+        keyId: 7,
+        publicKey: formatPublicKey('ed25519pub', signer.publicKey),
+        notBefore: new Date(Date.now() - 86_400_000).toISOString(),
+        notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+      },
+    ],
+    1,
+  );
+  const wall = { now: Date.now() };
+  const nodeKeys = generateX25519KeyPair();
+  const engine = new Engine({
+    nodeId: NODE_ID,
+    staticKeys: nodeKeys,
+    tun: nodeTun,
+    binds: [bind],
+    trust,
+    subnet4: { network: '10.8.0.0', prefix: 24, gateway: '10.8.0.1' },
+    subnet6: { network: 'fd00:8::', prefix: 64, gateway: 'fd00:8::1' },
+    mtu: 1420,
+    dnsServers: [],
+    keepaliveSeconds: 25,
+    isolation: true,
+    maxSessions: 100,
+    wallClock: () => wall.now,
+  });
+  kernel.onPackets((batch) => {
+    for (let i = 0; i < batch.count; i++) {
+      const reply = icmpEchoReply(batch.packet(i));
+      if (reply) kernel.write(reply);
+    }
+  });
+  const h = { engine, kernel, network, nodeKeys, signer, wall, clients: [] };
+  harnesses.push(h);
+  return h;
+}
+
+function ticket(h: Harness, keys: X25519KeyPair, quota = 0): Buffer {
+  const now = Math.floor(h.wall.now / 1000);
+  return signTicket(
+    {
+      ticketId: randomUUID(),
+      userId: randomUUID(),
+      deviceId: randomUUID(),
+      nodeId: NODE_ID,
+      clientPublicKey: keys.publicKey,
+      issuedAt: now - 10,
+      expiresAt: now + 3600,
+      limits: { bandwidthBytesPerSec: 0, dataQuotaBytes: quota },
+    },
+    { keyId: 7, privateKey: h.signer.privateKey },
+  );
+}
+
+function client(h: Harness, keys: X25519KeyPair, t: Buffer, address: string): TestClient {
+  const c = new TestClient({
+    tun: null,
+    bind: h.network.bind(address),
+    node: h.network.endpoint(NODE_ADDR, 51820),
+    nodeKey: h.nodeKeys.publicKey,
+    keys,
+    ticket: t,
+  });
+  h.clients.push(c);
+  return c;
+}
+
+const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
+
+describe('node engine under attack (in memory, real protocol)', () => {
+  it('a ticket quota holds across reconnects with the same ticket', async () => {
+    const h = harness();
+    const keys = generateX25519KeyPair();
+    const t = ticket(h, keys, 1000);
+    const first = client(h, keys, t, '198.18.1.2');
+    const p = await first.connect();
+    for (let i = 0; i < 20; i++) first.sendPacket(icmpEcho(p.clientIPv4, '203.0.113.10', 1, i));
+    await settle(50);
+    h.engine.tick();
+    expect(h.engine.takeEnded().map((e) => e.reason)).toEqual(['quotaExceeded']);
+    const received = first.received.length;
+    expect(received).toBeGreaterThan(0);
+    first.close();
+
+    // Same device key, same (still valid) ticket, a new connection: the quota is spent.
+    const again = client(h, keys, t, '198.18.1.3');
+    await expect(again.connect(500)).rejects.toThrow(/no handshake/);
+    expect(h.engine.rejects.quotaExceeded).toBeGreaterThan(0);
+    expect(h.engine.sessions.size).toBe(0);
+  });
+
+  it('usage carries over when a session with quota left ends and the same ticket reconnects', async () => {
+    const h = harness();
+    const keys = generateX25519KeyPair();
+    const t = ticket(h, keys, 1000);
+    const first = client(h, keys, t, '198.18.1.2');
+    const p = await first.connect();
+    for (let i = 0; i < 5; i++) first.sendPacket(icmpEcho(p.clientIPv4, '203.0.113.10', 1, i));
+    await settle(50);
+    const used = [...h.engine.sessions][0]!.rxBytes + [...h.engine.sessions][0]!.txBytes;
+    expect(used).toBeGreaterThan(300);
+    h.engine.endSession([...h.engine.sessions][0]!, 'idleTimeout');
+    first.close();
+    const again = client(h, keys, t, '198.18.1.3');
+    const p2 = await again.connect();
+    for (let i = 0; i < 20; i++) again.sendPacket(icmpEcho(p2.clientIPv4, '203.0.113.10', 1, i));
+    await settle(50);
+    const s = [...h.engine.sessions][0]!;
+    // The whole ticket moved at most its quota, over both sessions.
+    expect(used + s.rxBytes + s.txBytes).toBeLessThanOrEqual(1000);
+    expect(h.engine.drops.quota).toBeGreaterThan(0);
+  });
+
+  it('a replayed old data packet from another address does not move the session endpoint', async () => {
+    const h = harness();
+    const keys = generateX25519KeyPair();
+    const c = client(h, keys, ticket(h, keys), '198.18.1.2');
+    const p = await c.connect();
+    const node = h.network.endpoint(NODE_ADDR, 51820);
+    const out = Buffer.alloc(2048);
+    const seal = () => {
+      const r = c.tunnel.encapsulate(icmpEcho(p.clientIPv4, '203.0.113.10', 1, 1), out);
+      if (r.type !== 'writeToNetwork') throw new Error('encapsulate failed');
+      return Buffer.from(r.data);
+    };
+    const captured = seal();
+    h.network.bind('198.18.1.2', 40001).sendTo(captured, node); // delivered once, from a 2nd port
+    await settle();
+    expect([...h.engine.sessions][0]!.endpoint?.key).toBe('198.18.1.2:40001');
+    // The client roams to a new address with a newer packet.
+    h.network.bind('198.18.1.9').sendTo(seal(), node);
+    await settle();
+    expect([...h.engine.sessions][0]!.endpoint?.key).toBe('198.18.1.9:40000');
+    // The attacker replays the captured (older, already seen) packet from its own address.
+    const attacker = h.network.bind('198.18.6.6');
+    attacker.sendTo(captured, node);
+    await settle();
+    expect([...h.engine.sessions][0]!.endpoint?.key).toBe('198.18.1.9:40000');
+    expect(h.engine.tunnel.drops.replay).toBe(1);
+  });
+});
