@@ -6,7 +6,7 @@
  *   revocations.json  cached revocation set + cursor (offline admission)
  *   kernel-state.json what the kernel setup created (cleanup after a crash)
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   generateX25519KeyPair,
@@ -18,10 +18,19 @@ import {
 export class StateStore {
   constructor(readonly dir: string) {}
 
-  /** Creates the directory 0700 (and tightens an existing one). Throws with the path on failure. */
+  /**
+   * Creates the directory 0700, and tightens an existing one and every file in it to 0700 / 0600 (a
+   * node key or credential copied in or restored from a backup keeps the mode it came with).
+   * Throws with the path on failure.
+   */
   ensure(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if ((statSync(this.dir).mode & 0o077) !== 0) chmodSync(this.dir, 0o700);
+    for (const e of readdirSync(this.dir, { withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const f = this.file(e.name);
+      if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    }
   }
 
   file(name: string): string {
