@@ -1,7 +1,8 @@
 /**
  * The node's kernel side besides the TUN: IP forwarding and an nftables table of its own
  * (`inet corridor_<tun>`) holding masquerade (NAT44 + NAT66) towards the egress interface, TCP MSS
- * clamping for tunnel traffic and client isolation. Nothing outside that table is touched.
+ * clamping for tunnel traffic, client isolation, and a stateful guard that lets into the TUN from other
+ * interfaces only replies to the clients' own flows. Nothing outside that table is touched.
  *
  * Idempotent: `apply()` replaces the whole table in one `nft -f` transaction (delete + add), so
  * running it twice leaves one copy. What was changed is written to kernel-state.json BEFORE the
@@ -87,6 +88,11 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   lines.push(`    iifname ${tun} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`);
   lines.push(`    oifname ${tun} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`);
   if (plan.isolation) lines.push(`    iifname ${tun} oifname ${tun} counter drop comment "client isolation"`);
+  // Into the tunnel from anywhere else only what belongs to the clients' own flows (replies, ICMP
+  // errors): a neighbour on the egress link that routes the client subnets via the node must not
+  // reach (scan, connect to) the clients, NAT or not — as behind any NAT router.
+  lines.push(`    oifname ${tun} iifname != ${tun} ct state established,related accept`);
+  lines.push(`    oifname ${tun} iifname != ${tun} counter drop comment "no unsolicited inbound to clients"`);
   lines.push('  }');
   if (plan.nat && egress !== null) {
     lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');

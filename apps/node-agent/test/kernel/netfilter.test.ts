@@ -29,7 +29,9 @@ describe('nftables ruleset', () => {
   it('leaves out NAT without an egress interface and isolation when off; names stay nft-safe', () => {
     const text = renderRuleset({ ...plan, isolation: false, subnet6: null }, null, false);
     expect(text).not.toContain('masquerade');
-    expect(text).not.toContain('drop');
+    expect(text).not.toContain('client isolation');
+    // The inbound guard stays: it is not about isolation.
+    expect(text).toContain('oifname "corridor0" iifname != "corridor0" counter drop');
     expect(tableName('tun-1.a')).toBe('corridor_tun_1_a');
   });
 });
