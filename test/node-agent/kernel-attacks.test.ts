@@ -172,6 +172,49 @@ describe.skipIf(skip !== undefined)('corridor-node kernel side under attack', { 
     await host.call('disconnect', { conn: 'k1' });
   });
 
+  it('clients cannot reach the node’s own services through the tunnel (gateway addresses); ping still answers', async () => {
+    // A service on the node listening on every address (ssh, a database, a co-located controller...).
+    const service = node.spawn(
+      [
+        process.execPath,
+        '-e',
+        "require('http').createServer((q, s) => s.end('node-local')).listen(7777, '::', () => console.log('listening'))",
+      ],
+      { name: 'service' },
+    );
+    try {
+      await service.waitFor('listening', { timeoutMs: 10_000 });
+      const keys = generateX25519KeyPair();
+      const c = await host.call<{ ok: boolean; params?: Record<string, string>; error?: string }>('connect', {
+        conn: 'k2',
+        ticket: ticketFor(keys),
+        privateKey: keys.privateKey.toString('base64url'),
+        nodeKey: formatPublicKey('x25519pub', nodeKeys.publicKey),
+        host: node.v4,
+        port: 51820,
+        tun: true,
+        routes: ['10.8.0.1/32', 'fd42:9::1/128', `${web.v4}/32`],
+      });
+      expect(c.ok, c.error).toBe(true);
+      // The tunnel works (the web host through the node)...
+      const f = await host.call<{ ok: boolean }>('fetch', { url: `http://${web.v4}/` }, 20_000);
+      expect(f.ok).toBe(true);
+      // ...but the node's own service on its tunnel addresses does not answer.
+      for (const url of ['http://10.8.0.1:7777/', 'http://[fd42:9::1]:7777/']) {
+        const r = await host.call<{ ok: boolean; body?: string; error?: string }>(
+          'fetch',
+          { url, timeoutMs: 2000 },
+          20_000,
+        );
+        expect(r.ok, `${url}: ${r.body ?? r.error}`).toBe(false);
+      }
+      expect(await lab.host('client1').ping('10.8.0.1', { timeoutMs: 2000 })).toBe(true);
+      await host.call('disconnect', { conn: 'k2' });
+    } finally {
+      await service.stop({ graceMs: 2000 });
+    }
+  });
+
   it('a second agent on the same data directory is refused and leaves the running one’s kernel setup alone', async () => {
     expect(await tables()).toContain('table inet corridor_corridor0');
     const second = node.spawn(agentArgs(['--tun-name', 'corridor1', '--udp-listen', `${node.v4}:51821`]), {

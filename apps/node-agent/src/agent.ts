@@ -209,6 +209,7 @@ export class Agent {
         egressInterface: c.egressInterface,
         nat: c.nat,
         isolation: c.isolation,
+        dnsServers: c.dnsServers,
       });
       this.egress = applied.egress;
       if (c.nat && applied.egress === null)

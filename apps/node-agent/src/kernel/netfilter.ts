@@ -1,8 +1,10 @@
 /**
  * The node's kernel side besides the TUN: IP forwarding and an nftables table of its own
  * (`inet corridor_<tun>`) holding masquerade (NAT44 + NAT66) towards the egress interface, TCP MSS
- * clamping for tunnel traffic, client isolation, and a stateful guard that lets into the TUN from other
- * interfaces only replies to the clients' own flows. Nothing outside that table is touched.
+ * clamping for tunnel traffic, client isolation, a stateful guard that lets into the TUN from other
+ * interfaces only replies to the clients' own flows, and an input guard: from the TUN the node itself
+ * (any of its addresses: the gateway, its public address, co-located services) answers only ICMP and
+ * DNS on the pushed DNS servers' addresses. Nothing outside that table is touched.
  *
  * Idempotent: `apply()` replaces the whole table in one `nft -f` transaction (delete + add), so
  * running it twice leaves one copy. What was changed is written to kernel-state.json BEFORE the
@@ -13,6 +15,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import type { StateStore } from '../control/state-store.js';
 
@@ -26,6 +29,8 @@ export interface NetfilterPlan {
   readonly egressInterface: string | null;
   readonly nat: boolean;
   readonly isolation: boolean;
+  /** DNS servers pushed to clients: the only services of the node itself clients may reach (port 53). */
+  readonly dnsServers?: readonly string[];
 }
 
 interface SysctlChange {
@@ -93,6 +98,23 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   // reach (scan, connect to) the clients, NAT or not — as behind any NAT router.
   lines.push(`    oifname ${tun} iifname != ${tun} ct state established,related accept`);
   lines.push(`    oifname ${tun} iifname != ${tun} counter drop comment "no unsolicited inbound to clients"`);
+  lines.push('  }');
+  // Clients reach the internet through the node, not the node: whatever listens on its addresses
+  // (ssh, databases, a co-located controller, the metrics port) is not theirs to reach.
+  lines.push('  chain input {', '    type filter hook input priority filter; policy accept;');
+  lines.push(`    iifname ${tun} ct state established,related accept`);
+  lines.push(`    iifname ${tun} meta l4proto { icmp, ipv6-icmp } accept`);
+  const dns4 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 4);
+  const dns6 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 6);
+  if (dns4.length > 0)
+    lines.push(
+      `    iifname ${tun} ip daddr { ${dns4.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`,
+    );
+  if (dns6.length > 0)
+    lines.push(
+      `    iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`,
+    );
+  lines.push(`    iifname ${tun} counter drop comment "clients cannot reach the node itself"`);
   lines.push('  }');
   if (plan.nat && egress !== null) {
     lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
