@@ -233,6 +233,9 @@ export class Engine {
     });
     if (!v.ok) return this.reject(v.reason satisfies TicketRejectReason, clientKey);
     const c = v.claims;
+    // The verifier grants an expired ticket a clock-skew grace; a session ends at the ticket's expiry
+    // (tick), so admitting within the grace would let its holder reconnect again and again after it.
+    if (now >= c.expiresAt * 1000) return this.reject('expired', clientKey, { ticketId: c.ticketId });
     const quota = c.limits.dataQuotaBytes;
     if (quota > 0 && (this.quotaUsed.get(c.ticketId)?.bytes ?? 0) >= quota)
       return this.reject('quotaExceeded', clientKey, { ticketId: c.ticketId });

@@ -83,7 +83,7 @@ function harness(): Harness {
   return h;
 }
 
-function ticket(h: Harness, keys: X25519KeyPair, quota = 0): Buffer {
+function ticket(h: Harness, keys: X25519KeyPair, quota = 0, lifetimeS = 3600): Buffer {
   const now = Math.floor(h.wall.now / 1000);
   return signTicket(
     {
@@ -93,7 +93,7 @@ function ticket(h: Harness, keys: X25519KeyPair, quota = 0): Buffer {
       nodeId: NODE_ID,
       clientPublicKey: keys.publicKey,
       issuedAt: now - 10,
-      expiresAt: now + 3600,
+      expiresAt: now + lifetimeS,
       limits: { bandwidthBytesPerSec: 0, dataQuotaBytes: quota },
     },
     { keyId: 7, privateKey: h.signer.privateKey },
@@ -115,6 +115,14 @@ function client(h: Harness, keys: X25519KeyPair, t: Buffer, address: string): Te
 
 const settle = (ms = 30) => new Promise((r) => setTimeout(r, ms));
 
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await settle(10);
+  }
+}
+
 describe('node engine under attack (in memory, real protocol)', () => {
   it('a ticket quota holds across reconnects with the same ticket', async () => {
     const h = harness();
@@ -123,7 +131,8 @@ describe('node engine under attack (in memory, real protocol)', () => {
     const first = client(h, keys, t, '198.18.1.2');
     const p = await first.connect();
     for (let i = 0; i < 20; i++) first.sendPacket(icmpEcho(p.clientIPv4, '203.0.113.10', 1, i));
-    await settle(50);
+    await waitFor(() => h.engine.drops.quota > 0);
+    await waitFor(() => first.received.length > 0);
     h.engine.tick();
     expect(h.engine.takeEnded().map((e) => e.reason)).toEqual(['quotaExceeded']);
     const received = first.received.length;
@@ -144,7 +153,7 @@ describe('node engine under attack (in memory, real protocol)', () => {
     const first = client(h, keys, t, '198.18.1.2');
     const p = await first.connect();
     for (let i = 0; i < 5; i++) first.sendPacket(icmpEcho(p.clientIPv4, '203.0.113.10', 1, i));
-    await settle(50);
+    await waitFor(() => first.received.length === 5);
     const used = [...h.engine.sessions][0]!.rxBytes + [...h.engine.sessions][0]!.txBytes;
     expect(used).toBeGreaterThan(300);
     h.engine.endSession([...h.engine.sessions][0]!, 'idleTimeout');
@@ -152,7 +161,7 @@ describe('node engine under attack (in memory, real protocol)', () => {
     const again = client(h, keys, t, '198.18.1.3');
     const p2 = await again.connect();
     for (let i = 0; i < 20; i++) again.sendPacket(icmpEcho(p2.clientIPv4, '203.0.113.10', 1, i));
-    await settle(50);
+    await waitFor(() => h.engine.drops.quota > 0);
     const s = [...h.engine.sessions][0]!;
     // The whole ticket moved at most its quota, over both sessions.
     expect(used + s.rxBytes + s.txBytes).toBeLessThanOrEqual(1000);
@@ -185,5 +194,22 @@ describe('node engine under attack (in memory, real protocol)', () => {
     await settle();
     expect([...h.engine.sessions][0]!.endpoint?.key).toBe('198.18.1.9:40000');
     expect(h.engine.tunnel.drops.replay).toBe(1);
+  });
+
+  it('an expired ticket cannot re-open a session within the verifier’s clock-skew grace', async () => {
+    const h = harness();
+    const keys = generateX25519KeyPair();
+    const t = ticket(h, keys, 0, 60);
+    const first = client(h, keys, t, '198.18.1.2');
+    await first.connect();
+    h.wall.now += 70_000; // 10 s past expiry: inside the 30 s grace the verifier allows for clock skew
+    h.engine.tick();
+    expect(h.engine.takeEnded().map((e) => e.reason)).toEqual(['ticketExpired']);
+    first.close();
+    // The holder of the expired ticket reconnects at once with it.
+    const again = client(h, keys, t, '198.18.1.3');
+    await expect(again.connect(500)).rejects.toThrow(/no handshake/);
+    expect(h.engine.rejects.expired).toBe(1);
+    expect(h.engine.sessions.size).toBe(0);
   });
 });
