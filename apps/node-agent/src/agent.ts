@@ -312,6 +312,7 @@ export class Agent {
         },
         this.log,
       );
+      engine.onUnknownSigningKey = () => this.sync?.requestKeyRefresh();
       this.sync.start();
 
       this.statusServer = await serveStatus(c.statusSocket, () => this.status());

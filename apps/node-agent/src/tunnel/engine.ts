@@ -173,6 +173,12 @@ export class Engine {
   private readonly idleTimeoutMs: number;
   /** Reused PacketSource for handshake messages (the tunnel reads it during the call only). */
   private readonly source = { ip: '', port: 0 };
+  /**
+   * Called when a ticket names a signing key the node does not know (the controller rotated keys and
+   * the node has not fetched them yet): the agent fetches the keys at once (rate-limited in ControlSync)
+   * so the client's next initiation is admitted, instead of waiting for the next heartbeat.
+   */
+  onUnknownSigningKey: () => void = () => {};
   /** Called when a session starts or ends (status, logs). */
   onSessionEvent: (kind: 'start' | 'end', s: Session, reason?: SessionEndReason) => void = () => {};
 
@@ -231,7 +237,10 @@ export class Engine {
       nowMs: now,
       isRevoked: (c) => trust.isRevoked(c.ticketId, c.deviceId, c.userId),
     });
-    if (!v.ok) return this.reject(v.reason satisfies TicketRejectReason, clientKey);
+    if (!v.ok) {
+      if (v.reason === 'unknownKey') this.onUnknownSigningKey();
+      return this.reject(v.reason satisfies TicketRejectReason, clientKey);
+    }
     const c = v.claims;
     // The verifier grants an expired ticket a clock-skew grace; a session ends at the ticket's expiry
     // (tick), so admitting within the grace would let its holder reconnect again and again after it.

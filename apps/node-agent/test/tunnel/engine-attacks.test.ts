@@ -14,6 +14,9 @@ import { createMemoryTunPair, icmpEchoReply, type MemoryTun } from '@corridor/tu
 import { createMemoryNetwork, type MemoryNetwork } from '@corridor/tun/bind';
 import { Engine } from '../../src/tunnel/engine.js';
 import { TrustStore } from '../../src/control/trust.js';
+import { ControlSync } from '../../src/control/sync.js';
+import type { ControllerClient } from '../../src/control/controller-client.js';
+import { silentLogger } from '../../src/log.js';
 import { TestClient, icmpEcho } from '../support/client.js';
 
 const NODE_ID = 'mem-1';
@@ -26,6 +29,7 @@ interface Harness {
   nodeKeys: X25519KeyPair;
   signer: Ed25519KeyPair;
   wall: { now: number };
+  trust: TrustStore;
   clients: TestClient[];
 }
 
@@ -78,12 +82,18 @@ function harness(): Harness {
       if (reply) kernel.write(reply);
     }
   });
-  const h = { engine, kernel, network, nodeKeys, signer, wall, clients: [] };
+  const h = { engine, kernel, network, nodeKeys, signer, wall, trust, clients: [] };
   harnesses.push(h);
   return h;
 }
 
-function ticket(h: Harness, keys: X25519KeyPair, quota = 0, lifetimeS = 3600): Buffer {
+function ticket(
+  h: Harness,
+  keys: X25519KeyPair,
+  quota = 0,
+  lifetimeS = 3600,
+  signWith: { keyId: number; privateKey: Ed25519KeyPair['privateKey'] } | null = null,
+): Buffer {
   const now = Math.floor(h.wall.now / 1000);
   return signTicket(
     {
@@ -96,7 +106,7 @@ function ticket(h: Harness, keys: X25519KeyPair, quota = 0, lifetimeS = 3600): B
       expiresAt: now + lifetimeS,
       limits: { bandwidthBytesPerSec: 0, dataQuotaBytes: quota },
     },
-    { keyId: 7, privateKey: h.signer.privateKey },
+    signWith ?? { keyId: 7, privateKey: h.signer.privateKey },
   );
 }
 
@@ -211,5 +221,58 @@ describe('node engine under attack (in memory, real protocol)', () => {
     await expect(again.connect(500)).rejects.toThrow(/no handshake/);
     expect(h.engine.rejects.expired).toBe(1);
     expect(h.engine.sessions.size).toBe(0);
+  });
+
+  it('a ticket signed with a key the node has not fetched yet is admitted on the next initiation (keys fetched at once)', async () => {
+    const h = harness();
+    const rotated = generateEd25519KeyPair();
+    const window = {
+      notBefore: new Date(Date.now() - 60_000).toISOString(),
+      notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+    };
+    let fetches = 0;
+    const controller = {
+      signingKeys: () => {
+        fetches++;
+        return Promise.resolve({
+          version: 2,
+          keys: [
+            { keyId: 7, publicKey: formatPublicKey('ed25519pub', h.signer.publicKey), ...window },
+            { keyId: 8, publicKey: formatPublicKey('ed25519pub', rotated.publicKey), ...window },
+          ],
+        });
+      },
+    };
+    // Heartbeats far apart: only the unknown key can make the node fetch keys within this test.
+    const sync = new ControlSync(
+      controller as unknown as ControllerClient,
+      h.trust,
+      h.engine,
+      { heartbeatSeconds: 300, revocationWaitSeconds: 0, revocationPollSeconds: 60, agentVersion: 'test' },
+      silentLogger,
+    );
+    h.engine.onUnknownSigningKey = () => sync.requestKeyRefresh(); // as agent.ts wires it
+    try {
+      const keys = generateX25519KeyPair();
+      const t = ticket(h, keys, 0, 3600, { keyId: 8, privateKey: rotated.privateKey });
+      const c = client(h, keys, t, '198.18.1.2');
+      await expect(c.connect(300)).rejects.toThrow(/no handshake/);
+      expect(h.engine.rejects.unknownKey).toBeGreaterThanOrEqual(1);
+      await waitFor(() => h.trust.signingKey(8) !== undefined);
+      const p = await c.connect();
+      expect(p.clientIPv4).toBe('10.8.0.2');
+      // Strangers naming unknown keys do not make the node fetch again and again.
+      const other = generateX25519KeyPair();
+      const bogus = client(
+        h,
+        other,
+        ticket(h, other, 0, 3600, { keyId: 99, privateKey: rotated.privateKey }),
+        '198.18.1.3',
+      );
+      await expect(bogus.connect(300)).rejects.toThrow(/no handshake/);
+      expect(fetches).toBe(1);
+    } finally {
+      await sync.stop();
+    }
   });
 });
