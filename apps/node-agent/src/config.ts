@@ -262,7 +262,8 @@ export function loadConfig(
       problems.push(
         arg.startsWith('--')
           ? `${arg.split('=')[0]}: unknown option (see --help)`
-          : `'${arg}': unexpected argument (see --help)`,
+          : // A long stray word is likely a secret after a mistyped flag: never echo it whole.
+            `'${arg.length > 12 ? `${arg.slice(0, 4)}…' (${arg.length} characters)` : `${arg}'`}: unexpected argument (see --help)`,
       );
     }
   }

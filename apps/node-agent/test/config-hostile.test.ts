@@ -1,6 +1,7 @@
-// Client subnets the node must refuse: loopback, multicast, link-local, unspecified and reserved
-// ranges (the kernel would drop or mis-route such traffic, or clients would reach the node's loopback),
-// and IPv6 written with an embedded IPv4 tail (read wrongly before).
+// Bad configuration the node must refuse or survive: client subnets that are loopback, multicast,
+// link-local, unspecified or reserved ranges (the kernel would drop or mis-route such traffic), IPv6
+// written with an embedded IPv4 tail (read wrongly before); a secret after a mistyped flag is not
+// echoed into the error (stderr ends up in the journal).
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 
@@ -41,5 +42,22 @@ describe('client subnets', () => {
     if (!r.ok) throw new Error(r.problems.join('\n'));
     expect(r.config.clientSubnet.gateway).toBe('100.64.0.1');
     expect(r.config.clientSubnet6?.gateway).toBe('2001:db8:5::1');
+  });
+});
+
+describe('config errors and secrets', () => {
+  it('does not echo a secret that follows a mistyped flag', () => {
+    const token = 'Zm9vYmFyYmF6cXV4cXV1eHNlY3JldHRva2Vu';
+    const r = loadConfig(BASE, ['--enrolment-token', token], undefined, { strict: true });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const text = r.problems.join('\n');
+    expect(text).toContain('--enrolment-token: unknown option');
+    expect(text).toMatch(/unexpected argument/);
+    expect(text).not.toContain(token);
+    // Short words are still shown as typed (a misplaced command name, say).
+    const r2 = loadConfig(BASE, ['stauts'], undefined, { strict: true });
+    expect(r2.ok).toBe(false);
+    if (!r2.ok) expect(r2.problems.join('\n')).toContain("'stauts': unexpected argument");
   });
 });
