@@ -6,6 +6,9 @@
  *   - a host on the node's egress link (here the lab's backbone router, given a route to the client
  *     subnets) must not reach clients through the node: only replies to the clients' own flows and
  *     NATed traffic pass, as behind any NAT;
+ *   - clients must not reach the node's own services through the tunnel (the gateway addresses);
+ *   - a node whose IPv6 uplink comes from router advertisements must keep taking them once it
+ *     forwards (accept_ra 1 -> 2 on the egress interface, restored at SIGTERM);
  *   - a second agent started on the same data directory must not tear down the running agent's
  *     nftables table and sysctls (its crash recovery reads the same kernel-state.json).
  *
@@ -213,6 +216,36 @@ describe.skipIf(skip !== undefined)('corridor-node kernel side under attack', { 
     } finally {
       await service.stop({ graceMs: 2000 });
     }
+  });
+
+  it('a node whose IPv6 uplink comes from router advertisements keeps taking them while it forwards', async () => {
+    // SLAAC uplink (most clouds): accept_ra 1 means "only while not forwarding".
+    await agent?.stop({ graceMs: 10_000 });
+    await node.run(['sysctl', '-qw', `net.ipv6.conf.${node.iface}.accept_ra=1`]);
+    agent = node.spawn(agentArgs(), { name: 'agent', cwd: ROOT });
+    await agent.waitFor(/"node agent running"/, { timeoutMs: 60_000 });
+    expect((await node.run(['cat', '/proc/sys/net/ipv6/conf/all/forwarding'])).trim()).toBe('1');
+    // The upstream router (the lab's backbone) advertises itself as a default router.
+    const ra = [
+      'import socket, struct, sys',
+      's = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)',
+      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)',
+      'i = socket.if_nametoindex(sys.argv[1])',
+      's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, i)',
+      "s.sendto(struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 600, 0, 0), ('ff02::1', 0, 0, i))",
+    ].join('\n');
+    const learned = async () =>
+      (await node.run(['ip', '-6', 'route', 'show', 'default', 'proto', 'ra'])).trim();
+    for (let i = 0; i < 3 && (await learned()) === ''; i++) {
+      await lab.routerExec(['python3', '-c', ra, node.routerIface]);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(await learned()).toMatch(/^default via fe80:/);
+    // SIGTERM puts the interface's setting back.
+    await agent.stop({ graceMs: 10_000 });
+    expect((await node.run(['cat', `/proc/sys/net/ipv6/conf/${node.iface}/accept_ra`])).trim()).toBe('1');
+    agent = node.spawn(agentArgs(), { name: 'agent', cwd: ROOT });
+    await agent.waitFor(/"node agent running"/, { timeoutMs: 60_000 });
   });
 
   it('a second agent on the same data directory is refused and leaves the running one’s kernel setup alone', async () => {

@@ -6,6 +6,8 @@
  * (any of its addresses: the gateway, its public address, co-located services) answers only ICMP and
  * DNS on the pushed DNS servers' addresses. Nothing outside that table is touched.
  *
+ * Sysctls: net.ipv4.ip_forward, net.ipv6.conf.all.forwarding (with IPv6 in the tunnel) and, when that
+ * is 1, the egress interface's accept_ra 1 -> 2 (forwarding would otherwise stop router advertisements).
  * Idempotent: `apply()` replaces the whole table in one `nft -f` transaction (delete + add), so
  * running it twice leaves one copy. What was changed is written to kernel-state.json BEFORE the
  * change; `teardown()` undoes exactly that (deletes our table, restores sysctls we changed) on
@@ -70,6 +72,15 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
     });
     if (input !== undefined) child.stdin?.end(input);
   });
+}
+
+/** A sysctl's value, or null when it does not exist (no such interface). */
+function readOptional(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /** nft table name for a TUN name: letters, digits and underscores only. */
@@ -164,7 +175,15 @@ export class Netfilter {
   async apply(plan: NetfilterPlan): Promise<{ egress: string | null }> {
     const egress = plan.egressInterface ?? (plan.nat ? await defaultRouteInterface() : null);
     this.setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
-    if (plan.subnet6) this.setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+    if (plan.subnet6) {
+      this.setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+      // accept_ra 1 means "only while not forwarding": a node whose IPv6 uplink comes from router
+      // advertisements (SLAAC, most clouds) would stop refreshing its default route and lose it when
+      // it expires. 2 keeps taking them while forwarding (restored at teardown like the rest).
+      const acceptRa = `/proc/sys/net/ipv6/conf/${egress ?? ''}/accept_ra`;
+      if (egress !== null && !egress.startsWith('.') && readOptional(acceptRa) === '1')
+        this.setSysctl(acceptRa, '2');
+    }
     this.state.table = tableName(plan.tunName);
     this.save();
     await run(NFT, ['-f', '-'], renderRuleset(plan, egress, false));
