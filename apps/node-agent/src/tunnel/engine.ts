@@ -20,6 +20,8 @@
  * moved goes into a ledger (ticket id -> bytes, until the ticket expires; at most QUOTA_LEDGER_MAX
  * entries), so a reconnect with the same ticket continues the count, and one whose quota is spent
  * is refused ('quotaExceeded').
+ * TCP connections that sent something but carry no session are closed after `tcpProofTimeoutMs`
+ * (TCP_PROOF_TIMEOUT_MS; checked in `tick`).
  * Drops of the node's own rules are a closed union (NODE_DROP_REASONS), counted per reason; the
  * tunnel's (including anti-spoofing: 'spoofedSource', 'notIP') are in `tunnel.drops`. Each drop is
  * counted in exactly one of the two.
@@ -115,7 +117,21 @@ export interface EngineOptions {
   readonly wallClock?: () => number;
   /** Sessions idle (nothing authenticated received) this long are ended. Default 180 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * A TCP connection that sent something must carry a session (a completed handshake) within this
+   * long, or it is closed. Default TCP_PROOF_TIMEOUT_MS.
+   */
+  readonly tcpProofTimeoutMs?: number;
 }
+
+/**
+ * A TCP connection costs the node a slot (maxConnections, per-address limits) for as long as it sends
+ * a frame now and then — and any bytes make a frame, authenticated or not. So a connection that sent
+ * something must carry a session within this long (a client's handshake takes one round trip; a few
+ * retransmissions and a cookie round trip under load fit), or the node closes it: holding TCP slots
+ * then takes valid tickets, not garbage.
+ */
+export const TCP_PROOF_TIMEOUT_MS = 20_000;
 
 /** Most tickets the quota ledger remembers (oldest forgotten first). */
 export const QUOTA_LEDGER_MAX = 65_536;
@@ -167,6 +183,11 @@ export class Engine {
   private pending: PendingAdmission | null = null;
   private pendingOnlineKey: string | null = null;
   private readonly held = new Map<string, HeldInitiation>();
+  /** TCP endpoints that sent something but carry no session yet: since when (monotonic ms). */
+  private readonly unproven = new Map<BindEndpoint, { bind: Bind; since: number }>();
+  /** TCP endpoints that carried a session (never put back into `unproven`). */
+  private readonly proven = new WeakSet<BindEndpoint>();
+  private readonly tcpProofTimeoutMs: number;
   /** Bytes moved by ended sessions of tickets with a data quota (see the header). */
   private readonly quotaUsed = new Map<string, QuotaUse>();
   private closed = false;
@@ -188,6 +209,7 @@ export class Engine {
     this.log = opts.log ?? silentLogger;
     this.rlog = new RateLimitedLog(this.log, 10_000, 5, this.clock);
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 180_000;
+    this.tcpProofTimeoutMs = opts.tcpProofTimeoutMs ?? TCP_PROOF_TIMEOUT_MS;
     this.pool = new AddressPool(opts.subnet4, opts.subnet6);
     this.tunnel = new ResponderTunnel({
       staticKeys: opts.staticKeys,
@@ -314,6 +336,7 @@ export class Engine {
     replies: SendSlab | null = null,
   ): void {
     if (this.closed) return;
+    this.watchTcp(endpoint, bind);
     const source = this.source;
     source.ip = endpoint.address;
     source.port = endpoint.port;
@@ -344,10 +367,26 @@ export class Engine {
     this.handleHandshake(h.data, h.endpoint, h.bind, Buffer.alloc(256));
   }
 
+  /** Starts the proof clock of a TCP endpoint that sent something (see TCP_PROOF_TIMEOUT_MS). */
+  watchTcp(endpoint: BindEndpoint, bind: Bind): void {
+    // Connection transports only (TCP, and whatever stream transport comes next): datagrams hold no slot.
+    if (bind.transport === 'udp' || bind.transport === 'memory') return;
+    if (this.proven.has(endpoint) || this.unproven.has(endpoint)) return;
+    this.unproven.set(endpoint, { bind, since: this.clock() });
+  }
+
+  /** `endpoint` carries a session now (handshake completed, or an authenticated packet roamed there). */
+  provenEndpoint(endpoint: BindEndpoint): void {
+    if (endpoint.transport === 'udp' || endpoint.transport === 'memory') return;
+    this.proven.add(endpoint);
+    this.unproven.delete(endpoint);
+  }
+
   private admitted(peer: ResponderPeer, endpoint: BindEndpoint, bind: Bind): void {
     const adm = this.pending;
     this.pending = null;
     if (adm === null) return; // cannot happen: a response follows a successful authorize
+    this.provenEndpoint(endpoint);
     this.handshakes++;
     const wall = this.wallClock();
     let s = peer.userData as Session | undefined;
@@ -440,6 +479,7 @@ export class Engine {
   }
 
   private onEndpointClosed(ep: BindEndpoint): void {
+    this.unproven.delete(ep);
     for (const s of this.sessions) if (s.endpoint === ep) s.endpoint = null;
   }
 
@@ -467,6 +507,11 @@ export class Engine {
       } else if (r.result.type === 'error' && s !== undefined) {
         this.endSession(s, 'idleTimeout');
       }
+    }
+    for (const [ep, u] of this.unproven) {
+      if (now - u.since < this.tcpProofTimeoutMs) continue;
+      this.unproven.delete(ep);
+      u.bind.closeEndpoint(ep);
     }
     const wall = this.wallClock();
     for (const [id, use] of this.quotaUsed) if (wall >= use.expiresAtMs) this.quotaUsed.delete(id);

@@ -11,7 +11,9 @@ import {
   type X25519KeyPair,
 } from '@corridor/protocol';
 import { createMemoryTunPair, icmpEchoReply, type MemoryTun } from '@corridor/tun/testing';
-import { createMemoryNetwork, type MemoryNetwork } from '@corridor/tun/bind';
+import { createMemoryNetwork, TcpClientBind, TcpServerBind, type MemoryNetwork } from '@corridor/tun/bind';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { Engine } from '../../src/tunnel/engine.js';
 import { TrustStore } from '../../src/control/trust.js';
 import { ControlSync } from '../../src/control/sync.js';
@@ -273,6 +275,101 @@ describe('node engine under attack (in memory, real protocol)', () => {
       expect(fetches).toBe(1);
     } finally {
       await sync.stop();
+    }
+  });
+
+  it('a TCP connection that never authenticates (garbage frames as keepalive) is closed; a client’s stays', async () => {
+    const server = await TcpServerBind.listen({ host: '127.0.0.1' });
+    const [nodeTun, kernel] = createMemoryTunPair();
+    const signer = generateEd25519KeyPair();
+    const trust = new TrustStore(null);
+    trust.setKeys(
+      [
+        {
+          keyId: 7,
+          publicKey: formatPublicKey('ed25519pub', signer.publicKey),
+          notBefore: new Date(Date.now() - 60_000).toISOString(),
+          notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+        },
+      ],
+      1,
+    );
+    const nodeKeys = generateX25519KeyPair();
+    const engine = new Engine({
+      nodeId: NODE_ID,
+      staticKeys: nodeKeys,
+      tun: nodeTun,
+      binds: [server],
+      trust,
+      subnet4: { network: '10.8.0.0', prefix: 24, gateway: '10.8.0.1' },
+      subnet6: null,
+      mtu: 1420,
+      dnsServers: [],
+      keepaliveSeconds: 25,
+      isolation: true,
+      maxSessions: 100,
+      tcpProofTimeoutMs: 300,
+    });
+    const ticker = setInterval(() => engine.tick(), 50);
+    const garbage = net.connect({ host: '127.0.0.1', port: server.localPort });
+    let garbageClosed = false;
+    garbage.on('close', () => (garbageClosed = true));
+    garbage.on('error', () => undefined);
+    const frame = () => {
+      const body = randomBytes(148);
+      body[0] = 1; // looks like an initiation
+      const f = Buffer.alloc(2 + body.length);
+      f.writeUInt16BE(body.length, 0);
+      body.copy(f, 2);
+      return f;
+    };
+    const keepGarbage = setInterval(() => garbage.writable && garbage.write(frame()), 100);
+    const keys = generateX25519KeyPair();
+    const bind = await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort });
+    const now = Math.floor(Date.now() / 1000);
+    const c = new TestClient({
+      tun: null,
+      bind,
+      node: bind.remote,
+      nodeKey: nodeKeys.publicKey,
+      keys,
+      ticket: signTicket(
+        {
+          ticketId: randomUUID(),
+          userId: randomUUID(),
+          deviceId: randomUUID(),
+          nodeId: NODE_ID,
+          clientPublicKey: keys.publicKey,
+          issuedAt: now - 10,
+          expiresAt: now + 3600,
+          limits: { bandwidthBytesPerSec: 0, dataQuotaBytes: 0 },
+        },
+        { keyId: 7, privateKey: signer.privateKey },
+      ),
+    });
+    try {
+      const p = await c.connect();
+      await waitFor(() => garbageClosed, 3000);
+      await settle(500); // well past the proof timeout
+      expect(bind.closed).toBe(false);
+      expect(server.connectionCount).toBe(1);
+      kernel.onPackets((batch) => {
+        for (let i = 0; i < batch.count; i++) {
+          const reply = icmpEchoReply(batch.packet(i));
+          if (reply) kernel.write(reply);
+        }
+      });
+      c.sendPacket(icmpEcho(p.clientIPv4, '203.0.113.10', 1, 1));
+      await waitFor(() => c.received.length === 1);
+    } finally {
+      clearInterval(keepGarbage);
+      clearInterval(ticker);
+      garbage.destroy();
+      c.close();
+      engine.close();
+      await bind.close();
+      await server.close();
+      await kernel.close();
     }
   });
 });
