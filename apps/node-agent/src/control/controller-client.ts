@@ -168,7 +168,6 @@ export class ControllerClient {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const text = await new Promise<{ status: number; text: string; retryAfter: string | undefined }>(
       (resolve, reject) => {
-        let deadline: NodeJS.Timeout | undefined;
         const req = https.request(url, { method, agent, headers, signal: options.signal }, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -191,7 +190,7 @@ export class ControllerClient {
         });
         // A deadline for the whole exchange, not an idle timer: an answer trickling in a byte at a
         // time would otherwise hold a heartbeat (and the last one at shutdown) forever.
-        deadline = setTimeout(
+        const deadline = setTimeout(
           () => req.destroy(new Error(`no complete answer within ${timeoutMs} ms`)),
           timeoutMs,
         );

@@ -136,8 +136,14 @@ export class ControlSync {
       const res = await this.client.heartbeat(body, timeoutMs);
       this.stats.heartbeatsOk++;
       this.contact(true);
-      if (res.signingKeysVersion !== this.trust.keysVersion) await this.refreshKeys();
       if (res.revocationsCursor !== this.trust.cursor) this.wakeRevocations?.();
+      if (res.signingKeysVersion !== this.trust.keysVersion) {
+        // The heartbeat was delivered: a failed key fetch must not put its ended sessions back (they
+        // would be reported twice) nor count it as failed; the next heartbeat asks for the keys again.
+        await this.refreshKeys().catch((err: Error) =>
+          this.log.warn('signing key refresh failed; retried with the next heartbeat', { error: err }),
+        );
+      }
     } catch (err) {
       if (
         err instanceof ControllerError &&

@@ -2,6 +2,7 @@
 // certificate made by openssl): answers that never end, huge bodies, bad JSON.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -14,7 +15,7 @@ const skip = existsSync('/usr/bin/openssl')
   : 'openssl is not installed (apt-get install openssl)';
 if (skip) console.warn(`[controller-client] skipping: ${skip}`);
 
-type Handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 describe.skipIf(skip !== undefined)('controller client against a hostile controller', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'corridor-ctl-client-'));
