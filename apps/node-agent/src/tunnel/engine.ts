@@ -289,6 +289,12 @@ export class Engine {
         return this.reject('onlineDenied', clientKey, { ticketId: c.ticketId, controllerReason: d.reason });
       }
     }
+    // The same key under another device id (its device was deleted and the key registered again): the
+    // live session holds the old device's address, which renewing it in place would keep routed while
+    // the client moves to the new one. End it; this handshake makes a new peer and session.
+    const live = this.tunnel.peer(clientKey.toString('base64url'))?.userData as Session | undefined;
+    if (live !== undefined && !live.ended && live.claims.deviceId !== c.deviceId)
+      this.endSession(live, 'replaced');
     const index = this.pool.lease(c.deviceId);
     if (index === null) return this.reject('poolExhausted', clientKey);
     this.pending = {

@@ -372,4 +372,20 @@ describe('node engine under attack (in memory, real protocol)', () => {
       await kernel.close();
     }
   });
+  it('a client whose key moved to another device (device deleted, key registered again) keeps a working tunnel on the new device’s address', async () => {
+    const h = harness();
+    const keys = generateX25519KeyPair();
+    const c = client(h, keys, ticket(h, keys), '198.18.1.2');
+    const p1 = await c.connect();
+    // The same key, now under another device id: a new ticket, a re-handshake on the live session.
+    c.tunnel.setTicket(ticket(h, keys));
+    const p2 = await c.connect();
+    expect(p2.clientIPv4).not.toBe(p1.clientIPv4);
+    c.sendPacket(icmpEcho(p2.clientIPv4, '203.0.113.10', 1, 1));
+    await waitFor(() => c.received.length === 1);
+    // One session, routed at the new address only; the old address is free again.
+    expect(h.engine.sessions.size).toBe(1);
+    expect([...h.engine.byV4.keys()]).toEqual([h.engine.pool.key4(3)]);
+    expect(h.engine.takeEnded().map((e) => e.reason)).toEqual(['replaced']);
+  });
 });
