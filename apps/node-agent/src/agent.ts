@@ -212,6 +212,7 @@ export class Agent {
         dnsServers: c.dnsServers,
       });
       this.egress = applied.egress;
+      for (const w of applied.warnings) this.log.warn(w);
       if (c.nat && applied.egress === null)
         this.log.warn('no egress interface (no default route and none configured): NAT is off');
       await (tun as LinuxTun).configure({

@@ -171,8 +171,12 @@ export class Netfilter {
     return left;
   }
 
-  /** Forwarding on, our table in place. Records every change before making it. */
-  async apply(plan: NetfilterPlan): Promise<{ egress: string | null }> {
+  /**
+   * Forwarding on, our table in place. Records every change before making it. `warnings` name what
+   * could not be set and is not required (the caller logs them).
+   */
+  async apply(plan: NetfilterPlan): Promise<{ egress: string | null; warnings: string[] }> {
+    const warnings: string[] = [];
     const egress = plan.egressInterface ?? (plan.nat ? await defaultRouteInterface() : null);
     this.setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
     if (plan.subnet6) {
@@ -180,14 +184,26 @@ export class Netfilter {
       // accept_ra 1 means "only while not forwarding": a node whose IPv6 uplink comes from router
       // advertisements (SLAAC, most clouds) would stop refreshing its default route and lose it when
       // it expires. 2 keeps taking them while forwarding (restored at teardown like the rest).
+      // Best effort: deployments that preset sysctls run with /proc/sys read-only.
       const acceptRa = `/proc/sys/net/ipv6/conf/${egress ?? ''}/accept_ra`;
-      if (egress !== null && !egress.startsWith('.') && readOptional(acceptRa) === '1')
-        this.setSysctl(acceptRa, '2');
+      if (egress !== null && !egress.startsWith('.') && readOptional(acceptRa) === '1') {
+        try {
+          this.setSysctl(acceptRa, '2');
+        } catch (err) {
+          this.state.sysctls = this.state.sysctls.filter((x) => x.path !== acceptRa);
+          this.save();
+          warnings.push(
+            `cannot set net.ipv6.conf.${egress}.accept_ra=2 (${(err as NodeJS.ErrnoException).code ?? String(err)}): ` +
+              'with forwarding on, router advertisements on the egress link are ignored; set it where the ' +
+              'other sysctls are preset if the IPv6 uplink comes from router advertisements (SLAAC)',
+          );
+        }
+      }
     }
     this.state.table = tableName(plan.tunName);
     this.save();
     await run(NFT, ['-f', '-'], renderRuleset(plan, egress, false));
-    return { egress };
+    return { egress, warnings };
   }
 
   private setSysctl(path: string, value: string): void {
