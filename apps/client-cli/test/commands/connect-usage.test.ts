@@ -19,11 +19,33 @@ describe('vpnctl connect: usage', () => {
     [['connect', 'auto', '--split', 'nonsense'], "'nonsense' is not a CIDR"],
     [['connect', 'auto', '--split', '0.0.0.0/0'], 'would route everything'],
     [['connect', 'auto', '--kill-switch=yes'], "option '--kill-switch' does not take a value"],
+    // The same prefix twice made `ip route add` fail with "a route already exists (another VPN?)".
+    [
+      ['connect', 'auto', '--split', '10.0.0.0/8', '--split', '10.0.0.0/08'],
+      '--split 10.0.0.0/8 is given twice',
+    ],
+    // Root rewrites this file (and truncates it): only ever a resolv.conf, never /etc/shadow & co.
+    [
+      ['connect', 'auto', '--resolv-conf', '/etc/shadow'],
+      '--resolv-conf must be the absolute path of a file named resolv.conf',
+    ],
+    [
+      ['connect', 'auto', '--resolv-conf', 'resolv.conf'],
+      '--resolv-conf must be the absolute path of a file named resolv.conf',
+    ],
   ])('%j -> exit 2: %s', async (argv, message) => {
     const r = await runCli(argv, { env });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain('Usage:');
+  });
+
+  it('CORRIDOR_RESOLV_CONF is held to the same rule as --resolv-conf', async () => {
+    const r = await runCli(['connect', 'auto'], {
+      env: { ...env, CORRIDOR_RESOLV_CONF: '/etc/sudoers.d/x' },
+    });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('CORRIDOR_RESOLV_CONF must be the absolute path of a file named resolv.conf');
   });
 
   it('not logged in: exit 1 with the fix', async () => {

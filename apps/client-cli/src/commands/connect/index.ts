@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import path from 'node:path';
 import { bool, list, str, type Command, type ParsedArgs } from '../../command.js';
 import { Connection, type ConnectRequest, type ConnectionUi } from '../../connection/connection.js';
 import { acquireConnectionLock } from '../../connection/lock.js';
@@ -47,6 +48,8 @@ export function parseConnectArgs(args: ParsedArgs, ctx: CliContext): ConnectRequ
     if (!r.ok) throw new UsageError(`--split: ${r.error}`);
     if (r.prefix.length === 0)
       throw new UsageError(`--split ${text} would route everything: leave out --split for a full tunnel`);
+    if (split.some((p) => p.text === r.prefix.text))
+      throw new UsageError(`--split ${r.prefix.text} is given twice; give each prefix once`);
     split.push(r.prefix);
   }
   const udpFallbackMs = envMs(ctx, 'CORRIDOR_UDP_FALLBACK_MS');
@@ -58,10 +61,26 @@ export function parseConnectArgs(args: ParsedArgs, ctx: CliContext): ConnectRequ
     split,
     killSwitch: bool(args, 'kill-switch'),
     dns: !bool(args, 'no-dns'),
-    resolvConf: str(args, 'resolv-conf') ?? ctx.env.CORRIDOR_RESOLV_CONF ?? DEFAULT_RESOLV_CONF,
+    resolvConf: resolvConfPath(args, ctx),
     ...(udpFallbackMs !== undefined ? { udpFallbackMs } : {}),
     ...(handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs } : {}),
   };
+}
+
+/**
+ * The resolv.conf to manage. vpnctl runs as root and truncates this file, so it must be a file
+ * named resolv.conf (tests point at /etc/netns/<ns>/resolv.conf), never just any path.
+ */
+function resolvConfPath(args: ParsedArgs, ctx: CliContext): string {
+  const flag = str(args, 'resolv-conf');
+  const env = ctx.env.CORRIDOR_RESOLV_CONF || undefined;
+  const value = flag ?? env ?? DEFAULT_RESOLV_CONF;
+  if (!path.isAbsolute(value) || path.basename(value) !== 'resolv.conf') {
+    throw new UsageError(
+      `${flag !== undefined ? '--resolv-conf' : 'CORRIDOR_RESOLV_CONF'} must be the absolute path of a file named resolv.conf (got '${value}')`,
+    );
+  }
+  return path.normalize(value);
 }
 
 /** The argv of this connect without --detach, for the background process. */
