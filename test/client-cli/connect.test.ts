@@ -222,6 +222,23 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
     expect(await host.ping(host.gateway4, { timeoutMs: 2_000 })).toBe(true);
   });
 
+  it('full tunnel: the node is away longer than the ticket lives; a new ticket comes from outside the tunnel and the client reconnects', async () => {
+    // The controller sits behind the client's default route, which the full tunnel covers
+    // (0.0.0.0/1 + 128.0.0.0/1): with the tunnel down it must still be reachable to re-ticket.
+    const host = client.host;
+    const before = await systemState(host);
+    const { process: vpn, status } = await client.connect([node.id, '--transport', 'tcp']);
+    const first = status.ticket as { id: string; expiresAt: string };
+    await node.stop();
+    await until(async () => (await client.status()).state === 'reconnecting', 30_000);
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(first.expiresAt) - Date.now()) + 2_000));
+    await node.restart();
+    await until(async () => (await client.status()).state === 'connected', 60_000);
+    expect((await host.get(web.url('/'))).trim()).toBe(node.host.v4);
+    expect(((await client.status()).ticket as { id: string }).id).not.toBe(first.id);
+    await disconnectAndCheck(before, vpn);
+  }, 240_000);
+
   it('re-ticketing keeps a transfer running across the ticket expiry (60 s tickets)', async () => {
     const host = client.host;
     const before = await systemState(host);

@@ -77,6 +77,8 @@ export async function passwordLogin(
 export class ApiClient {
   /** Refreshes performed by this client (tests and `--debug` output). */
   refreshes = 0;
+  /** The controller's addresses, once pinned (see pinAddresses). */
+  private addresses: readonly string[] | undefined;
 
   constructor(
     private readonly store: ConfigStore,
@@ -86,6 +88,18 @@ export class ApiClient {
 
   get server(): string {
     return this.config.server;
+  }
+
+  /**
+   * From now on, reach the controller at these addresses instead of looking its name up (a running
+   * connection: its DNS goes through the tunnel, which is down exactly when a new ticket is needed).
+   */
+  pinAddresses(addresses: readonly string[]): void {
+    this.addresses = addresses.length > 0 ? [...addresses] : undefined;
+  }
+
+  private get reach(): { addresses?: readonly string[] } {
+    return this.addresses ? { addresses: this.addresses } : {};
   }
 
   /** Stored credentials for this server, or a NOT_LOGGED_IN error. */
@@ -110,7 +124,15 @@ export class ApiClient {
     let creds = await this.credentials();
     if (creds.accessExpiresAt - this.clock() < REFRESH_MARGIN_MS) creds = await this.refresh(creds);
     const send = (token: string) =>
-      httpRequest({ server: this.server, trust: this.config.trust, method, path, body, bearer: token });
+      httpRequest({
+        server: this.server,
+        trust: this.config.trust,
+        method,
+        path,
+        body,
+        bearer: token,
+        ...this.reach,
+      });
     let res = await send(creds.accessToken);
     const code = (res.body as { code?: string } | undefined)?.code;
     if (res.status === 401 && (code === ERROR_CODES.TOKEN_EXPIRED || code === ERROR_CODES.TOKEN_INVALID)) {
@@ -149,6 +171,7 @@ export class ApiClient {
         method: 'POST',
         path: '/v1/auth/refresh',
         body: { refreshToken: current.refreshToken },
+        ...this.reach,
       });
       if (res.status !== 200) {
         const e = apiError(res.status, res.body as never, 'refresh', res.retryAfterSeconds);

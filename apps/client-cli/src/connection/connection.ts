@@ -182,7 +182,10 @@ export class Connection {
         'update vpnctl',
       );
     const nodeIp = (await resolveHost(ticket.node.endpoint.host, 'the node'))[0]!;
-    const controllerIps = req.killSwitch ? await resolveHost(serverHost(api.server), 'the controller') : [];
+    // Resolved now, while DNS works: re-ticketing while the tunnel is down must not need DNS (the
+    // pushed servers are behind the tunnel), and the controller stays on the original route.
+    const controllerIps = await resolveHost(serverHost(api.server), 'the controller');
+    api.pinAddresses(controllerIps);
     return new Connection(
       ctx,
       req,
@@ -322,6 +325,7 @@ export class Connection {
       endpoint: this.p.nodeIp,
       tunnelIPv6,
       dnsServers,
+      outside: this.p.controllerIps,
     });
     await this.router.apply();
     if (this.req.dns) {

@@ -71,7 +71,7 @@ async function race(kind: 'connection' | 'credentials', stale: string | null, n 
 
 describe('lock files under concurrent processes', () => {
   it('the connection lock has exactly one holder at a time, also when breaking a dead owner’s lock', async () => {
-    for (const stale of [`${deadPid()}`, null, `${deadPid()} 1 abcdef`]) {
+    for (const stale of [`${deadPid()}`, `${deadPid()} 1 abcdef`]) {
       const { held, left } = await race('connection', stale);
       const winners = held.filter((h) => h.ok);
       expect(winners.length, `stale=${stale}: ${JSON.stringify(held)}`).toBeGreaterThanOrEqual(1);
