@@ -2,7 +2,8 @@
  * `vpnctl connect` argument checking (before anything touches the system or the controller), and
  * the privilege check as an unprivileged user (real process under setpriv, as user nobody).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, runProcess, tempHome } from '../helpers/cli.js';
 
@@ -72,5 +73,28 @@ describe('vpnctl connect: usage', () => {
       expect(r.stderr).toContain('vpnctl connect needs root (CAP_NET_ADMIN)');
       expect(r.stderr).toMatch(/hint: run it with sudo/);
     },
+  );
+
+  // The background connection's log is opened by root in the state dir, which under `sudo -E` is
+  // the user's: a symbolic link planted there must not make root create or append to its target
+  // (/etc/cron.d/x would run whatever the log line carries, e.g. a city name from the controller).
+  it.skipIf(process.getuid?.() !== 0)(
+    '--detach never follows a symbolic link planted as its log file',
+    async () => {
+      const home = tempHome();
+      try {
+        const state = path.join(home.env.XDG_STATE_HOME!, 'corridor');
+        mkdirSync(state, { recursive: true, mode: 0o700 });
+        const target = path.join(home.dir, 'planted-target');
+        symlinkSync(target, path.join(state, 'vpnctl.log'));
+        const r = await runProcess(['connect', 'auto', '--detach'], { env: home.env });
+        expect(r.code, r.stderr).toBe(1);
+        expect(existsSync(target)).toBe(false);
+        expect(r.stderr).toContain('vpnctl.log is a symbolic link');
+      } finally {
+        home.remove();
+      }
+    },
+    60_000,
   );
 });

@@ -4,7 +4,7 @@
  * foreground with a live status line, or detached in the background once connected.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import path from 'node:path';
 import { bool, list, str, type Command, type ParsedArgs } from '../../command.js';
 import { Connection, type ConnectRequest, type ConnectionUi } from '../../connection/connection.js';
@@ -100,9 +100,29 @@ type ChildMessage =
   | { type: 'connected'; status: ConnectionStatus }
   | { type: 'failed'; error: { code: string; message: string; hint: string | null } };
 
+/** The background connection's log: appended to, never through a symbolic link (root writes it). */
+function openLog(file: string): number {
+  try {
+    return openSync(
+      file,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new UserError(
+        CLI_ERROR_CODES.CONFIG,
+        `${file} is a symbolic link; vpnctl writes its log only to a regular file`,
+        `remove it (rm ${file}) and connect again`,
+      );
+    }
+    throw e;
+  }
+}
+
 async function detach(ctx: CliContext, req: ConnectRequest, args: ParsedArgs): Promise<number> {
   await ensurePrivateDir(ctx.paths.stateDir);
-  const log = openSync(ctx.paths.logFile, 'a', 0o600);
+  const log = openLog(ctx.paths.logFile);
   const [cmd, ...pre] = ctx.selfCommand;
   const child = spawn(cmd!, [...pre, ...childArgv(req, args)], {
     detached: true,
