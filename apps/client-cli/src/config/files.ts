@@ -37,6 +37,16 @@ export async function ensurePrivateDir(dir: string, options: WritePrivateOptions
     }
   }
   const st = await fs.stat(dir);
+  const link = await fs.lstat(dir);
+  if (link.isSymbolicLink() && link.uid !== st.uid) {
+    // Under `sudo -E` a link the user planted (~/.config/corridor -> /etc) would have root chmod
+    // and fill a directory that is not the user's. A link to one's own directory is fine.
+    throw new UserError(
+      CLI_ERROR_CODES.CONFIG,
+      `${dir} is a symbolic link to a directory of another user (uid ${st.uid}); vpnctl keeps its files only in its own`,
+      `remove the link (rm ${dir}) and run the command again`,
+    );
+  }
   if ((st.mode & 0o077) !== 0) await fs.chmod(dir, DIR_MODE);
 }
 

@@ -5,13 +5,24 @@
  * otherwise.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lchownSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolvePaths } from '../../src/config/paths.js';
 import { ConfigStore } from '../../src/config/store.js';
 import { createDeviceKey } from '../../src/config/device-key.js';
+import { ensurePrivateDir } from '../../src/config/files.js';
 import { Journal } from '../../src/system/journal.js';
 import { runProcess } from '../helpers/cli.js';
 
@@ -105,4 +116,28 @@ describe.skipIf(!asRoot || !hasSetpriv)('a config dir shared by root and its use
     expect(r.stderr).toMatch(/hint: .*chown/);
     expect(r.stderr).not.toContain('bug');
   }, 60_000);
+
+  it("a private dir that is the user's symbolic link to someone else's directory is refused, not chmod'ed", async () => {
+    const { home } = userHome();
+    const elsewhere = path.join(path.dirname(home), 'system-dir'); // root's, 0755, like /etc
+    mkdirSync(elsewhere, { mode: 0o755 });
+    chmodSync(elsewhere, 0o755);
+    const link = path.join(home, 'corridor');
+    symlinkSync(elsewhere, link);
+    lchownSync(link, NOBODY, NOBODY);
+    await expect(ensurePrivateDir(link)).rejects.toMatchObject({
+      code: 'CORRIDOR_ERR_CONFIG',
+      message: expect.stringContaining('symbolic link'),
+    });
+    expect(statSync(elsewhere).mode & 0o777).toBe(0o755);
+    // The user's own dotfiles-style link to their own directory is fine.
+    const own = path.join(home, 'dotfiles-corridor');
+    mkdirSync(own, { mode: 0o755 });
+    chownSync(own, NOBODY, NOBODY);
+    const ownLink = path.join(home, 'corridor-own');
+    symlinkSync(own, ownLink);
+    lchownSync(ownLink, NOBODY, NOBODY);
+    await ensurePrivateDir(ownLink);
+    expect(statSync(own).mode & 0o777).toBe(0o700);
+  });
 });
