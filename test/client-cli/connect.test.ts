@@ -5,7 +5,8 @@
  * Each test connects and disconnects (or kills) a connection and checks the client host's routes,
  * firewall and resolv.conf afterwards against the state before.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -238,6 +239,38 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
     expect(((await client.status()).ticket as { id: string }).id).not.toBe(first.id);
     await disconnectAndCheck(before, vpn);
   }, 240_000);
+
+  it('Ctrl-C while the kill switch is being installed: everything is undone, nothing keeps blocking', async () => {
+    const host = client.host;
+    const before = await systemState(host);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vpnctl-e2e-slow-nft-'));
+    try {
+      const started = path.join(dir, 'started');
+      // nft, slowed down only for the script that installs the table: Ctrl-C lands while it runs
+      // (and, like a real nft that already got going, it does not die of the signal).
+      const wrapper = path.join(dir, 'slow-nft');
+      writeFileSync(
+        wrapper,
+        `#!/bin/sh\ntrap "" INT TERM\nif [ "$1" = -f ]; then touch ${started}; sleep 2; fi\nexec nft "$@"\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      const vpn = host.spawn(vpnctlArgv('connect', node.id, '--kill-switch'), {
+        name: 'vpnctl-cancelled',
+        env: { ...process.env, ...client.env, CORRIDOR_NFT_COMMAND: wrapper },
+      });
+      await until(async () => existsSync(started), 60_000);
+      await new Promise((r) => setTimeout(r, 200));
+      const exit = await vpn.stop({ signal: 'SIGINT', graceMs: 30_000 });
+      expect(exit.code, vpn.stderr()).toBe(1);
+      expect(vpn.stderr()).toContain('Cancelled; nothing was left changed.');
+      expect(await systemState(host)).toEqual(before);
+      expect(existsSync(path.join(client.env.XDG_STATE_HOME, 'corridor', 'journal.json'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('re-ticketing keeps a transfer running across the ticket expiry (60 s tickets)', async () => {
     const host = client.host;
