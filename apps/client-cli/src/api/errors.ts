@@ -24,6 +24,11 @@ const TRUST_HINT =
   "(the operator reads it from the controller's startup output or with `openssl x509 -noout -fingerprint -sha256 -in cert.pem`), " +
   'or trust its CA with --ca FILE';
 
+/** The peer's certificate chain did not verify against the trust anchors (not a host-name or expiry issue). */
+export function isUntrustedCertificate(err: unknown): boolean {
+  return TLS_UNTRUSTED.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** Maps a request failure below HTTP (DNS, TCP, TLS) to a UserError. */
 export function networkError(err: unknown, server: string): UserError {
   if (err instanceof UserError) return err;

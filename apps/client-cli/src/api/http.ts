@@ -7,8 +7,8 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Trust } from '../config/store.js';
 import { CLI_ERROR_CODES, UserError } from '../errors.js';
-import { networkError } from './errors.js';
-import { tlsOptionsFor, tlsServername } from './tls.js';
+import { isUntrustedCertificate, networkError } from './errors.js';
+import { PinMismatchError, probeCertificate, tlsOptionsFor, tlsServername } from './tls.js';
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
@@ -125,7 +125,23 @@ export function httpRequest(o: RequestOptions): Promise<HttpResponse> {
       o.timeoutMs ?? 20_000,
     );
     req.on('close', () => clearTimeout(timer));
-    req.on('error', (e) => reject(networkError(e, o.server)));
+    req.on('error', (e) => {
+      const trust = o.trust;
+      if (trust.mode !== 'pin' || !isUntrustedCertificate(e)) return reject(networkError(e, o.server));
+      // Pinned, and the server presented a certificate that does not chain to the pinned one: that
+      // is a certificate mismatch (maybe an interception), which the user must hear as such, with
+      // both fingerprints, not "not trusted, pin it". Read what it presents to name it.
+      probeCertificate(o.addresses?.[0] ?? host, url.port ? Number(url.port) : 443, 5_000).then(
+        (chain) =>
+          reject(
+            networkError(
+              new PinMismatchError(trust.fingerprint256, chain[0]?.fingerprint256 ?? 'none'),
+              o.server,
+            ),
+          ),
+        () => reject(networkError(e, o.server)),
+      );
+    });
     req.end(payload);
   });
 }

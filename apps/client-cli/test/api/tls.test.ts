@@ -76,7 +76,8 @@ describe('TLS verification with NODE_TLS_REJECT_UNAUTHORIZED=0 in the environmen
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a certificate other than the pinned one is still refused', async () => {
+  it('a certificate other than the pinned one is refused as a certificate mismatch, naming both', async () => {
+    // Not "not trusted, pin it": the user did pin, and a different certificate may be an interception.
     await expect(
       httpRequest({
         server: url,
@@ -84,7 +85,11 @@ describe('TLS verification with NODE_TLS_REJECT_UNAUTHORIZED=0 in the environmen
         method: 'GET',
         path: '/v1/me',
       }),
-    ).rejects.toMatchObject({ code: expect.stringMatching(/^CORRIDOR_ERR_TLS_/) });
+    ).rejects.toMatchObject({
+      code: 'CORRIDOR_ERR_TLS_CERT_MISMATCH',
+      message: expect.stringContaining(impostor.fingerprint256),
+      details: { presented: impostor.fingerprint256, pinned: genuine.fingerprint256 },
+    });
   });
 
   it('a certificate not signed by the given CA is still untrusted', async () => {
