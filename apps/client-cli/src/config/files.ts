@@ -110,7 +110,9 @@ export async function readPrivateFile(
       throw new UserError(
         CLI_ERROR_CODES.CONFIG,
         `cannot read ${file}: it belongs to another user (was vpnctl run with sudo -E?)`,
-        `give it back to yourself (sudo chown -R "$(id -un)" ${path.dirname(file)}), or run this command with sudo too`,
+        options.mustBeOwn
+          ? 'it was written by a connection started with sudo: run this command with sudo too (sudo -E if the connection was started with sudo -E)'
+          : `give it back to yourself (sudo chown -R "$(id -un)" ${path.dirname(file)}), or run this command with sudo too`,
         { cause: e },
       );
     }
