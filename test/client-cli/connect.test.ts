@@ -5,7 +5,7 @@
  * Each test connects and disconnects (or kills) a connection and checks the client host's routes,
  * firewall and resolv.conf afterwards against the state before.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -376,6 +376,29 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
     const off = await client.vpnctl(['disconnect', '--json']);
     expect(JSON.parse(off.stdout)).toEqual({ disconnected: true, restoredAfterCrash: false });
     await until(async () => (await client.host.exec(['kill', '-0', String(pid)])).code !== 0, 10_000);
+    expect(await systemState(client.host)).toEqual(before);
+  });
+
+  it('--detach: the foreground vpnctl dies before the background one connected; the connection still comes up and stays', async () => {
+    // E.g. Ctrl-C while it waits: the background process is in its own session and carries on, and
+    // its "connected" message then goes to a parent that is gone.
+    const before = await systemState(client.host);
+    const log = path.join(client.env.XDG_STATE_HOME!, 'corridor', 'vpnctl.log');
+    rmSync(log, { force: true });
+    const parent = client.host.spawn(vpnctlArgv('connect', node.id, '--detach'), {
+      name: 'vpnctl-detach-parent',
+      env: { ...process.env, ...client.env },
+    });
+    await until(async () => existsSync(log), 60_000); // opened right before the child is started
+    await parent.stop({ signal: 'SIGKILL' });
+    await until(async () => (await client.status()).state === 'connected', 60_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const s = await client.status();
+    expect(s.state, readFileSync(log, 'utf8')).toBe('connected');
+    expect((await client.host.get(web.url('/'))).trim()).toBe(node.host.v4);
+    const off = await client.vpnctl(['disconnect', '--json']);
+    expect(JSON.parse(off.stdout)).toEqual({ disconnected: true, restoredAfterCrash: false });
+    await until(async () => (await client.host.exec(['kill', '-0', String(s.pid)])).code !== 0, 10_000);
     expect(await systemState(client.host)).toEqual(before);
   });
 

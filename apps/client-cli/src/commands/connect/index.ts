@@ -156,6 +156,19 @@ async function detach(ctx: CliContext, req: ConnectRequest, args: ParsedArgs): P
   );
 }
 
+/**
+ * The background process's one message to the `vpnctl connect --detach` that started it, which may
+ * be gone by now (Ctrl-C while it waited): without a callback, a send on the closed channel is an
+ * 'error' event on `process` — an uncaught exception that killed the connection right after it
+ * came up, leaving routes, DNS and kill switch to the next start's crash recovery.
+ */
+function tellParent(message: ChildMessage): void {
+  if (!process.connected || typeof process.send !== 'function') return;
+  process.send(message, undefined, {}, () => {
+    if (process.connected) process.disconnect();
+  });
+}
+
 class TerminalUi implements ConnectionUi {
   private live = false;
   private last: ConnectionStatus | undefined;
@@ -198,8 +211,7 @@ export const connectCommand: Command = {
       }
     } catch (e) {
       if (detachedChild && e instanceof UserError) {
-        process.send!({ type: 'failed', error: e.toJSON() });
-        process.disconnect?.();
+        tellParent({ type: 'failed', error: e.toJSON() });
       }
       throw e;
     }
@@ -234,8 +246,7 @@ async function runForeground(
     );
     if (json && !detachedChild) ctx.stdout.write(JSON.stringify(s) + '\n');
     if (detachedChild) {
-      process.send!({ type: 'connected', status: s });
-      process.disconnect?.();
+      tellParent({ type: 'connected', status: s });
     }
     await connection.closed;
     ui.end();
