@@ -266,7 +266,7 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
       expect(exit.code, vpn.stderr()).toBe(1);
       expect(vpn.stderr()).toContain('Cancelled; nothing was left changed.');
       expect(await systemState(host)).toEqual(before);
-      expect(existsSync(path.join(client.env.XDG_STATE_HOME, 'corridor', 'journal.json'))).toBe(false);
+      expect(existsSync(path.join(client.env.XDG_STATE_HOME!, 'corridor', 'journal.json'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
