@@ -529,7 +529,7 @@ describe('batch receive and send without result objects (openDataInto / sealInto
   });
 });
 
-describe('the initiator\'s batch pair (sealInto / openDataInto, for vpnctl)', () => {
+describe("the initiator's batch pair (sealInto / openDataInto, for vpnctl)", () => {
   it('asks for a handshake before a session, then seals from a slab offset; the node opens it', () => {
     const p = makePair();
     const tunSlab = Buffer.alloc(3000, 0xab);

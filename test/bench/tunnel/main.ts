@@ -19,7 +19,7 @@
  * Missing tools are installed with apt-get when running as root.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -115,8 +115,13 @@ async function main(): Promise<number> {
   ensureTools();
   ensureGenerated();
 
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'corridor-bench-tunnel-'));
+  // What killed runs (of this benchmark or of the lab) left behind goes first.
+  for (const r of BenchNet.sweep())
+    log(
+      `removed the leftovers of killed run ${r.runId}: ${r.namespaces.length} namespace(s), ${r.killed} process(es)`,
+    );
   const net = new BenchNet();
+  const tmp = net.dir;
   let svc: CorridorService | null = null;
   const contenders: Contender[] = [];
   let iperfServer: Proc | null = null;
@@ -126,8 +131,7 @@ async function main(): Promise<number> {
       for (const c of contenders) await c.down().catch(() => undefined);
       await svc?.stop().catch(() => undefined);
       await iperfServer?.stop().catch(() => undefined);
-      await net.down();
-      rmSync(tmp, { recursive: true, force: true });
+      await net.down(); // namespaces, processes, the work dir `tmp`
     })());
   const onSignal = () => {
     log('interrupted: cleaning up');
@@ -135,6 +139,7 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
 
   try {
     const loadBefore = uptime();
