@@ -9,7 +9,7 @@
  * besides its TUN): for profiling a branch whose vpnctl is not there yet.
  *
  * CORRIDOR_BENCH_PROFILE=<dir> starts both Corridor data-path processes with `--cpu-prof` (written to
- * <dir> when they exit); CORRIDOR_BENCH_NODE_FLAGS adds Node flags to both (e.g. `--perf-basic-prof`
+ * <dir>/<process>-<ms>/ when they exit, one file per thread); CORRIDOR_BENCH_NODE_FLAGS adds Node flags to both (e.g. `--perf-basic-prof`
  * for `perf record`).
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
@@ -36,13 +36,9 @@ const profileDir = process.env.CORRIDOR_BENCH_PROFILE;
 function node(script: string, args: string[], profileName?: string): string[] {
   const prof =
     profileDir && profileName
-      ? [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          profileDir,
-          '--cpu-prof-name',
-          `${profileName}-${Date.now()}.cpuprofile`,
-        ]
+      ? // One directory per process and Node's default file names (they carry pid and thread id): with
+        // a fixed --cpu-prof-name the loader's worker thread would overwrite the main thread's profile.
+        ['--cpu-prof', '--cpu-prof-dir', path.join(profileDir, `${profileName}-${Date.now()}`)]
       : [];
   const flags = profileName ? (process.env.CORRIDOR_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []) : [];
   return [process.execPath, ...prof, ...flags, '--conditions=source', '--import', TSX, script, ...args];

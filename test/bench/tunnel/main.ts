@@ -14,8 +14,8 @@
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_SECONDS (10), CORRIDOR_BENCH_ONLY
  * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_CLIENT=driver and
  * CORRIDOR_BENCH_PROFILE=<dir> and CORRIDOR_BENCH_NODE_FLAGS (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
- * (extra corridor-node flags), CORRIDOR_BENCH_HOLD=<id> (bring one contender up and wait for Ctrl-C, for
- * profiling by hand).
+ * (extra corridor-node flags), CORRIDOR_BENCH_HOLD=<id>[,<id>...] (bring contenders up side by side and wait
+ * for Ctrl-C, for profiling by hand).
  * Missing tools are installed with apt-get when running as root.
  */
 import { execFileSync } from 'node:child_process';
@@ -192,18 +192,20 @@ async function main(): Promise<number> {
     };
     await ensureServer();
 
-    const hold = process.env.CORRIDOR_BENCH_HOLD;
+    const hold = process.env.CORRIDOR_BENCH_HOLD?.split(',').filter(Boolean);
     if (hold) {
-      // Profiling aid: one contender up, nothing measured, until Ctrl-C / SIGTERM.
-      const c = contenders.find((x) => x.id === hold);
-      if (!c)
-        throw new Error(
-          `CORRIDOR_BENCH_HOLD=${hold}: no such contender (${contenders.map((x) => x.id).join(', ')})`,
+      // Profiling aid: the named contenders up side by side, nothing measured, until Ctrl-C / SIGTERM.
+      for (const id of hold) {
+        const c = contenders.find((x) => x.id === id);
+        if (!c)
+          throw new Error(
+            `CORRIDOR_BENCH_HOLD=${id}: no such contender (${contenders.map((x) => x.id).join(', ')})`,
+          );
+        await c.up();
+        log(
+          `holding ${c.id} (bench pid ${process.pid}): client ns ${net.client}, node ns ${net.node}, server ${c.serverIp}, pids ${c.pids().join(' ')}`,
         );
-      await c.up();
-      log(
-        `holding ${c.id} (bench pid ${process.pid}): client ns ${net.client}, node ns ${net.node}, server ${c.serverIp}, pids ${c.pids().join(' ')}`,
-      );
+      }
       await new Promise(() => undefined);
     }
     const results = new Map<string, ContenderResult>(
