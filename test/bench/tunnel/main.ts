@@ -12,8 +12,7 @@
  * only comparable within one run.
  *
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_SECONDS (10), CORRIDOR_BENCH_ONLY
- * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_CLIENT=driver and
- * CORRIDOR_BENCH_PROFILE=<dir> and CORRIDOR_BENCH_NODE_FLAGS (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
+ * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_PROFILE=<dir> and CORRIDOR_BENCH_NODE_FLAGS (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
  * (extra corridor-node flags), CORRIDOR_BENCH_HOLD=<id>[,<id>...] (bring contenders up side by side and wait
  * for Ctrl-C, for profiling by hand).
  * Missing tools are installed with apt-get when running as root.
@@ -149,9 +148,7 @@ async function main(): Promise<number> {
     const all: Contender[] = [new VethContender()];
     if (want('corridor-udp') || want('corridor-tcp')) {
       svc = new CorridorService(net, tmp);
-      log(
-        `starting the controller and corridor-node (client: ${svc.useVpnctl ? 'vpnctl' : 'bench client driver'})`,
-      );
+      log('starting the controller and corridor-node (clients: vpnctl connect)');
       await svc.start();
       all.push(new CorridorContender(net, svc, 'udp'), new CorridorContender(net, svc, 'tcp'));
     }
@@ -241,7 +238,7 @@ async function main(): Promise<number> {
       `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}, node ${process.version}`,
       `load average (uptime): before ${loadBefore}, after ${loadAfter}`,
       `versions: ${version(['wireguard-go', '--version'])}; ${version(['openvpn', '--version'])}; ${version(['iperf3', '--version'])}`,
-      `Corridor client: ${svc === null ? 'not run' : svc.useVpnctl ? 'vpnctl connect' : 'bench client driver (CORRIDOR_BENCH_CLIENT=driver, or no vpnctl connect in this checkout)'}`,
+      `Corridor: corridor-node run + vpnctl connect (root, client namespace)${svc === null ? ': not run' : ''}`,
       'inner MTU 1420 everywhere; CPU = user+system seconds of the tunnel processes on both ends per GB received by iperf3',
       '',
     ];
