@@ -206,7 +206,7 @@ async function main(): Promise<number> {
       await new Promise(() => undefined);
     }
     const results = new Map<string, ContenderResult>(
-      contenders.map((c) => [c.id, { contender: c, rounds: [], nodeMemory: null }]),
+      contenders.map((c) => [c.id, { contender: c, rounds: [], failures: [], nodeMemory: null }]),
     );
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate: every round visits every contender, starting one further each time.
@@ -214,8 +214,8 @@ async function main(): Promise<number> {
         const c = contenders[(k + round) % contenders.length]!;
         const r = results.get(c.id)!;
         log(`round ${round + 1}/${ROUNDS}: ${c.label} (load ${uptime()})`);
-        await c.up();
         try {
+          await c.up();
           const res = await measureRound(net, c, SECONDS, ensureServer);
           r.rounds.push(res);
           const pid = c.nodePid();
@@ -226,6 +226,13 @@ async function main(): Promise<number> {
             `  ${TESTS.map((t) => `${t} ${res.runs[t].mbps.toFixed(0)} Mbit/s (${perGB(res.runs[t])} s/GB)`).join(', ')}; ` +
               `RTT idle ${median(res.idleRttMs).toFixed(3)} loaded ${median(res.loadedRttMs).toFixed(3)} ms`,
           );
+        } catch (e) {
+          // One failed round (a tunnel that did not come up, an iperf3 run that kept failing) costs
+          // that round, not the whole run: the table says how many rounds each contender completed.
+          r.failures.push(`round ${round + 1}: ${(e as Error).message.split('\n')[0]}`);
+          log(`  round failed: ${(e as Error).message}`);
+          if (c.id.startsWith('corridor') && svc?.agent)
+            log(`corridor-node output (tail):\n${svc.agent.output.slice(-1500)}`);
         } finally {
           await c.down();
         }

@@ -8,6 +8,10 @@ import type { Contender } from './contenders.js';
 import { cpuSeconds, sleep, type BenchNet } from './netns.js';
 
 export const TESTS = ['up', 'down', 'parallel'] as const;
+
+/** iperf3 failures that happen before a test starts (see iperf()). */
+const RETRYABLE =
+  /server is busy|Connection refused|unable to connect to server|unable to (send|receive) control message|Connection reset by peer/;
 export type TestName = (typeof TESTS)[number];
 
 export interface RunFigures {
@@ -63,9 +67,10 @@ async function iperf(
   let r = await net.exec(net.client, ['iperf3', '-c', c.serverIp, '-t', String(seconds), '-J', ...args], {
     timeoutMs: (seconds + 30) * 1000,
   });
-  // The server may still be closing the previous test's connections (e.g. through a TCP tunnel), or
-  // have exited (ensureServer then starts a new one).
-  for (let i = 0; i < 20 && /server is busy|Connection refused/.test(r.stdout); i++) {
+  // The server may still be closing the previous test's connections (e.g. through a TCP tunnel: it
+  // then refuses or resets the next control connection), or have exited (ensureServer then starts a
+  // new one). Nothing was measured in such an attempt, so it is simply repeated.
+  for (let i = 0; i < 20 && RETRYABLE.test(r.stdout); i++) {
     await sleep(500);
     await ensureServer();
     before = pids.map(cpuSeconds);

@@ -5,6 +5,8 @@ import { TESTS, type RoundResult, type TestName } from './measure.js';
 export interface ContenderResult {
   contender: Pick<Contender, 'id' | 'label'>;
   rounds: RoundResult[];
+  /** Rounds that failed (not counted), with the reason. */
+  failures: string[];
   /** Node-side tunnel process memory after the rounds (MiB), when there is one. */
   nodeMemory: { rss: number; peak: number } | null;
 }
@@ -19,6 +21,9 @@ export function median(xs: readonly number[]): number {
 export interface Summary {
   id: string;
   label: string;
+  /** Rounds measured, and the failed ones' reasons. */
+  rounds: number;
+  failures: string[];
   mbps: Record<TestName, { median: number; min: number; max: number }>;
   idleRtt: number;
   /** Fastest idle ping: the path's own cost, without the machine's scheduling delays. */
@@ -50,6 +55,8 @@ export function summarize(r: ContenderResult): Summary {
   return {
     id: r.contender.id,
     label: r.contender.label,
+    rounds: r.rounds.length,
+    failures: r.failures,
     mbps,
     idleRtt: median(idle),
     idleRttMin: idle.length ? Math.min(...idle) : NaN,
@@ -86,6 +93,7 @@ export function renderTables(sums: Summary[]): string {
     table(
       [
         'contender',
+        'rounds',
         ...TESTS.map((t) => `${TEST_LABEL[t]} Mbit/s med (min..max)`),
         'idle RTT ms med (min)',
         'loaded RTT ms',
@@ -94,6 +102,7 @@ export function renderTables(sums: Summary[]): string {
       ],
       sums.map((s) => [
         s.label,
+        String(s.rounds),
         ...TESTS.map((t) => `${f0(s.mbps[t].median)} (${f0(s.mbps[t].min)}..${f0(s.mbps[t].max)})`),
         `${f3(s.idleRtt)} (${f3(s.idleRttMin)})`,
         f3(s.loadedRtt),
@@ -102,6 +111,7 @@ export function renderTables(sums: Summary[]): string {
       ]),
     ),
   );
+  for (const s of sums) for (const f of s.failures) out.push(`${s.label}: ${f} (not counted)`);
   for (const id of ['corridor-udp', 'corridor-tcp']) {
     const c = sums.find((s) => s.id === id);
     if (!c) continue;
@@ -137,7 +147,7 @@ export interface Verdict {
 }
 
 export function verdicts(sums: Summary[]): Verdict[] {
-  const get = (id: string) => sums.find((s) => s.id === id);
+  const get = (id: string) => sums.find((s) => s.id === id && s.rounds > 0);
   const out: Verdict[] = [];
   const ratioGoal = (a: string, b: string, min: number, name: string) => {
     const x = get(a);
