@@ -9,6 +9,15 @@ import { cpuSeconds, sleep, type BenchNet } from './netns.js';
 
 export const TESTS = ['up', 'down', 'parallel'] as const;
 
+/** Whether iperf3 got as far as measuring (a failure after that is the tunnel's, never retried). */
+function started(json: string): boolean {
+  try {
+    return ((JSON.parse(json) as { intervals?: unknown[] }).intervals?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** iperf3 failures that happen before a test starts (see iperf()). */
 const RETRYABLE =
   /server is busy|Connection refused|unable to connect to server|unable to (send|receive) control message|Connection reset by peer/;
@@ -70,7 +79,7 @@ async function iperf(
   // The server may still be closing the previous test's connections (e.g. through a TCP tunnel: it
   // then refuses or resets the next control connection), or have exited (ensureServer then starts a
   // new one). Nothing was measured in such an attempt, so it is simply repeated.
-  for (let i = 0; i < 20 && RETRYABLE.test(r.stdout); i++) {
+  for (let i = 0; i < 20 && RETRYABLE.test(r.stdout) && !started(r.stdout); i++) {
     await sleep(500);
     await ensureServer();
     before = pids.map(cpuSeconds);
