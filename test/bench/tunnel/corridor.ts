@@ -20,8 +20,24 @@ import { NODE_VETH_IP, sleep, type BenchNet, type Proc } from './netns.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const TSX = path.join(ROOT, 'node_modules/tsx/dist/esm/index.mjs');
 const CONTROLLER_MAIN = path.join(ROOT, 'apps/controller/src/cli.ts');
-const NODE_AGENT_MAIN = path.join(ROOT, 'apps/node-agent/src/main.ts');
-const VPNCTL_MAIN = path.join(ROOT, 'apps/client-cli/src/index.ts');
+/**
+ * The data-path processes run as installed: the built `corridor-node` and `vpnctl` binaries (bin of
+ * their package.json; main.ts builds them and their packages first), plain `node`, no loader.
+ * CORRIDOR_BENCH_FROM_SOURCE=1 runs the sources through tsx instead (no build; slower start, and the
+ * loader's thread and caches add ~50 MiB to the RSS figures).
+ */
+export const FROM_SOURCE = process.env.CORRIDOR_BENCH_FROM_SOURCE === '1';
+const NODE_AGENT_MAIN = path.join(
+  ROOT,
+  FROM_SOURCE ? 'apps/node-agent/src/main.ts' : 'apps/node-agent/dist/main.js',
+);
+const VPNCTL_MAIN = path.join(
+  ROOT,
+  FROM_SOURCE ? 'apps/client-cli/src/index.ts' : 'apps/client-cli/dist/index.js',
+);
+/** The built binaries the benchmark runs (and what builds them). */
+export const BUILT = [NODE_AGENT_MAIN, VPNCTL_MAIN];
+export const BUILD_FILTERS = ['--filter', '@corridor/node-agent...', '--filter', '@corridor/client-cli...'];
 const API_CALL = path.join(ROOT, 'test/bench/tunnel/fixtures/api-call.ts');
 const NODE_ID = 'bench-1';
 const CONTROLLER_PORT = 8443;
@@ -38,7 +54,8 @@ function node(script: string, args: string[], profileName?: string): string[] {
         ['--cpu-prof', '--cpu-prof-dir', path.join(profileDir, `${profileName}-${Date.now()}`)]
       : [];
   const flags = profileName ? (process.env.CORRIDOR_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []) : [];
-  return [process.execPath, ...prof, ...flags, '--conditions=source', '--import', TSX, script, ...args];
+  const loader = script.endsWith('.ts') ? ['--conditions=source', '--import', TSX] : [];
+  return [process.execPath, ...prof, ...flags, ...loader, script, ...args];
 }
 
 export class CorridorService {

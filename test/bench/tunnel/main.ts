@@ -12,7 +12,7 @@
  * only comparable within one run.
  *
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_SECONDS (10), CORRIDOR_BENCH_ONLY
- * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_PROFILE=<dir> and CORRIDOR_BENCH_NODE_FLAGS (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
+ * (comma-separated ids, e.g. `corridor-udp,wireguard-go`), CORRIDOR_BENCH_PROFILE=<dir>, CORRIDOR_BENCH_NODE_FLAGS and CORRIDOR_BENCH_FROM_SOURCE=1 (see corridor.ts), CORRIDOR_BENCH_NODE_ARGS
  * (extra corridor-node flags), CORRIDOR_BENCH_HOLD=<id>[,<id>...] (bring contenders up side by side and wait
  * for Ctrl-C, for profiling by hand).
  * Missing tools are installed with apt-get when running as root.
@@ -28,7 +28,7 @@ import {
   makeOpenvpnPki,
   type Contender,
 } from './contenders.js';
-import { CorridorContender, CorridorService, ROOT } from './corridor.js';
+import { BUILD_FILTERS, BUILT, CorridorContender, CorridorService, FROM_SOURCE, ROOT } from './corridor.js';
 import { TESTS, measureRound, type RunFigures } from './measure.js';
 import { BenchNet, memoryMiB, type Proc } from './netns.js';
 import { median, renderTables, renderVerdicts, summarize, verdicts, type ContenderResult } from './report.js';
@@ -86,6 +86,17 @@ function ensureGenerated(): void {
   });
 }
 
+/** Builds corridor-node, vpnctl and the packages they use (dist/ is what their bins run). */
+function ensureBuilt(): void {
+  if (FROM_SOURCE) return;
+  log(`building corridor-node and vpnctl (pnpm ${BUILD_FILTERS.join(' ')} run build)`);
+  execFileSync('pnpm', [...BUILD_FILTERS, 'run', 'build'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (const f of BUILT) if (!existsSync(f)) throw new Error(`the build did not produce ${f}`);
+}
+
 function uptime(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
@@ -113,6 +124,7 @@ async function main(): Promise<number> {
   }
   ensureTools();
   ensureGenerated();
+  ensureBuilt();
 
   // What killed runs (of this benchmark or of the lab) left behind goes first.
   for (const r of BenchNet.sweep())
@@ -245,7 +257,7 @@ async function main(): Promise<number> {
       `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}, node ${process.version}`,
       `load average (uptime): before ${loadBefore}, after ${loadAfter}`,
       `versions: ${version(['wireguard-go', '--version'])}; ${version(['openvpn', '--version'])}; ${version(['iperf3', '--version'])}`,
-      `Corridor: corridor-node run + vpnctl connect (root, client namespace)${svc === null ? ': not run' : ''}`,
+      `Corridor: corridor-node run + vpnctl connect (root, client namespace), ${FROM_SOURCE ? 'from source (tsx)' : 'built binaries (dist/)'}${svc === null ? ': not run' : ''}`,
       'inner MTU 1420 everywhere; CPU = user+system seconds of the tunnel processes on both ends per GB received by iperf3',
       '',
     ];
