@@ -191,12 +191,24 @@ async function main(): Promise<number> {
       );
     }
     contenders.push(...all.filter((c) => want(c.id)));
-    // One iperf3 server in the node namespace for the whole run (restarted should it ever exit).
-    const ensureServer = async (): Promise<void> => {
+    // One iperf3 server in the node namespace, restarted should it exit — or on request: a test whose
+    // tunnel went down under it can leave iperf3 3.12 "busy" for good (measure.ts asks for a restart
+    // when it stays busy; --rcv-timeout ends such a test after 5 s without data anyway).
+    const ensureServer = async (restart = false): Promise<void> => {
+      if (restart && iperfServer?.running) {
+        log('iperf3 server stuck in an earlier test: restarting it');
+        await iperfServer.stop(2000);
+      }
       if (iperfServer?.running) return;
-      if (iperfServer)
+      if (iperfServer && !restart)
         log(`iperf3 server exited, restarting; its last output: ${iperfServer.output.slice(-400)}`);
-      iperfServer = net.spawn(net.node, 'iperf3 server', ['iperf3', '-s', '--forceflush']);
+      iperfServer = net.spawn(net.node, 'iperf3 server', [
+        'iperf3',
+        '-s',
+        '--forceflush',
+        '--rcv-timeout',
+        '5000',
+      ]);
       await iperfServer.waitFor(/Server listening/, 10_000);
     };
     await ensureServer();
