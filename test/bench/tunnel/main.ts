@@ -1,7 +1,7 @@
 /**
  * `pnpm bench:tunnel` (root): Corridor against the tunnels users would pick instead, on this machine,
  * in one run. Two network namespaces joined by a veth pair (netns.ts); per round and per contender,
- * in turn: the tunnel comes up, 20 idle pings, `iperf3 -t 10` client -> node with 20 pings during it,
+ * in turn: the tunnel comes up, `iperf3 -t 10` client -> node with 20 pings during it, 20 idle pings,
  * node -> client (-R), 4 parallel streams, the tunnel goes down. Contenders (contenders.ts,
  * corridor.ts): bare veth, Corridor UDP and TCP (real controller, `corridor-node`, `vpnctl`),
  * wireguard-go, OpenVPN 2.6 UDP AES-256-GCM / CHACHA20-POLY1305, OpenVPN TCP.
@@ -271,6 +271,7 @@ async function main(): Promise<number> {
       `versions: ${version(['wireguard-go', '--version'])}; ${version(['openvpn', '--version'])}; ${version(['iperf3', '--version'])}`,
       `Corridor: corridor-node run + vpnctl connect (root, client namespace), ${FROM_SOURCE ? 'from source (tsx)' : 'built binaries (dist/)'}${svc === null ? ': not run' : ''}`,
       'inner MTU 1420 everywhere; CPU = user+system seconds of the tunnel processes on both ends per GB received by iperf3',
+      'idle RTT: 20 pings after the first transfer (a tunnel in use); loaded RTT: 20 pings during it',
       '',
     ];
     process.stdout.write(
