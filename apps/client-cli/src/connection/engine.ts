@@ -40,6 +40,9 @@ import { sendTunBatch } from './send.js';
 export const TICK_MS = 250;
 /** A ticket with less validity left than this is not worth a handshake (clock skew, transit). */
 export const MIN_TICKET_LEFT_MS = 5_000;
+/** Receive side: room for one link batch of decrypted packets (UDP GRO batches can hold ~2000). */
+const TUN_SLAB_BYTES = 512 * 1024;
+const MAX_TUN_BATCH = 2048;
 
 /** Why the engine dropped a packet (the tunnel's own reasons are in tunnel.drops). Closed list. */
 export const ENGINE_DROP_REASONS = ['noLink', 'linkFull', 'notFromNode', 'tunFull'] as const;
@@ -95,8 +98,11 @@ export interface EngineCore {
   readonly link: Link | null;
   readonly counters: EngineCounters;
   readonly drops: Record<EngineDropReason, number>;
-  /** Reused array of views for one batched TUN write. */
-  readonly tunWrites: Uint8Array[];
+  /** TUN write slab: the receive path decrypts packets back to back into it, one writeSlab per batch. */
+  readonly tunSlab: Buffer;
+  readonly tunLengths: Uint32Array;
+  /** Output room for handshake messages given to `decapsulate` (their results are fresh buffers). */
+  readonly scratch: Buffer;
   clock(): number;
   flush(): void;
   sendHandshake(message: Uint8Array, now: number): void;
@@ -127,7 +133,9 @@ export class ConnectionEngine implements EngineCore {
     EngineDropReason,
     number
   >;
-  readonly tunWrites: Uint8Array[] = [];
+  readonly tunSlab = Buffer.alloc(TUN_SLAB_BYTES);
+  readonly tunLengths = new Uint32Array(MAX_TUN_BATCH);
+  readonly scratch = Buffer.alloc(2048);
   link: Link | null = null;
   state: EngineState = 'idle';
   params: TunnelParams | null = null;
