@@ -211,10 +211,12 @@ export class ProxyCore {
     const c = this.counters;
     c.active++;
     let closed = 0;
+    // What the client sent before (its request) is not payload.
+    const upBefore = local.bytesRead - local.readableLength;
     const onClose = () => {
       if (++closed < 2) return;
       c.active--;
-      c.bytesUp += local.bytesRead;
+      c.bytesUp += local.bytesRead - upBefore;
       c.bytesDown += remote.bytesRead;
     };
     const fail = () => {
