@@ -61,7 +61,8 @@ function skipName(b: Uint8Array, p: number): number {
 }
 
 const u16 = (b: Uint8Array, p: number) => (b[p]! << 8) | b[p + 1]!;
-const u32 = (b: Uint8Array, p: number) => ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+const u32 = (b: Uint8Array, p: number) =>
+  ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
 
 /**
  * The addresses answering query `id` of `type`. CNAME chains are followed implicitly: every record

@@ -12,7 +12,14 @@
  * Hostile input never throws past the socket: every refusal is a short response and a close.
  */
 import type net from 'node:net';
-import { buildResponse, header, MAX_HEAD_BYTES, parseProxyRequest, rewriteHead, statusFor } from './http-wire.js';
+import {
+  buildResponse,
+  header,
+  MAX_HEAD_BYTES,
+  parseProxyRequest,
+  rewriteHead,
+  statusFor,
+} from './http-wire.js';
 import type { DialFailure, ProxyCore } from './proxy-core.js';
 
 export const HEAD_TIMEOUT_MS = 15_000;
@@ -106,4 +113,10 @@ export function handleHttpClient(core: ProxyCore, local: net.Socket): void {
     })();
   };
   local.on('data', onData);
+  // The client half-closed before the head was complete: answer and close.
+  local.once('end', () => {
+    if (done) return;
+    core.refuse('badRequest');
+    answer(400, 'Bad Request', 'vpnctl proxy: incomplete request head');
+  });
 }

@@ -68,7 +68,9 @@ export function statusFor(reason: HttpParseError): { status: number; text: strin
   }
 }
 
-function parseAuthority(text: string): { host: string; kind: ProxyRequest['kind']; port: number | null } | null {
+function parseAuthority(
+  text: string,
+): { host: string; kind: ProxyRequest['kind']; port: number | null } | null {
   let host: string;
   let portText: string | undefined;
   if (text.startsWith('[')) {
@@ -99,7 +101,8 @@ function parseAuthority(text: string): { host: string; kind: ProxyRequest['kind'
 export function parseProxyRequest(b: Uint8Array): HttpParsed {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
   const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
-  if (end < 0) return buf.length >= MAX_HEAD_BYTES ? { type: 'error', reason: 'headTooLarge' } : { type: 'incomplete' };
+  if (end < 0)
+    return buf.length >= MAX_HEAD_BYTES ? { type: 'error', reason: 'headTooLarge' } : { type: 'incomplete' };
   if (end + 4 > MAX_HEAD_BYTES) return { type: 'error', reason: 'headTooLarge' };
   const lines = buf.toString('latin1', 0, end).split('\r\n');
   const m = /^([^ ]+) ([^ ]+) HTTP\/(\d)\.(\d)$/.exec(lines[0]!);
@@ -124,7 +127,10 @@ export function parseProxyRequest(b: Uint8Array): HttpParsed {
     const a = parseAuthority(target);
     if (a === null) return { type: 'error', reason: 'badTarget' };
     if (a.port === null) return { type: 'error', reason: 'badPort' };
-    return { type: 'ok', request: { ...base, connect: true, host: a.host, kind: a.kind, port: a.port, path: '/' } };
+    return {
+      type: 'ok',
+      request: { ...base, connect: true, host: a.host, kind: a.kind, port: a.port, path: '/' },
+    };
   }
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(target);
   if (!scheme) return { type: 'error', reason: 'badTarget' }; // origin form: we are a proxy, not a server

@@ -63,7 +63,9 @@ export class ProxyListeners {
   constructor(private readonly core: ProxyCore) {}
 
   async listen(kind: FrontEnd, addr: ListenAddress): Promise<string> {
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) => this.accept(kind, sock));
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (sock) =>
+      this.accept(kind, sock),
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);

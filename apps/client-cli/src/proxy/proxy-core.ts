@@ -35,7 +35,13 @@ export const DIAL_FAILURES = [
 export type DialFailure = (typeof DIAL_FAILURES)[number];
 
 /** Why a client was turned away before dialing. Closed list, counted per reason. */
-export const REFUSALS = ['badRequest', 'authFailed', 'unsupported', 'tooManyClients', 'handshakeTimeout'] as const;
+export const REFUSALS = [
+  'badRequest',
+  'authFailed',
+  'unsupported',
+  'tooManyClients',
+  'handshakeTimeout',
+] as const;
 export type Refusal = (typeof REFUSALS)[number];
 
 export class DialError extends Error {

@@ -6,9 +6,8 @@
  * changes: no interface, route, DNS or firewall, so no root and no journal.
  *
  * Lifecycle:
- *   prepare()  controller side only (as connect).
- *   start()    control socket (status, disconnect) -> local listeners (fail fast: port in use) ->
- *              engine start. On the first tunnel parameters a Netstack is created with the assigned
+ *   prepare()  local listeners first (fail fast: port in use), then the controller side (as connect).
+ *   start()    control socket (status, disconnect) -> engine start. On the first tunnel parameters a Netstack is created with the assigned
  *              address(es) and MTU; later parameters with another address replace it (connections
  *              of the old address are aborted: they could not continue anyway). Resolves once
  *              connected; any failure closes what was opened and rejects.
@@ -29,7 +28,12 @@ import {
   type Prepared,
 } from '../connection/connection.js';
 import { ControlServer } from '../connection/control-socket.js';
-import { ConnectionEngine, ENGINE_DROP_REASONS, type EngineState, type TicketGrant } from '../connection/engine.js';
+import {
+  ConnectionEngine,
+  ENGINE_DROP_REASONS,
+  type EngineState,
+  type TicketGrant,
+} from '../connection/engine.js';
 import type { ListenAddress } from './listeners.js';
 import { DIAL_FAILURES, REFUSALS, type ProxyAuth } from './proxy-core.js';
 import { ProxyEngine } from './proxy-engine.js';
@@ -63,11 +67,40 @@ export class ProxySession {
     readonly req: ProxyRequest,
     private readonly p: Prepared,
     private readonly ui: ConnectionUi,
+    proxy: ProxyEngine,
   ) {
-    this.proxy = new ProxyEngine({ auth: req.auth, ready: () => this.engine?.state === 'connected' });
+    this.proxy = proxy;
   }
 
+  /** True while the tunnel carries traffic (the ProxyEngine's `ready`). */
+  get connected(): boolean {
+    return this.engine?.state === 'connected';
+  }
+
+  /**
+   * Binds the local listeners first (a port in use fails before anything else happens), then asks
+   * the controller. Until start() connects, proxy requests are refused as "tunnel down".
+   */
   static async prepare(ctx: CliContext, req: ProxyRequest, ui: ConnectionUi): Promise<ProxySession> {
+    let session: ProxySession | undefined;
+    const proxy = new ProxyEngine({ auth: req.auth, ready: () => session?.connected ?? false });
+    try {
+      if (req.socks) await proxy.listeners.listen('socks', req.socks);
+      if (req.http) await proxy.listeners.listen('http', req.http);
+      session = await ProxySession.fromController(ctx, req, ui, proxy);
+      return session;
+    } catch (e) {
+      await proxy.close();
+      throw e;
+    }
+  }
+
+  private static async fromController(
+    ctx: CliContext,
+    req: ProxyRequest,
+    ui: ConnectionUi,
+    proxy: ProxyEngine,
+  ): Promise<ProxySession> {
     const c = await Connection.prepare(
       ctx,
       {
@@ -81,7 +114,7 @@ export class ProxySession {
       },
       ui,
     );
-    return new ProxySession(ctx, req, c.prepared, ui);
+    return new ProxySession(ctx, req, c.prepared, ui, proxy);
   }
 
   get nodeId(): string {
@@ -103,8 +136,6 @@ export class ProxySession {
       status: () => this.status(),
       disconnect: () => void this.shutdown('disconnect requested'),
     });
-    if (this.req.socks) await this.proxy.listeners.listen('socks', this.req.socks);
-    if (this.req.http) await this.proxy.listeners.listen('http', this.req.http);
     const grant = ticketGrant(ticket);
     const tunnel = new InitiatorTunnel({
       staticKeys: this.p.device.keys,
@@ -134,7 +165,9 @@ export class ProxySession {
         transport: this.req.transport,
         ticketExpiresAtMs: grant.expiresAtMs,
         ...(this.req.udpFallbackMs !== undefined ? { udpFallbackMs: this.req.udpFallbackMs } : {}),
-        ...(this.req.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.req.handshakeTimeoutMs } : {}),
+        ...(this.req.handshakeTimeoutMs !== undefined
+          ? { handshakeTimeoutMs: this.req.handshakeTimeoutMs }
+          : {}),
       },
     );
     await this.engine.start();
@@ -188,7 +221,8 @@ export class ProxySession {
     for (const [k, v] of Object.entries(e.tunnel.drops)) if (v > 0) drops[k] = v;
     for (const k of ENGINE_DROP_REASONS) if (e.drops[k] > 0) drops[k] = e.drops[k];
     const now = performance.now();
-    const wallOf = (mono: number | null) => (mono === null ? null : new Date(Date.now() - (now - mono)).toISOString());
+    const wallOf = (mono: number | null) =>
+      mono === null ? null : new Date(Date.now() - (now - mono)).toISOString();
     const core = this.proxy.core;
     const c = core.counters;
     const failures: Record<string, number> = {};
@@ -197,7 +231,8 @@ export class ProxySession {
     for (const k of REFUSALS) if (core.refusals[k] > 0) refusals[k] = core.refusals[k];
     const tunnelIPv6 = params?.clientIPv6 != null;
     return {
-      state: e.state === 'connected' ? 'connected' : e.state === 'reconnecting' ? 'reconnecting' : 'connecting',
+      state:
+        e.state === 'connected' ? 'connected' : e.state === 'reconnecting' ? 'reconnecting' : 'connecting',
       mode: 'proxy',
       pid: process.pid,
       node: {

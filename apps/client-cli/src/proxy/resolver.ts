@@ -117,7 +117,11 @@ export class TunnelResolver {
       };
       const send = () => {
         if (attempt >= ATTEMPTS) {
-          done(() => reject(new ResolveError('ETIMEOUT', `cannot resolve ${name}: no answer from ${servers.join(', ')}`)));
+          done(() =>
+            reject(
+              new ResolveError('ETIMEOUT', `cannot resolve ${name}: no answer from ${servers.join(', ')}`),
+            ),
+          );
           return;
         }
         server = servers[attempt % servers.length]!;
@@ -145,7 +149,14 @@ export class TunnelResolver {
               send();
               return;
             }
-            done(() => reject(new ResolveError('ESERVFAIL', `cannot resolve ${name}: ${server} answered with an error (rcode ${a.rcode})`)));
+            done(() =>
+              reject(
+                new ResolveError(
+                  'ESERVFAIL',
+                  `cannot resolve ${name}: ${server} answered with an error (rcode ${a.rcode})`,
+                ),
+              ),
+            );
             return;
         }
       });

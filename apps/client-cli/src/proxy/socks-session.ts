@@ -90,7 +90,10 @@ export function handleSocksClient(core: ProxyCore, local: net.Socket): void {
         buf = buf.subarray(r.consumed);
         const want = core.authRequired ? METHOD_USERPASS : METHOD_NO_AUTH;
         if (!r.value.methods.includes(want)) {
-          return refuse(buildMethodSelection(METHOD_NONE_ACCEPTABLE), core.authRequired ? 'authFailed' : 'unsupported');
+          return refuse(
+            buildMethodSelection(METHOD_NONE_ACCEPTABLE),
+            core.authRequired ? 'authFailed' : 'unsupported',
+          );
         }
         local.write(buildMethodSelection(want));
         phase = core.authRequired ? 'auth' : 'request';
@@ -174,4 +177,8 @@ export function handleSocksClient(core: ProxyCore, local: net.Socket): void {
   };
 
   local.on('data', onData);
+  // The client half-closed before finishing the negotiation: nothing more will come.
+  local.once('end', () => {
+    if (phase !== 'busy') refuse(null, 'badRequest');
+  });
 }

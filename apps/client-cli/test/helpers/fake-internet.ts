@@ -25,11 +25,15 @@ export const realClock = {
 
 function qname(q: Buffer): string {
   const labels: string[] = [];
-  for (let p = 12; p < q.length && q[p] !== 0; p += 1 + q[p]!) labels.push(q.toString('latin1', p + 1, p + 1 + q[p]!));
+  for (let p = 12; p < q.length && q[p] !== 0; p += 1 + q[p]!)
+    labels.push(q.toString('latin1', p + 1, p + 1 + q[p]!));
   return labels.join('.');
 }
 
-export function dnsReply(q: Buffer, records: Record<string, { a?: string[]; aaaa?: string[] }>): Buffer | null {
+export function dnsReply(
+  q: Buffer,
+  records: Record<string, { a?: string[]; aaaa?: string[] }>,
+): Buffer | null {
   if (q.length < 17) return null;
   let p = 12;
   const labels: string[] = [];
@@ -149,7 +153,9 @@ export class FakeInternetNode extends FakeNode {
         head += d.toString('latin1');
         if (!head.includes('\r\n\r\n')) return;
         const body = head.slice(0, head.indexOf('\r\n\r\n'));
-        s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        s.end(
+          `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       });
     } else s.destroy();
   }
@@ -161,16 +167,20 @@ export class FakeInternetNode extends FakeNode {
       const out = Buffer.alloc(4096);
       for (const msg of messages) {
         if (msg[0] === 1) this.initiations.push({ transport: link.transport, ticket: '' });
-        const r = this.responder.decapsulate(msg, { ip: '198.18.0.2', port: 40000 + link.id }, out, performance.now());
+        const r = this.responder.decapsulate(
+          msg,
+          { ip: '198.18.0.2', port: 40000 + link.id },
+          out,
+          performance.now(),
+        );
         if (r.type === 'writeToNetwork') replies.push(Buffer.from(r.data));
         else if (r.type === 'writeToTun') {
           this.peer = r.peer;
           this.link = link;
           this.world.input(r.data);
         }
-        if (r.type === 'writeToNetwork' || r.type === 'handshakeComplete' || r.type === 'done') {
-          const peer = (r as { peer?: ResponderPeer }).peer;
-          if (peer) this.peer = peer;
+        if ((r.type === 'writeToNetwork' || r.type === 'done') && r.peer) {
+          this.peer = r.peer;
           this.link = link;
         }
       }

@@ -117,7 +117,11 @@ export async function socksUdp(
       u.once('message', resolve);
       setTimeout(() => reject(new Error('no UDP answer')), 5_000);
     });
-    u.send(Buffer.concat([Buffer.from([0, 0, 0]), socksAddress(dest.host, dest.port), payload]), relay.port, relay.host);
+    u.send(
+      Buffer.concat([Buffer.from([0, 0, 0]), socksAddress(dest.host, dest.port), payload]),
+      relay.port,
+      relay.host,
+    );
     const m = await answer;
     if (m[3] !== 1) throw new Error(`unexpected ATYP ${m[3]}`);
     return { from: [...m.subarray(4, 8)].join('.'), port: m.readUInt16BE(8), data: m.subarray(10) };

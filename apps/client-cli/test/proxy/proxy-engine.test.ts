@@ -30,7 +30,10 @@ async function rig(
   opts: { auth?: ProxyAuth; params?: Partial<TunnelParams>; stack?: Record<string, unknown> } = {},
 ): Promise<Rig> {
   const node = new FakeInternetNode(
-    { 'web.test': { a: ['198.51.100.80'], aaaa: ['2001:db8::80'] }, 'v6only.test': { aaaa: ['2001:db8::80'] } },
+    {
+      'web.test': { a: ['198.51.100.80'], aaaa: ['2001:db8::80'] },
+      'v6only.test': { aaaa: ['2001:db8::80'] },
+    },
     opts.params ?? {},
   );
   const tunnel = new InitiatorTunnel({
@@ -51,7 +54,10 @@ async function rig(
       tun: proxy.device,
       tunnel,
       openLink: (t) => node.openLink(t),
-      renewTicket: async () => ({ ticket: ticketFor(Date.now() + 3_600_000), expiresAtMs: Date.now() + 3_600_000 }),
+      renewTicket: async () => ({
+        ticket: ticketFor(Date.now() + 3_600_000),
+        expiresAtMs: Date.now() + 3_600_000,
+      }),
       onParams: (p, prev) => void proxy.applyParams(p, prev),
     },
     { transport: 'udp', ticketExpiresAtMs: Date.now() + 3_600_000, backoffBaseMs: 2_000 },
@@ -63,8 +69,12 @@ async function rig(
     node.world.close();
   });
   await engine.start(true);
-  const socks = Number((await proxy.listeners.listen('socks', parseListenAddress('--socks', '127.0.0.1:0'))).split(':')[1]);
-  const http = Number((await proxy.listeners.listen('http', parseListenAddress('--http', '127.0.0.1:0'))).split(':')[1]);
+  const socks = Number(
+    (await proxy.listeners.listen('socks', parseListenAddress('--socks', '127.0.0.1:0'))).split(':')[1],
+  );
+  const http = Number(
+    (await proxy.listeners.listen('http', parseListenAddress('--http', '127.0.0.1:0'))).split(':')[1],
+  );
   return { node, engine, proxy, socks, http };
 }
 
@@ -109,8 +119,12 @@ describe('vpnctl proxy engine over an in-memory tunnel', () => {
   it('username/password: required when configured, compared exactly', async () => {
     const r = await rig({ auth: { username: 'alice', password: 's3cret' } });
     expect((await socksRequest(r.socks, 1, '198.51.100.80', 80)).rep).toBe(-1); // no-auth not offered
-    expect((await socksRequest(r.socks, 1, '198.51.100.80', 80, { user: 'alice', pass: 's3creT' })).rep).toBe(-2);
-    expect((await socksRequest(r.socks, 1, '198.51.100.80', 80, { user: 'alic', pass: 's3cret' })).rep).toBe(-2);
+    expect((await socksRequest(r.socks, 1, '198.51.100.80', 80, { user: 'alice', pass: 's3creT' })).rep).toBe(
+      -2,
+    );
+    expect((await socksRequest(r.socks, 1, '198.51.100.80', 80, { user: 'alic', pass: 's3cret' })).rep).toBe(
+      -2,
+    );
     const ok = await socksRequest(r.socks, 1, '198.51.100.80', 80, { user: 'alice', pass: 's3cret' });
     expect(ok.rep).toBe(0);
     expect((await ok.r.rest()).toString()).toBe('10.8.0.12\n');
@@ -123,7 +137,9 @@ describe('vpnctl proxy engine over an in-memory tunnel', () => {
     withAuth.sock.write(
       `CONNECT 198.51.100.80:80 HTTP/1.1\r\nProxy-Authorization: Basic ${Buffer.from('alice:s3cret').toString('base64')}\r\n\r\n`,
     );
-    expect((await withAuth.r.rest()).toString()).toBe('HTTP/1.1 200 Connection Established\r\n\r\n10.8.0.12\n');
+    expect((await withAuth.r.rest()).toString()).toBe(
+      'HTTP/1.1 200 Connection Established\r\n\r\n10.8.0.12\n',
+    );
   });
 
   it('UDP ASSOCIATE: datagrams by name and by address go out from the tunnel address and come back', async () => {
@@ -143,7 +159,9 @@ describe('vpnctl proxy engine over an in-memory tunnel', () => {
     const r = await rig();
     const c = await open(r.http);
     c.sock.write('CONNECT web.test:7 HTTP/1.1\r\nHost: web.test:7\r\n\r\nearly bytes');
-    expect((await c.r.read(39 + 11)).toString()).toBe('HTTP/1.1 200 Connection Established\r\n\r\nearly bytes');
+    expect((await c.r.read(39 + 11)).toString()).toBe(
+      'HTTP/1.1 200 Connection Established\r\n\r\nearly bytes',
+    );
     c.sock.end();
 
     const g = await open(r.http);
@@ -221,6 +239,38 @@ describe('vpnctl proxy engine over an in-memory tunnel', () => {
     expect(c.rep).toBe(0);
     expect((await c.r.rest()).toString()).toBe('10.8.0.12\n');
   }, 30_000);
+});
+
+describe('hostile local clients', () => {
+  it('random bytes on both proxy ports: each connection is answered or closed, the proxy keeps serving', async () => {
+    const r = await rig();
+    let seed = 0x2545f491;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 0xff;
+    for (let i = 0; i < 60; i++) {
+      const port = i % 2 === 0 ? r.socks : r.http;
+      const { sock, r: reader } = await open(port);
+      const prefix =
+        i % 4 === 0 ? Buffer.from([5, 1, 0]) : i % 4 === 1 ? Buffer.from('CONNECT ') : Buffer.alloc(0);
+      const junk = Buffer.from(Array.from({ length: 1 + rnd() * 9 }, rnd));
+      sock.write(Buffer.concat([prefix, junk, i % 3 === 0 ? Buffer.from('\r\n\r\n') : Buffer.alloc(0)]));
+      sock.end(); // half-close: the proxy must still answer or close, never hang or crash
+      await reader.rest(20_000);
+    }
+    // An oversized negotiation is cut off, not buffered.
+    const big = await open(r.socks);
+    big.sock.write(Buffer.concat([Buffer.from([5, 255]), Buffer.alloc(4096, 1)]));
+    const answer = await big.r.rest();
+    expect(answer.length).toBeLessThanOrEqual(2);
+    const huge = await open(r.http);
+    huge.sock.write(`GET http://web.test/ HTTP/1.1\r\nX: ${'a'.repeat(20_000)}`);
+    expect((await huge.r.rest()).toString()).toMatch(/^HTTP\/1.1 431 /);
+    // Still serving.
+    const c = await socksRequest(r.socks, 1, '198.51.100.80', 80);
+    expect(c.rep).toBe(0);
+    expect((await c.r.rest()).toString()).toBe('10.8.0.12\n');
+    expect(r.proxy.core.refusals.badRequest).toBeGreaterThan(10);
+    await until(() => r.proxy.core.clients === 0);
+  }, 60_000);
 });
 
 async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -30,7 +30,15 @@ describe('Netstack.input ownership', () => {
     const bodies: string[] = [];
     ns.onIcmpEcho((req) => bodies.push(Buffer.from(req.data).toString()));
     const pkt = Buffer.from(
-      buildIcmp({ src: '10.8.0.12', dst: '198.51.100.7', type: 8, code: 0, word1: 1, word2: 1, body: Buffer.from('ping') }),
+      buildIcmp({
+        src: '10.8.0.12',
+        dst: '198.51.100.7',
+        type: 8,
+        code: 0,
+        word1: 1,
+        word2: 1,
+        body: Buffer.from('ping'),
+      }),
     );
     // A valid checksum is needed: buildIcmp computes it.
     ns.input(pkt);

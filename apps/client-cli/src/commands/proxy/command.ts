@@ -64,8 +64,8 @@ export const spec: CommandSpec = {
     'CORRIDOR_PROXY_PASSWORD=... vpnctl proxy auto --socks 0.0.0.0:1080 --http off --user me --allow-remote',
   ],
   notes: [
-    "Without --socks and --http both proxies listen on their defaults; with one of them only that one.\n" +
-      "Nothing on the system changes (no interface, routes, DNS or firewall) and no root is needed: each\n" +
+    'Without --socks and --http both proxies listen on their defaults; with one of them only that one.\n' +
+      'Nothing on the system changes (no interface, routes, DNS or firewall) and no root is needed: each\n' +
       "proxied connection is a connection of vpnctl's own TCP/IP stack from the tunnel address, carried\n" +
       "through the ordinary encrypted tunnel, so sites see the node's address. Host names (socks5h, HTTP)\n" +
       'are resolved through the tunnel by the DNS servers the node pushes, never locally. SOCKS5 supports\n' +

@@ -27,7 +27,11 @@ function envMs(ctx: CliContext, name: string): number | undefined {
   return n;
 }
 
-function listenOption(args: ParsedArgs, name: 'socks' | 'http', fallback: string | null): ListenAddress | null {
+function listenOption(
+  args: ParsedArgs,
+  name: 'socks' | 'http',
+  fallback: string | null,
+): ListenAddress | null {
   const v = str(args, name) ?? fallback;
   if (v === null || v === 'off') return null;
   return parseListenAddress(`--${name}`, v);
@@ -46,7 +50,8 @@ export function parseProxyArgs(args: ParsedArgs, ctx: CliContext): ProxyRequest 
   const neither = str(args, 'socks') === undefined && str(args, 'http') === undefined;
   const socks = listenOption(args, 'socks', neither ? DEFAULT_SOCKS : null);
   const http = listenOption(args, 'http', neither ? DEFAULT_HTTP : null);
-  if (socks === null && http === null) throw new UsageError('--socks off and --http off leave nothing to run');
+  if (socks === null && http === null)
+    throw new UsageError('--socks off and --http off leave nothing to run');
 
   const user = str(args, 'user') ?? (ctx.env.CORRIDOR_PROXY_USER || undefined);
   let auth: ProxyAuth | null = null;
@@ -157,7 +162,10 @@ async function runProxy(ctx: CliContext, req: ProxyRequest, json: boolean): Prom
     const s = session.status();
     ui.note(
       `Connected to ${s.node.id} over ${s.transport?.toUpperCase()} as ${s.address.ipv4}${s.address.ipv6 ? ` ${s.address.ipv6}` : ''}; ` +
-        [s.proxy.socks ? `SOCKS5 proxy on ${s.proxy.socks}` : '', s.proxy.http ? `HTTP proxy on ${s.proxy.http}` : '']
+        [
+          s.proxy.socks ? `SOCKS5 proxy on ${s.proxy.socks}` : '',
+          s.proxy.http ? `HTTP proxy on ${s.proxy.http}` : '',
+        ]
           .filter(Boolean)
           .join(', ') +
         `${s.dns?.length ? `, names resolved by ${s.dns.join(', ')} through the tunnel` : ''}. Ctrl-C stops it.`,
