@@ -13,9 +13,23 @@ export const FILE_MODE = 0o600;
 
 /** Creates `dir` (and parents) and makes sure it is private to its owner. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-  const st = await fs.stat(dir);
-  if ((st.mode & 0o077) !== 0) await fs.chmod(dir, DIR_MODE);
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    const st = await fs.stat(dir);
+    if ((st.mode & 0o077) !== 0) await fs.chmod(dir, DIR_MODE);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS' && code !== 'ENOTDIR') throw e;
+    // Typical for a user without a home (nobody: /nonexistent) or an XDG dir inherited from another
+    // user (sudo, su): name the directory and the variables that move it.
+    throw new UserError(
+      CLI_ERROR_CODES.CONFIG,
+      `cannot use ${dir} (${code}): this user may not create or own it`,
+      'vpnctl keeps its files under $XDG_CONFIG_HOME, $XDG_STATE_HOME and $XDG_RUNTIME_DIR (defaults under ' +
+        '$HOME): point them, or CORRIDOR_CONFIG_DIR / CORRIDOR_STATE_DIR / CORRIDOR_RUNTIME_DIR, at directories this user owns',
+      { cause: e },
+    );
+  }
 }
 
 /** Atomically replaces `file` with `data`, mode 0600, creating its directory 0700. */

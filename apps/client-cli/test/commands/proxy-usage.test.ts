@@ -2,9 +2,10 @@
  * `vpnctl proxy` argument and environment checks, and the failures a user meets before any tunnel
  * exists: each a clear CORRIDOR_ERR_* code with a hint.
  */
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, tempHome } from '../helpers/cli.js';
+import { runCli, runProcess, tempHome } from '../helpers/cli.js';
 
 const home = tempHome();
 const env = home.env;
@@ -64,4 +65,19 @@ describe('vpnctl proxy: usage', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).error.code).toBe('CORRIDOR_ERR_NOT_LOGGED_IN');
   });
+
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  it.skipIf(process.getuid?.() !== 0 || !setpriv)(
+    'an unprivileged user without a home: names the directory and the XDG variables, no stack trace',
+    async () => {
+      const r = await runProcess(['proxy', 'auto', '--socks', '127.0.0.1:0'], {
+        env: { HOME: '/nonexistent', XDG_CONFIG_HOME: '', XDG_STATE_HOME: '', XDG_RUNTIME_DIR: '/run/user/0' },
+        prefix: [setpriv!, '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'],
+      });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/vpnctl: cannot use \/(nonexistent|run\/user\/0)\S* \(EACCES\)/);
+      expect(r.stderr).toContain('hint: vpnctl keeps its files under $XDG_CONFIG_HOME');
+      expect(r.stderr).not.toContain('This is a bug');
+    },
+  );
 });
