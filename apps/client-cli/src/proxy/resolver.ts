@@ -20,6 +20,7 @@ import { buildDnsQuery, parseDnsAnswer, TYPE_A, TYPE_AAAA } from './dns-wire.js'
 const MAX_CACHE = 1024;
 const ATTEMPT_MS = 1_500;
 const ATTEMPTS = 3;
+const AAAA_GRACE_MS = 300;
 
 export class ResolveError extends Error {
   constructor(
@@ -74,8 +75,23 @@ export class TunnelResolver {
     if (servers.length === 0) {
       throw new ResolveError('ENODNS', `cannot resolve ${name}: the node pushed no DNS server`);
     }
-    const types = this.cfg.ipv6() ? [TYPE_A, TYPE_AAAA] : [TYPE_A];
-    const results = await Promise.allSettled(types.map((t) => this.query(name, t, servers)));
+    const a = this.query(name, TYPE_A, servers);
+    // AAAA in parallel when the tunnel has IPv6; once A answered, AAAA gets AAAA_GRACE_MS more
+    // (a resolver that drops AAAA queries must not cost every lookup the whole retry schedule).
+    const aaaa = this.cfg.ipv6()
+      ? this.query(name, TYPE_AAAA, servers)
+      : Promise.resolve({ addresses: [] as string[], ttl: 300 });
+    const graced = Promise.race([
+      aaaa,
+      a.then(
+        () =>
+          new Promise<never>((_, reject) =>
+            setTimeout(() => reject(new ResolveError('ETIMEOUT', 'AAAA: no answer')), AAAA_GRACE_MS),
+          ),
+        () => aaaa,
+      ),
+    ]);
+    const results = await Promise.allSettled([a, graced]);
     const addresses: string[] = [];
     let ttl = 300;
     let firstError: ResolveError | undefined;

@@ -127,7 +127,7 @@ export function handleSocksClient(core: ProxyCore, local: net.Socket): void {
         clearTimeout(timer);
         const { command, address } = r.value;
         if (command === CMD_CONNECT) void connect(address.host, address.port, rest);
-        else if (command === CMD_UDP_ASSOCIATE) void associate(address.host, address.port);
+        else if (command === CMD_UDP_ASSOCIATE) void associate(address.port);
         else refuse(buildReply(REP.COMMAND_NOT_SUPPORTED), 'unsupported');
         return;
       } else return;
@@ -149,11 +149,10 @@ export function handleSocksClient(core: ProxyCore, local: net.Socket): void {
     }
   };
 
-  const associate = async (host: string, port: number) => {
+  /** RFC 1928: DST.PORT is where the client will send from (0: not known yet, learn it). */
+  const associate = async (expectedPort: number) => {
+    // Datagrams are taken from the address of this TCP connection's peer only.
     const clientAddress = local.remoteAddress ?? '';
-    // RFC 1928: DST is where the client will send from; 0.0.0.0 / :: / port 0 mean "not known yet".
-    const expectedPort = port;
-    void host;
     try {
       const assoc = await UdpAssociation.open(core, {
         bindAddress: local.localAddress ?? '127.0.0.1',

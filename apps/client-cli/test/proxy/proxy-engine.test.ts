@@ -202,15 +202,22 @@ describe('vpnctl proxy engine over an in-memory tunnel', () => {
     c.sock.pause();
     c.sock.removeAllListeners('data');
     c.sock.write(`${total}\n`);
-    await new Promise((res) => setTimeout(res, 1_500));
-    const far = r.node.accepted.at(-1)!;
-    const sent1 = far.bytesWritten - far.writableLength;
-    await new Promise((res) => setTimeout(res, 1_000));
-    const sent2 = far.bytesWritten - far.writableLength;
-    // Stalled: what left the far end is bounded by the buffers on the way (stack windows, stream
-    // high-water marks, the local socket's kernel buffers), far below the 24 MiB asked for.
-    expect(sent2 - sent1).toBeLessThan(512 * 1024);
-    expect(sent2).toBeLessThan(8 * 1024 * 1024);
+    const far = () => r.node.accepted.at(-1)!;
+    await until(() => r.node.accepted.length > 0 && far().bytesWritten > 0);
+    const sentByFar = () => far().bytesWritten - far().writableLength;
+    // The far sender stalls: two samples 500 ms apart show (almost) no progress, within 20 s.
+    let last = -1;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const now = sentByFar();
+      if (last >= 0 && now - last < 64 * 1024) break;
+      if (Date.now() > deadline) throw new Error(`the far sender never stalled (${now} bytes sent)`);
+      last = now;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    // What left the far end is bounded by the buffers on the way (stack windows, stream high-water
+    // marks, the local socket's kernel buffers), far below the 24 MiB asked for.
+    expect(sentByFar()).toBeLessThan(8 * 1024 * 1024);
     // The proxy's own stack holds at most its receive window for the stalled connection.
     expect(r.proxy.netstack!.stats().bufferBytes).toBeLessThanOrEqual(1024 * 1024);
     let got = 0;
