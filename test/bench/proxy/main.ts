@@ -9,8 +9,9 @@
  *            `curl --socks5-hostname`, and conn-rate.ts through SOCKS5 CONNECT.
  *
  * Printed: median (min..max) of the bulk throughput (MB/s) and of the connection setup rate (per
- * second, with `CORRIDOR_BENCH_CONCURRENCY` workers), vpnctl's CPU seconds per GB moved (from
- * /proc/<pid>/stat), and proxy/connect ratios; `uptime` load before and after (the machine is
+ * second, with `CORRIDOR_BENCH_CONCURRENCY` workers), vpnctl's CPU seconds per GB moved and CPU
+ * milliseconds per connection (from /proc/<pid>/stat: these do not depend on the machine's load),
+ * and proxy/connect ratios; `uptime` load before and after (the machine is
  * shared: figures compare only within one run).
  *
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_BYTES (200000000), CORRIDOR_BENCH_SECONDS
@@ -46,6 +47,8 @@ interface Figures {
   mbPerSecond: number;
   cpuSecondsPerGB: number;
   connectionsPerSecond: number;
+  /** vpnctl CPU per connection set up (load-independent, unlike the rate on a shared machine). */
+  cpuMsPerConnection: number;
   connectionErrors: number;
 }
 
@@ -93,7 +96,11 @@ async function connRate(
     timeoutMs: (SECONDS + 60) * 1000,
   });
   if (r.code !== 0) throw new Error(`conn-rate failed: ${r.stderr}`);
-  const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { perSecond: number; errors: number };
+  const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    perSecond: number;
+    errors: number;
+    connections: number;
+  };
   return j;
 }
 
@@ -111,11 +118,13 @@ async function measure(
       const cpu0 = cpuSeconds(pid);
       const b = await bulk(c.host, url, []);
       const cpu = cpuSeconds(pid) - cpu0;
+      const cpu1 = cpuSeconds(pid);
       const rate = await connRate(c.host, 'direct', web);
       return {
         mbPerSecond: b.bytes / b.seconds / 1e6,
         cpuSecondsPerGB: cpu / (b.bytes / 1e9),
         connectionsPerSecond: rate.perSecond,
+        cpuMsPerConnection: ((cpuSeconds(pid) - cpu1) * 1000) / Math.max(1, rate.connections),
         connectionErrors: rate.errors,
       };
     } finally {
@@ -145,11 +154,13 @@ async function measure(
     const cpu0 = cpuSeconds(pid);
     const b = await bulk(c.host, url, ['--socks5-hostname', `127.0.0.1:${SOCKS_PORT}`]);
     const cpu = cpuSeconds(pid) - cpu0;
+    const cpu1 = cpuSeconds(pid);
     const rate = await connRate(c.host, `socks:${SOCKS_PORT}`, web);
     return {
       mbPerSecond: b.bytes / b.seconds / 1e6,
       cpuSecondsPerGB: cpu / (b.bytes / 1e9),
       connectionsPerSecond: rate.perSecond,
+      cpuMsPerConnection: ((cpuSeconds(pid) - cpu1) * 1000) / Math.max(1, rate.connections),
       connectionErrors: rate.errors,
     };
   } finally {
@@ -192,7 +203,7 @@ async function main(): Promise<void> {
         results[kind].push(f);
         log(
           `round ${round} ${kind}: ${f.mbPerSecond.toFixed(1)} MB/s, ${f.cpuSecondsPerGB.toFixed(2)} CPU-s/GB, ` +
-            `${f.connectionsPerSecond.toFixed(0)} connections/s (${f.connectionErrors} errors)`,
+            `${f.connectionsPerSecond.toFixed(0)} connections/s (${f.cpuMsPerConnection.toFixed(2)} CPU-ms each, ${f.connectionErrors} errors)`,
         );
       }
     }
@@ -222,6 +233,12 @@ async function main(): Promise<void> {
         col('connect', 'connectionsPerSecond', 0),
         col('proxy', 'connectionsPerSecond', 0),
         ratio('connectionsPerSecond'),
+      ],
+      [
+        'vpnctl CPU-ms per connection',
+        col('connect', 'cpuMsPerConnection', 2),
+        col('proxy', 'cpuMsPerConnection', 2),
+        ratio('cpuMsPerConnection'),
       ],
     ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
