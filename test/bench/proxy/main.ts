@@ -91,7 +91,7 @@ async function connRate(
   client: LabHost,
   mode: string,
   web: LabHost,
-): Promise<{ perSecond: number; errors: number }> {
+): Promise<{ perSecond: number; errors: number; connections: number }> {
   const r = await client.exec([...CONN_RATE, mode, web.v4, '80', String(CONCURRENCY), String(SECONDS)], {
     timeoutMs: (SECONDS + 60) * 1000,
   });
