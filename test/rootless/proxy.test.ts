@@ -12,6 +12,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProxyConnectionStatus } from '../../apps/client-cli/src/proxy/proxy-status.js';
 import {
   createLab,
   diffSnapshots,
@@ -86,7 +87,7 @@ describe.skipIf(skip !== undefined)('vpnctl proxy as an unprivileged user (rootl
     const r = await asNobody(['curl', '-sS', '--fail', '--max-time', '20', ...args], { timeoutMs: 30_000 });
     return { ok: r.code === 0, out: r.stdout.trim(), err: r.stderr };
   };
-  const status = async () => JSON.parse((await vpnctl('status', '--json')).stdout) as Record<string, any>;
+  const status = async () => JSON.parse((await vpnctl('status', '--json')).stdout) as ProxyConnectionStatus;
 
   beforeAll(async () => {
     rootBefore = await snapshotRoot();
@@ -149,7 +150,7 @@ describe.skipIf(skip !== undefined)('vpnctl proxy as an unprivileged user (rootl
       },
     );
     const line = await proc.waitFor(/^\{"state":"connected"/, { timeoutMs: 60_000, stream: 'stdout' });
-    return { proc, status: JSON.parse(line) as Record<string, any> };
+    return { proc, status: JSON.parse(line) as ProxyConnectionStatus };
   }
 
   it('SOCKS5 (names too) and HTTP CONNECT reach the web host, which sees the node; DNS via the pushed resolver; nothing on the host changes', async () => {
