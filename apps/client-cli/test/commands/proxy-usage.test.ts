@@ -71,7 +71,12 @@ describe('vpnctl proxy: usage', () => {
     'an unprivileged user without a home: names the directory and the XDG variables, no stack trace',
     async () => {
       const r = await runProcess(['proxy', 'auto', '--socks', '127.0.0.1:0'], {
-        env: { HOME: '/nonexistent', XDG_CONFIG_HOME: '', XDG_STATE_HOME: '', XDG_RUNTIME_DIR: '/run/user/0' },
+        env: {
+          HOME: '/nonexistent',
+          XDG_CONFIG_HOME: '',
+          XDG_STATE_HOME: '',
+          XDG_RUNTIME_DIR: '/run/user/0',
+        },
         prefix: [setpriv!, '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'],
       });
       expect(r.code, r.stderr).toBe(1);
