@@ -1148,7 +1148,8 @@ export class Stack implements TcpHost {
 
   private queueUdp(target: UdpEndpoint | UdpFlow, pkt: Uint8Array, remote: IpAddr, local: IpAddr): void {
     const d = this.udpIn;
-    const data = pkt.slice(d.payloadOffset, d.payloadOffset + d.payloadLength);
+    // A copy: input() callers reuse their packet (a Buffer's slice() would be a view).
+    const data = Uint8Array.prototype.slice.call(pkt, d.payloadOffset, d.payloadOffset + d.payloadLength);
     if (!target.enqueue({ data, remote, remotePort: d.srcPort, local })) {
       this.drop('udpQueueFull');
       return;
@@ -1203,7 +1204,7 @@ export class Stack implements TcpHost {
             destination: info.dstAddr(),
             id: m.id,
             sequence: m.seqNo,
-            data: pkt.slice(m.dataOffset, m.dataOffset + m.dataLength),
+            data: Uint8Array.prototype.slice.call(pkt, m.dataOffset, m.dataOffset + m.dataLength),
           });
           this.requestWake();
         } else {

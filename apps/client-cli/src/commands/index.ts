@@ -6,6 +6,7 @@ import { disconnectCommand } from './disconnect/index.js';
 import { loginCommand } from './login/index.js';
 import { logoutCommand } from './logout/index.js';
 import { nodesCommand } from './nodes/index.js';
+import { proxyCommand } from './proxy/index.js';
 import { statusCommand } from './status/index.js';
 import { versionCommand } from './version/index.js';
 import { whoamiCommand } from './whoami/index.js';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   devicesCommand,
   nodesCommand,
   connectCommand,
+  proxyCommand,
   statusCommand,
   disconnectCommand,
   versionCommand,

@@ -26,28 +26,43 @@ const runningAsRoot = () => process.geteuid?.() === 0;
 
 /** Creates `dir` (and parents) and makes sure it is private to its owner. */
 export async function ensurePrivateDir(dir: string, options: WritePrivateOptions = {}): Promise<void> {
-  const first = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-  if (first !== undefined && options.forDirOwner && runningAsRoot()) {
-    const parent = await fs.stat(path.dirname(first));
-    if (parent.uid !== 0) {
-      // Deepest first, and never following a symbolic link, so the parents stay root's until the end.
-      const created: string[] = [];
-      for (let d = dir; d.length >= first.length; d = path.dirname(d)) created.push(d);
-      for (const d of created) await fs.lchown(d, parent.uid, parent.gid);
+  try {
+    const first = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    if (first !== undefined && options.forDirOwner && runningAsRoot()) {
+      const parent = await fs.stat(path.dirname(first));
+      if (parent.uid !== 0) {
+        // Deepest first, and never following a symbolic link, so the parents stay root's until the end.
+        const created: string[] = [];
+        for (let d = dir; d.length >= first.length; d = path.dirname(d)) created.push(d);
+        for (const d of created) await fs.lchown(d, parent.uid, parent.gid);
+      }
     }
-  }
-  const st = await fs.stat(dir);
-  const link = await fs.lstat(dir);
-  if (link.isSymbolicLink() && link.uid !== st.uid) {
-    // Under `sudo -E` a link the user planted (~/.config/corridor -> /etc) would have root chmod
-    // and fill a directory that is not the user's. A link to one's own directory is fine.
+    const st = await fs.stat(dir);
+    const link = await fs.lstat(dir);
+    if (link.isSymbolicLink() && link.uid !== st.uid) {
+      // Under `sudo -E` a link the user planted (~/.config/corridor -> /etc) would have root chmod
+      // and fill a directory that is not the user's. A link to one's own directory is fine.
+      throw new UserError(
+        CLI_ERROR_CODES.CONFIG,
+        `${dir} is a symbolic link to a directory of another user (uid ${st.uid}); vpnctl keeps its files only in its own`,
+        `remove the link (rm ${dir}) and run the command again`,
+      );
+    }
+    if ((st.mode & 0o077) !== 0) await fs.chmod(dir, DIR_MODE);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS' && code !== 'ENOTDIR') throw e;
+    // Typical for a user without a home (nobody: /nonexistent) or an XDG dir inherited from another
+    // user (sudo, su): name the directory and the variables that move it.
     throw new UserError(
       CLI_ERROR_CODES.CONFIG,
-      `${dir} is a symbolic link to a directory of another user (uid ${st.uid}); vpnctl keeps its files only in its own`,
-      `remove the link (rm ${dir}) and run the command again`,
+      `cannot use ${dir} (${code}): this user may not create or own it`,
+      'vpnctl keeps its files under $XDG_CONFIG_HOME, $XDG_STATE_HOME and $XDG_RUNTIME_DIR (defaults under ' +
+        '$HOME): point them, or CORRIDOR_CONFIG_DIR / CORRIDOR_STATE_DIR / CORRIDOR_RUNTIME_DIR, at directories this user owns',
+      { cause: e },
     );
   }
-  if ((st.mode & 0o077) !== 0) await fs.chmod(dir, DIR_MODE);
 }
 
 /** Atomically replaces `file` with `data`, mode 0600, creating its directory 0700. */

@@ -67,7 +67,8 @@ export interface ConnectionUi {
   tick(status: ConnectionStatus): void;
 }
 
-interface Prepared {
+/** What prepare() learned from the controller (also used by `vpnctl proxy`, proxy/proxy-session.ts). */
+export interface Prepared {
   readonly api: ApiClient;
   readonly device: LocalDevice;
   readonly node: NodeSummary | undefined;
@@ -77,7 +78,7 @@ interface Prepared {
   readonly controllerIps: readonly string[];
 }
 
-function ticketGrant(t: TicketResponse): TicketGrant {
+export function ticketGrant(t: TicketResponse): TicketGrant {
   return { ticket: Buffer.from(t.ticket, 'base64url'), expiresAtMs: Date.parse(t.expiresAt) };
 }
 
@@ -196,6 +197,11 @@ export class Connection {
       { api, device, node, ticket, nodeKey: key.value, nodeIp, controllerIps },
       ui,
     );
+  }
+
+  /** The controller side, for `vpnctl proxy`, which runs its own engine and changes nothing on the system. */
+  get prepared(): Prepared {
+    return this.p;
   }
 
   get nodeId(): string {
@@ -425,6 +431,7 @@ export class Connection {
     return {
       state:
         e.state === 'connected' ? 'connected' : e.state === 'reconnecting' ? 'reconnecting' : 'connecting',
+      mode: 'tun',
       pid: process.pid,
       node: {
         id: this.nodeId,

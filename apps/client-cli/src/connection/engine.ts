@@ -26,6 +26,9 @@
  *   differ from the last ones (also the first), `onState(state, detail)`.
  * - Data path: send.ts (TUN -> node) and receive.ts (node -> TUN); packet buffers are never
  *   allocated per packet, views are consumed within the batch call that produced them.
+ * - The device is a `PacketDevice`: the kernel TUN for `vpnctl connect`, or the proxy's userspace
+ *   stack (proxy/netstack-device.ts) for `vpnctl proxy`. The engine only reads batches from it and
+ *   writes batches to it, so either works unchanged.
  * - Drops: the tunnel counts its own (`tunnel.drops`, a closed union); the engine counts
  *   `ENGINE_DROP_REASONS` in `drops`. Both appear in status.
  * - `close()` stops the loop, closes the link and wipes the tunnel's keys; idempotent.
@@ -48,6 +51,13 @@ const MAX_TUN_BATCH = 2048;
 export const ENGINE_DROP_REASONS = ['noLink', 'linkFull', 'notFromNode', 'tunFull'] as const;
 export type EngineDropReason = (typeof ENGINE_DROP_REASONS)[number];
 
+/**
+ * What the engine needs of the device it serves: batches in (`onPackets`, views valid during the
+ * call), batches out (`writeBatch`, views valid during the call; returns how many were taken). A
+ * `TunDevice` is one; so is the proxy's `NetstackDevice`.
+ */
+export type PacketDevice = Pick<TunDevice, 'onPackets' | 'writeBatch' | 'writeSlab'>;
+
 export type EngineState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export interface TicketGrant {
@@ -68,7 +78,7 @@ export interface EngineOptions {
 }
 
 export interface EngineDeps {
-  readonly tun: TunDevice;
+  readonly tun: PacketDevice;
   readonly tunnel: InitiatorTunnel;
   readonly openLink: LinkFactory;
   readonly renewTicket: () => Promise<TicketGrant>;
@@ -94,7 +104,7 @@ export interface EngineCounters {
 /** What the data path files see of the engine. */
 export interface EngineCore {
   readonly tunnel: InitiatorTunnel;
-  readonly tun: TunDevice;
+  readonly tun: PacketDevice;
   readonly link: Link | null;
   readonly counters: EngineCounters;
   readonly drops: Record<EngineDropReason, number>;
@@ -187,7 +197,7 @@ export class ConnectionEngine implements EngineCore {
     return this.deps.tunnel;
   }
 
-  get tun(): TunDevice {
+  get tun(): PacketDevice {
     return this.deps.tun;
   }
 

@@ -4,6 +4,7 @@
  *
  *   {
  *     "state": "connecting" | "connected" | "reconnecting",
+ *     "mode": "tun" | "proxy",               (proxy: see proxy/proxy-status.ts for the extra fields)
  *     "pid": 1234,
  *     "node": { "id", "region", "city", "country", "host", "address", "udpPort", "tcpPort" },
  *     "transport": "udp" | "tcp" | null,
@@ -31,6 +32,8 @@ import { formatAge, formatBytes, formatRate } from '../output/format.js';
 
 export interface ConnectionStatus {
   readonly state: 'connecting' | 'connected' | 'reconnecting';
+  /** 'tun' for `vpnctl connect`, 'proxy' for `vpnctl proxy` (see proxy/proxy-status.ts). */
+  readonly mode?: 'tun' | 'proxy';
   readonly pid: number;
   readonly node: {
     readonly id: string;

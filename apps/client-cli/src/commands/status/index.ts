@@ -2,6 +2,7 @@
 import { bool, type Command } from '../../command.js';
 import { controlRequest } from '../../connection/control-socket.js';
 import { isConnectionStatus, statusText } from '../../connection/status.js';
+import { isProxyStatus, proxyStatusText } from '../../proxy/proxy-status.js';
 import { CLI_ERROR_CODES, UserError } from '../../errors.js';
 import { writeJson } from '../../output/format.js';
 import { ownerAlive, readJournal } from '../../system/journal.js';
@@ -33,7 +34,7 @@ export const statusCommand: Command = {
       );
     }
     if (bool(args, 'json')) writeJson(ctx.stdout, answer);
-    else ctx.stdout.write(statusText(answer));
+    else ctx.stdout.write(isProxyStatus(answer) ? proxyStatusText(answer) : statusText(answer));
     return 0;
   },
 };
