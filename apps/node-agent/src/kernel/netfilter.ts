@@ -142,6 +142,16 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   return lines.join('\n') + '\n';
 }
 
+/** Whether a network interface of that name exists in this namespace (netlink, via `ip`). */
+export async function interfaceExists(name: string): Promise<boolean> {
+  try {
+    await run(IP, ['link', 'show', 'dev', name]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The interface of the default route in this namespace, or null. */
 export async function defaultRouteInterface(): Promise<string | null> {
   try {
