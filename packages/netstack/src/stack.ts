@@ -66,12 +66,15 @@ import {
   ICMPV6_DEST_UNREACH,
   ICMPV6_ECHO_REPLY,
   ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_PARAMPROB_NEXTHEADER,
   ICMPV6_UNREACH_ADDR,
   ICMPV6_UNREACH_ADMIN,
   ICMPV6_UNREACH_NOROUTE,
   ICMPV6_UNREACH_PORT,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
+  IPPROTO_NONE,
   IPPROTO_TCP,
   IPPROTO_UDP,
   IPV4_HEADER_BYTES,
@@ -294,7 +297,10 @@ export class Stack implements TcpHost {
     const r = new Uint32Array(seed.buffer, 16, 2);
     this.tcbs = new FlowTable<Tcb>(r[0] as number);
     this.flows = new FlowTable<UdpFlow>(r[1] as number);
-    this.ephemeralNext = (((seed[0] as number) << 8) | (seed[1] as number)) % EPHEMERAL_COUNT;
+    // The port cursor comes from its own random draw: the peer sees the ports, and seed[0..16) is the
+    // ISN / SYN-cookie key.
+    this.ephemeralNext = this.randomU32() % EPHEMERAL_COUNT;
+    seed.fill(0);
     this.out = new Uint8Array(Math.max(mtu, IPV6_MIN_MTU) + 64);
     this.lastNow = this.clock();
   }
@@ -486,7 +492,9 @@ export class Stack implements TcpHost {
       return;
     }
     const local = this.isLocalDst(info);
-    if (!local && !info.isFragment && !this.wantsForeign(info)) {
+    // Fragments too: one that the stack would drop once reassembled must not take a reassembly slot
+    // (junk fragments to foreign, loopback or multicast addresses would evict real datagrams).
+    if (!local && !this.wantsForeign(info)) {
       this.drop('ipNotForUs');
       return;
     }
@@ -525,7 +533,10 @@ export class Stack implements TcpHost {
         return;
       default:
         this.drop('ipUnsupportedProtocol');
-        if (local) this.sendUnreachable(pkt, len, 'protocol', now);
+        // RFC 8200 4.7: nothing follows No Next Header; it is not an error to report.
+        if (local && !(info.family === 6 && info.protocol === IPPROTO_NONE)) {
+          this.sendUnreachable(pkt, len, 'protocol', now);
+        }
         return;
     }
   }
@@ -536,7 +547,10 @@ export class Stack implements TcpHost {
    * errors about those flows (addressed to the spoofed source we used).
    */
   private wantsForeign(info: IpInfo): boolean {
-    if (info.dstIsMulticastOrBroadcast()) return false;
+    if (info.dstIsMulticastOrBroadcast() || info.dstIsMartian()) return false;
+    // An IPv6 fragment's next header may be an extension header: the transport is known only after
+    // reassembly (which checks again).
+    if (info.isFragment && info.family === 6 && !isTransport(info.protocol)) return true;
     switch (info.protocol) {
       case IPPROTO_TCP:
         return this.anyListener !== null || this.tcbs.size > 0;
@@ -663,7 +677,8 @@ export class Stack implements TcpHost {
       return;
     }
     if ((flags & TCP_ACK) !== 0) {
-      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never') {
+      // A deferred listener never issues cookies (see below), so no ACK can carry a valid one.
+      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never' && !l.deferred) {
         this.cookieAck(l, pkt, now);
         return;
       }
@@ -681,7 +696,10 @@ export class Stack implements TcpHost {
     }
     const cfg = this.tcp;
     const backlogFull = l.halfOpen >= cfg.synBacklog || l.queue.length >= cfg.acceptBacklog;
-    if (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto')) {
+    // A deferred (accept-any request) listener must not answer before the application decided: a
+    // cookie SYN-ACK would complete the handshake to a destination its policy may refuse. Beyond the
+    // backlog its SYNs are dropped and the client retransmits (gVisor's forwarder does the same).
+    if (!l.deferred && (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto'))) {
       this.sendCookieSynAck(now);
       return;
     }
@@ -924,8 +942,12 @@ export class Stack implements TcpHost {
         h.tsVal = tcb.tsVal(now);
         h.tsEcr = tcb.tsRecent;
       }
-      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty) {
-        const n = tcb.assembler.sackOrder(this.sackScratch, 4);
+      // SACK blocks only as far as they fit beside the data: sndMss already leaves room for the
+      // timestamp option, not for SACK, and a full segment with blocks would exceed the MTU (and the
+      // peer's MSS, RFC 6691). Pure ACKs (every out-of-order arrival sends one) carry all of them.
+      const sackRoom = dataLen > 0 ? Math.floor((tcb.sndMss - dataLen - 4) / 8) : 4;
+      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty && sackRoom > 0) {
+        const n = tcb.assembler.sackOrder(this.sackScratch, Math.min(4, sackRoom));
         for (let i = 0; i < n; i++) {
           h.sack[2 * i] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i] as number);
           h.sack[2 * i + 1] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i + 1] as number);
@@ -1026,6 +1048,10 @@ export class Stack implements TcpHost {
       return;
     }
     this.udpStats.datagramsIn++;
+    if (d.dstPort === 0) {
+      this.drop('udpBadPort');
+      return;
+    }
     // 1. A flow of the accept-any listener (by 4-tuple).
     if (this.flows.size > 0) {
       const f = this.flows.lookup(
@@ -1110,7 +1136,8 @@ export class Stack implements TcpHost {
   private emitUdp(src: IpAddr, srcPort: number, dst: IpAddr, dstPort: number, data: Uint8Array): boolean {
     const ipLen = src.family === 4 ? IPV4_HEADER_BYTES : IPV6_HEADER_BYTES;
     const total = UDP_HEADER_BYTES + data.length;
-    if (ipLen + total > this.out.length || total > 0xffff) return false;
+    // No fragmentation on output: a datagram that does not fit the link MTU is refused.
+    if (ipLen + total > this.mtu) return false;
     const out = this.out;
     if (src.family === 4)
       writeIpv4Header(out, 0, src, dst, IPPROTO_UDP, total, DEFAULT_TTL, this.ipId++, false);
@@ -1186,7 +1213,7 @@ export class Stack implements TcpHost {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const icmpLen = ICMP_HEADER_BYTES + data.length;
-    if (ipLen + icmpLen > this.out.length) return false;
+    if (ipLen + icmpLen > this.mtu) return false;
     const out = this.out;
     writeIcmpHeader(out, ipLen, isV6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY, 0, id, seqNo);
     out.set(data, ipLen + ICMP_HEADER_BYTES);
@@ -1311,20 +1338,43 @@ export class Stack implements TcpHost {
     const info = this.info;
     if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now)) return;
     const isV6 = info.family === 6;
+    if (isV6 && what === 'protocol') {
+      // RFC 8200 section 4 / RFC 4443 3.4: Parameter Problem, unrecognized Next Header, pointing at
+      // the field that named it.
+      const ptr = info.protocolFieldOffset;
+      this.emitIcmpError(
+        info.dstAddr(),
+        info.srcAddr(),
+        ICMPV6_PARAMETER_PROBLEM,
+        ICMPV6_PARAMPROB_NEXTHEADER,
+        pkt.subarray(0, len),
+        (ptr >>> 16) & 0xffff,
+        ptr & 0xffff,
+      );
+      return;
+    }
     const type = isV6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH;
     const code = isV6 ? ICMPV6_UNREACH_PORT : what === 'port' ? ICMP_UNREACH_PORT : ICMP_UNREACH_PROTOCOL;
     this.emitIcmpError(info.dstAddr(), info.srcAddr(), type, code, pkt.subarray(0, len));
   }
 
   /** Emits an ICMP error quoting as much of `quoted` as fits (RFC 1812 / RFC 4443 2.4(c)). */
-  private emitIcmpError(src: IpAddr, dst: IpAddr, type: number, code: number, quoted: Uint8Array): void {
+  private emitIcmpError(
+    src: IpAddr,
+    dst: IpAddr,
+    type: number,
+    code: number,
+    quoted: Uint8Array,
+    word1 = 0,
+    word2 = 0,
+  ): void {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
-    const maxQuote = (isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU) - ipLen - ICMP_HEADER_BYTES;
+    const maxQuote = Math.min(isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU, this.mtu) - ipLen - ICMP_HEADER_BYTES;
     const q = Math.min(quoted.length, maxQuote);
     const icmpLen = ICMP_HEADER_BYTES + q;
     const out = this.out;
-    writeIcmpHeader(out, ipLen, type, code, 0, 0);
+    writeIcmpHeader(out, ipLen, type, code, word1, word2);
     out.set(quoted.subarray(0, q), ipLen + ICMP_HEADER_BYTES);
     if (isV6) {
       writeIpv6Header(out, 0, src, dst, IPPROTO_ICMPV6, icmpLen, DEFAULT_TTL, 0);
@@ -1886,4 +1936,13 @@ export class Stack implements TcpHost {
       reassemblyBytes: this.reassembler?.bytesHeld ?? 0,
     };
   }
+}
+
+function isTransport(protocol: number): boolean {
+  return (
+    protocol === IPPROTO_TCP ||
+    protocol === IPPROTO_UDP ||
+    protocol === IPPROTO_ICMP ||
+    protocol === IPPROTO_ICMPV6
+  );
 }

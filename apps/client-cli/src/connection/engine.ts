@@ -19,8 +19,9 @@
  *   traffic; the node extends the session to the new ticket. A failed fetch is retried with backoff.
  * - Reconnect: when the link goes down or a handshake gets no answer within `handshakeTimeoutMs`, the
  *   link is closed and a new one opened after a backoff (base * 2^n, capped, full jitter); before
- *   each attempt `beforeReconnect` runs (re-pin the node route, re-resolve) and an expired or nearly
- *   expired ticket is renewed first.
+ *   each attempt `beforeReconnect` runs (re-pin the node route, re-resolve) and a ticket due for
+ *   renewal is renewed first; if that fails while the ticket is still valid (MIN_TICKET_LEFT_MS),
+ *   the attempt goes ahead with it (the controller may only be reachable through the tunnel).
  * - Events for the supervisor: `onParams(params, previous)` after every handshake whose parameters
  *   differ from the last ones (also the first), `onState(state, detail)`.
  * - Data path: send.ts (TUN -> node) and receive.ts (node -> TUN); packet buffers are never
@@ -37,6 +38,8 @@ import { receiveLinkBatch } from './receive.js';
 import { sendTunBatch } from './send.js';
 
 export const TICK_MS = 250;
+/** A ticket with less validity left than this is not worth a handshake (clock skew, transit). */
+export const MIN_TICKET_LEFT_MS = 5_000;
 
 /** Why the engine dropped a packet (the tunnel's own reasons are in tunnel.drops). Closed list. */
 export const ENGINE_DROP_REASONS = ['noLink', 'linkFull', 'notFromNode', 'tunFull'] as const;
@@ -337,8 +340,11 @@ export class ConnectionEngine implements EngineCore {
       this.deps.log?.(`before reconnect: ${(e as Error).message}`);
     }
     if (this.reticketDue(this.wallClock())) {
+      // A failed renewal does not stop a reconnect while the ticket in hand is still valid: in a
+      // full tunnel the controller is reached through the tunnel itself, so the new ticket can only
+      // come once the tunnel is back up (tick() re-tickets then).
       const ok = await this.renew();
-      if (!ok) {
+      if (!ok && this.ticketExpiresAtMs - this.wallClock() < MIN_TICKET_LEFT_MS) {
         this.scheduleRetry(this.lastError ?? 'cannot get a new ticket');
         return;
       }
