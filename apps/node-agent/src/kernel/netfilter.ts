@@ -151,8 +151,9 @@ export async function interfaceExists(name: string): Promise<boolean> {
   try {
     await run(IP, ['link', 'show', 'dev', name]);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // Without `ip` nothing can be checked: do not call a possibly fine interface missing.
+    return err instanceof KernelError && err.hint.startsWith('install ');
   }
 }
 
