@@ -16,7 +16,7 @@
  * in afterAll, also on failure.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,22 +93,8 @@ describe.skipIf(skip !== undefined)('corridor-node kernel side under attack', { 
       .map((l) => l.trim())
       .filter(Boolean);
 
-  beforeAll(async () => {
-    lab = await createLab({
-      label: 'node-agent-kernel.test',
-      hosts: [
-        { name: 'resolver', role: 'resolver' },
-        { name: 'controller', role: 'controller' },
-        { name: 'node-eu', role: 'node', region: 'eu' },
-        { name: 'client1', role: 'client' },
-        { name: 'web', role: 'web-echo' },
-      ],
-    });
-    node = lab.node('eu');
-    web = lab.host('web');
-    // The agent's data directory as enrollment would have left it, with the test's signing key cached.
-    const dir = path.join(dataDir);
-    const { mkdirSync } = await import('node:fs');
+  /** A data directory as enrollment would have left it, with the test's signing key cached. */
+  const prepareDataDir = (dir: string): void => {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const write = (name: string, value: unknown) =>
       writeFileSync(path.join(dir, name), JSON.stringify(value), { mode: 0o600 });
@@ -125,6 +111,22 @@ describe.skipIf(skip !== undefined)('corridor-node kernel side under attack', { 
         },
       ],
     });
+  };
+
+  beforeAll(async () => {
+    lab = await createLab({
+      label: 'node-agent-kernel.test',
+      hosts: [
+        { name: 'resolver', role: 'resolver' },
+        { name: 'controller', role: 'controller' },
+        { name: 'node-eu', role: 'node', region: 'eu' },
+        { name: 'client1', role: 'client' },
+        { name: 'web', role: 'web-echo' },
+      ],
+    });
+    node = lab.node('eu');
+    web = lab.host('web');
+    prepareDataDir(dataDir);
     agent = node.spawn(agentArgs(), { name: 'agent', cwd: ROOT });
     await agent.waitFor(/"node agent running"/, { timeoutMs: 60_000 });
     host = new ClientHost(lab.host('client1'), {
@@ -272,5 +274,45 @@ describe.skipIf(skip !== undefined)('corridor-node kernel side under attack', { 
       await node.run(tsxArgv(AGENT, ['status', '--json', '--data-dir', dataDir]), { cwd: ROOT }),
     ) as { nodeId: string };
     expect(status.nodeId).toBe(NODE_ID);
+  });
+
+  it('an egress interface that does not exist is named at start instead of leaving NAT silently dead', async () => {
+    const otherDir = path.join(tmp, 'node-bad-egress');
+    prepareDataDir(otherDir);
+    const bad = node.spawn(
+      tsxArgv(AGENT, [
+        'run',
+        '--controller-url',
+        `https://${lab.host('controller').v4}:8443`,
+        '--node-id',
+        NODE_ID,
+        '--data-dir',
+        otherDir,
+        '--udp-listen',
+        `${node.v4}:51822`,
+        '--tcp-listen',
+        'off',
+        '--tun-name',
+        'corridor2',
+        '--egress-interface',
+        'eth9',
+        '--metrics-listen',
+        'off',
+      ]),
+      { name: 'agent-bad-egress', cwd: ROOT },
+    );
+    const exit = await Promise.race([
+      bad.exited,
+      bad.waitFor(/"node agent running"/, { timeoutMs: 60_000 }).then(() => null),
+    ]);
+    if (exit === null) await bad.stop({ graceMs: 10_000 });
+    expect(exit?.code).toBe(1);
+    expect(
+      bad
+        .lines()
+        .map((l) => l.text)
+        .join('\n'),
+    ).toMatch(/--egress-interface.*eth9/);
+    expect(await tables()).not.toContain('table inet corridor_corridor2');
   });
 });

@@ -22,7 +22,7 @@ import { StateStore } from './control/state-store.js';
 import { ControlSync } from './control/sync.js';
 import { TrustStore } from './control/trust.js';
 import { serveStatus } from './ipc/status-socket.js';
-import { Netfilter } from './kernel/netfilter.js';
+import { Netfilter, interfaceExists } from './kernel/netfilter.js';
 import type { Logger } from './log.js';
 import { serveMetrics, type MetricSample } from './metrics.js';
 import { Engine } from './tunnel/engine.js';
@@ -200,6 +200,14 @@ export class Agent {
           table: left.table,
           sysctls: left.sysctls.length,
         });
+      // A mistyped egress interface would leave NAT silently dead (nft matches names as strings).
+      if (c.egressInterface !== null && !(await interfaceExists(c.egressInterface))) {
+        throw new AgentError(
+          'CORRIDOR_ERR_CONFIG',
+          `--egress-interface / CORRIDOR_EGRESS_INTERFACE: no interface "${c.egressInterface}" in this network namespace`,
+          'name the interface towards the internet (`ip link` lists them), or leave it out to use the default route',
+        );
+      }
       const tun = this.openTun();
       this.tun = tun;
       const applied = await this.netfilter.apply({

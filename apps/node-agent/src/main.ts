@@ -76,11 +76,24 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'enroll') {
     const config = configOrExit(rest, { required: ['controllerUrl', 'nodeId', 'enrollmentToken'] });
     const log = createLogger(config.logLevel);
+    const store = new StateStore(config.dataDir);
+    let release = (): void => {};
     try {
-      await enroll(config, new StateStore(config.dataDir), log);
+      store.ensure();
+      // Re-enrolling under a running agent would replace the credential it is using.
+      const lock = store.lock();
+      if (!lock.ok) {
+        fail(
+          `another node agent (pid ${lock.pid}) is already running on ${config.dataDir}\n  hint: stop it before enrolling again`,
+        );
+      }
+      release = lock.release;
+      await enroll(config, store, log);
     } catch (err) {
+      release();
       fail((err as Error).message);
     }
+    release();
     process.stdout.write(`enrolled node ${config.nodeId}; credential stored in ${config.dataDir}\n`);
     return;
   }

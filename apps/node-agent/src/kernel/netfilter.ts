@@ -83,6 +83,10 @@ function readOptional(path: string): string | null {
   }
 }
 
+/** Our table names (tableName) and the sysctls apply() may change: all recover() will touch. */
+const OWN_TABLE = /^corridor_[A-Za-z0-9_]{1,15}$/;
+const NET_SYSCTL = /^\/proc\/sys\/net\/(ipv4|ipv6)\/[A-Za-z0-9_./-]+$/;
+
 /** nft table name for a TUN name: letters, digits and underscores only. */
 export function tableName(tunName: string): string {
   return `corridor_${tunName.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -142,6 +146,17 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   return lines.join('\n') + '\n';
 }
 
+/** Whether a network interface of that name exists in this namespace (netlink, via `ip`). */
+export async function interfaceExists(name: string): Promise<boolean> {
+  try {
+    await run(IP, ['link', 'show', 'dev', name]);
+    return true;
+  } catch (err) {
+    // Without `ip` nothing can be checked: do not call a possibly fine interface missing.
+    return err instanceof KernelError && err.hint.startsWith('install ');
+  }
+}
+
 /** The interface of the default route in this namespace, or null. */
 export async function defaultRouteInterface(): Promise<string | null> {
   try {
@@ -164,9 +179,25 @@ export class Netfilter {
 
   /** Undoes what a previous run recorded but did not tear down (after kill -9). Returns what it removed. */
   async recover(): Promise<KernelState | null> {
-    const left = this.store.readJson<KernelState>('kernel-state.json');
-    if (left === null || (left.table === null && left.sysctls.length === 0)) return null;
-    this.state = { table: left.table, sysctls: Array.isArray(left.sysctls) ? left.sysctls : [] };
+    const raw = this.store.readJson<Partial<KernelState>>('kernel-state.json');
+    // Only what apply() can have written is undone: a corrupt or tampered file must not make root
+    // write elsewhere than a network sysctl, nor delete a table that is not one of ours.
+    const left: KernelState = {
+      table: typeof raw?.table === 'string' && OWN_TABLE.test(raw.table) ? raw.table : null,
+      sysctls: (Array.isArray(raw?.sysctls) ? raw.sysctls : []).filter(
+        (x): x is SysctlChange =>
+          typeof x?.path === 'string' &&
+          NET_SYSCTL.test(x.path) &&
+          !x.path.includes('..') &&
+          typeof x.previous === 'string' &&
+          /^\d{1,3}$/.test(x.previous),
+      ),
+    };
+    if (left.table === null && left.sysctls.length === 0) {
+      if (raw !== null) this.save();
+      return null;
+    }
+    this.state = { table: left.table, sysctls: [...left.sysctls] };
     await this.teardown();
     return left;
   }

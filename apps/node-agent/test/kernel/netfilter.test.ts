@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { renderRuleset, tableName } from '../../src/kernel/netfilter.js';
+import { StateStore } from '../../src/control/state-store.js';
 
 const plan = {
   tunName: 'corridor0',
@@ -49,5 +53,37 @@ describe('nftables ruleset', () => {
       text.indexOf('th dport 53 accept'),
     );
     expect(renderRuleset(plan, 'eth0', false)).not.toContain('dport 53');
+  });
+});
+
+describe('crash recovery from kernel-state.json', () => {
+  it('restores only sysctls under /proc/sys/net and deletes only corridor tables, whatever the file says', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'corridor-kstate-'));
+    try {
+      const victim = path.join(dir, 'victim.conf');
+      writeFileSync(victim, 'original\n');
+      // A stand-in `nft` that only records its arguments: this test must never touch a real ruleset.
+      const calls = path.join(dir, 'nft-calls');
+      const fakeNft = path.join(dir, 'nft');
+      writeFileSync(fakeNft, `#!/bin/sh\necho "$@" >> ${calls}\n`);
+      chmodSync(fakeNft, 0o755);
+      vi.resetModules();
+      vi.stubEnv('CORRIDOR_NFT_COMMAND', fakeNft);
+      const { Netfilter } = await import('../../src/kernel/netfilter.js');
+      const store = new StateStore(dir);
+      // A tampered (or corrupt) state file: an arbitrary path to "restore", someone else's table.
+      store.writeJson('kernel-state.json', {
+        table: 'filter',
+        sysctls: [{ path: victim, previous: 'overwritten' }],
+      });
+      const nf = new Netfilter(store);
+      await nf.recover();
+      expect(readFileSync(victim, 'utf8')).toBe('original\n');
+      expect(existsSync(calls) ? readFileSync(calls, 'utf8') : '').toBe('');
+      expect(store.readJson('kernel-state.json')).toEqual({ table: null, sysctls: [] });
+    } finally {
+      vi.unstubAllEnvs();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
