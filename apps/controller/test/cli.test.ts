@@ -86,7 +86,7 @@ describe.skipIf(!hasServices)('CLI against PostgreSQL', () => {
     expect(c2.code).toBe(1);
     const short = await corridor(['create-admin', '--email', 'x@example.com', '--password', 'short'], env);
     expect(short.code).toBe(1);
-  });
+  }, 120_000); // spawns several CLI processes: slow on a loaded machine, not a speed test
 
   it('serves and shuts down gracefully on SIGTERM', async () => {
     const { spawn } = await import('node:child_process');

@@ -164,5 +164,5 @@ describe.skipIf(skipReason !== undefined)('vpnctl in a terminal and in pipes', (
     );
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/cause: .*ECONNREFUSED[\s\S]*\n\s+at /);
-  });
+  }, 120_000); // spawns several CLI processes: slow on a loaded machine, not a speed test
 });
