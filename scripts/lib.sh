@@ -43,7 +43,7 @@ apt_install() {
 # Chromium for the admin dashboard's browser tests (test/browser), and HAProxy for test/deploy
 # (deploy/haproxy/haproxy.cfg in front of two controller replicas).
 TEST_PACKAGES=(ca-certificates python3 make g++ iproute2 iputils-ping iptables nftables procps
-  util-linux postgresql redis-server iperf3 tcpdump curl chromium haproxy)
+  util-linux postgresql redis-server iperf3 tcpdump curl chromium haproxy openssl)
 
 # ensure_test_packages: installs TEST_PACKAGES when root; otherwise says which tests will skip.
 ensure_test_packages() {
