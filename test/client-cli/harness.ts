@@ -122,6 +122,10 @@ export function e2eSkipReason(labSkip: string | undefined): string | undefined {
 export interface ControllerHandle {
   readonly url: string;
   readonly fingerprint256: string;
+  /** The controller's self-signed certificate (PEM), for clients that trust exactly it. */
+  readonly certPem: string;
+  /** The bootstrap admin's credentials (test-only, generated per run). */
+  readonly admin: { readonly email: string; readonly password: string };
   readonly process: LabProcess;
   call<T = unknown>(
     method: string,
@@ -200,6 +204,8 @@ export async function startController(
   return {
     url,
     fingerprint256,
+    certPem,
+    admin: { email: adminEmail, password: adminPassword },
     process: proc,
     call,
     adminToken,
@@ -221,9 +227,14 @@ export async function startController(
 export interface NodeHandle {
   readonly id: string;
   readonly host: LabHost;
+  /** The agent's data directory (key, caches, status socket). */
+  readonly dataDir: string;
   process: LabProcess;
-  /** Starts the agent again (after stop()), same data dir and key. */
-  restart(): Promise<void>;
+  /**
+   * Starts the agent again (after stop()), same data dir and key. Waits until the controller lists
+   * it online, or with `{ controller: false }` (the controller is down) until the agent runs.
+   */
+  restart(opts?: { controller?: boolean }): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -282,10 +293,12 @@ export async function startNode(
   const handle: NodeHandle = {
     id,
     host,
+    dataDir,
     process: spawnAgent(true),
-    async restart() {
+    async restart({ controller = true } = {}) {
       handle.process = spawnAgent(false);
-      await waitOnline(ctl, id, handle.process);
+      if (controller) await waitOnline(ctl, id, handle.process);
+      else await handle.process.waitFor(/"node agent running"/, { timeoutMs: 90_000 });
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       await handle.process.stop({ signal, graceMs: 10_000 });
@@ -316,6 +329,8 @@ export interface ClientHandle {
   readonly host: LabHost;
   readonly env: Record<string, string>;
   readonly home: string;
+  /** The controller user this client is logged in as. */
+  readonly user: { readonly id: string; readonly email: string };
   vpnctl(
     args: string[],
     opts?: { input?: string; timeoutMs?: number },
@@ -355,6 +370,7 @@ export async function loginClient(ctl: ControllerHandle, host: LabHost): Promise
     host,
     env,
     home,
+    user: { id: user.id, email: user.email },
     vpnctl,
     async connect(args) {
       assertOwnResolvConf(host);
