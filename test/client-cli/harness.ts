@@ -38,6 +38,8 @@ const ADMIN_CALL = path.join(ROOT, 'test/client-cli/fixtures/admin-call.ts');
 const RELAY = path.join(ROOT, 'test/client-cli/fixtures/relay.ts');
 
 export const vpnctlArgv = (...args: string[]) => node(VPNCTL_MAIN, ...args);
+/** argv running a TypeScript entry of this repository from any working directory. */
+export const tsArgv = node;
 
 const tempDirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -166,8 +168,25 @@ export async function startController(
   });
   await proc.waitFor(/Fingerprint=/, { timeoutMs: 90_000 });
   const certPem = readFileSync(path.join(dataDir, 'tls-cert.pem'), 'utf8');
+  return controllerHandle(host, {
+    url: `https://${host.v4}:8443`,
+    certPem,
+    admin: { email: adminEmail, password: adminPassword },
+    process: proc,
+  });
+}
+
+/**
+ * A handle on a running controller (or a load balancer in front of replicas) at `url`, whose TLS
+ * certificate is `certPem` (trusted exactly, by its fingerprint). API calls run inside `host`'s
+ * namespace. Resolves once `/readyz` answers 200.
+ */
+export async function controllerHandle(
+  host: LabHost,
+  o: { url: string; certPem: string; admin: { email: string; password: string }; process: LabProcess },
+): Promise<ControllerHandle> {
+  const { url, certPem, admin, process: proc } = o;
   const fingerprint256 = new X509Certificate(certPem).fingerprint256;
-  const url = `https://${host.v4}:8443`;
   const call = async <T>(method: string, urlPath: string, body?: unknown, auth?: string) => {
     const out = await host.run(
       [
@@ -188,16 +207,14 @@ export async function startController(
   for (let i = 0; ; i++) {
     const r = await call('GET', '/readyz');
     if (r.status === 200) break;
+    if (!proc.running) throw new Error(`controller exited:\n${proc.stderr()}\n${proc.stdout()}`);
     if (i > 60) throw new Error(`controller not ready: ${JSON.stringify(r)}\n${proc.stderr()}`);
     await new Promise((res) => setTimeout(res, 500));
   }
   let token: string | undefined;
   const adminToken = async () => {
     if (token) return token;
-    const r = await call<{ accessToken: string }>('POST', '/v1/auth/login', {
-      email: adminEmail,
-      password: adminPassword,
-    });
+    const r = await call<{ accessToken: string }>('POST', '/v1/auth/login', admin);
     if (r.status !== 200) throw new Error(`admin login: ${JSON.stringify(r)}`);
     return (token = r.body.accessToken);
   };
@@ -205,7 +222,7 @@ export async function startController(
     url,
     fingerprint256,
     certPem,
-    admin: { email: adminEmail, password: adminPassword },
+    admin,
     process: proc,
     call,
     adminToken,

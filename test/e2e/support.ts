@@ -6,8 +6,7 @@
  */
 import { runArgv } from '../lab/exec.js';
 import { diffSnapshots, snapshotRoot, type Lab, type LabHost, type RootSnapshot } from '../lab/index.js';
-import { NODE_AGENT_MAIN, systemState, type NodeHandle } from '../client-cli/harness.js';
-import { tsxArgv } from '../node-agent/fixtures/client-rpc.js';
+import { NODE_AGENT_MAIN, systemState, tsArgv, type NodeHandle } from '../client-cli/harness.js';
 
 // The agent's status document and JSON log lines, loosely typed: tests read a few fields.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -26,7 +25,7 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
 
 /** `corridor-node status --json` of a running agent (over its status socket). */
 export async function nodeStatus(node: NodeHandle): Promise<Json> {
-  const out = await node.host.run(tsxArgv(NODE_AGENT_MAIN, ['status', '--json', '--data-dir', node.dataDir]), {
+  const out = await node.host.run(tsArgv(NODE_AGENT_MAIN, 'status', '--json', '--data-dir', node.dataDir), {
     timeoutMs: 60_000,
   });
   return JSON.parse(out) as Json;
