@@ -290,8 +290,8 @@ describe.skipIf(skip !== undefined)('two controller replicas behind HAProxy', ()
       await c.vpnctl(['disconnect']);
       await vpn.exited;
     };
-    await revokeThrough(a, 'device');
-    await revokeThrough(b, 'user');
+    await revokeThrough(a, 'device', 2_000);
+    await revokeThrough(b, 'user', 2_000);
 
     // ---- replica A killed during a transfer: nobody notices -----------------------------------
     const size = 1_500_000;
@@ -319,7 +319,10 @@ describe.skipIf(skip !== undefined)('two controller replicas behind HAProxy', ()
       statuses.every((s) => s === 200),
       statuses.join(' '),
     ).toBe(true);
-    await revokeThrough(lb, 'device'); // a new vpnctl login, ticket and connect, then a revocation
+    // A new vpnctl login, ticket and connect, then a revocation. The node's revocation long poll was
+    // cut with replica A; it polls again through the load balancer (to B) after a short backoff, so
+    // this revocation may take a few seconds longer than the 2 s above.
+    await revokeThrough(lb, 'device', 10_000);
     const r = await transfer;
     expect(r.code, r.stderr).toBe(0);
     expect(Number(r.stdout)).toBe(size);
