@@ -35,7 +35,14 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLab, labSkipReason, type Lab, type LabHost, type LabProcess } from '../test/lab/index.js';
+import {
+  createLab,
+  labSkipReason,
+  REQUIRED_TOOLS,
+  type Lab,
+  type LabHost,
+  type LabProcess,
+} from '../test/lab/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = path.resolve(process.env.CORRIDOR_DEMO_DIR ?? path.join(root, '.data', 'demo'));
@@ -621,6 +628,15 @@ async function withoutRoot(once: boolean): Promise<void> {
   await waitForSignal;
 }
 
+/** The lab's tools that are not installed, as a reason not to build it (or undefined). */
+function missingTools(): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
+  const missing = REQUIRED_TOOLS.filter((t) => !dirs.some((d) => existsSync(path.join(d, t))));
+  return missing.length === 0
+    ? undefined
+    : `${missing.join(', ')} not installed (bash scripts/quickstart.sh installs them as root)`;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: { once: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
@@ -633,7 +649,7 @@ async function main(): Promise<number> {
     if (!existsSync(file)) throw new Error(`${rel(file)} (${name}) is missing: run 'pnpm build' first`);
   freshDataDir();
   const once = values.once === true;
-  const whyNot = labSkipReason();
+  const whyNot = labSkipReason() ?? missingTools();
   say('Corridor demo');
   let signal: NodeJS.Signals | undefined;
   void waitForSignal.then((s) => (signal = s));
