@@ -104,10 +104,12 @@ function cleanup(): Promise<void> {
 }
 
 let interrupted: ((sig: NodeJS.Signals) => void) | undefined;
+let signalled = false;
 const waitForSignal = new Promise<NodeJS.Signals>((resolve) => (interrupted = resolve));
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     say(`\n${sig === 'SIGINT' ? 'Ctrl-C' : sig}: stopping Corridor and removing everything the demo made...`);
+    signalled = true;
     interrupted?.(sig);
   });
 }
@@ -534,7 +536,11 @@ async function withLab(once: boolean): Promise<void> {
   reported = true;
   if (once) return;
   say('\nCorridor is up. Press Ctrl-C to stop it and remove everything the demo made.');
-  await Promise.race([waitForSignal, controller.exited.then(() => say('the controller stopped'))]);
+  // The lab's own signal handler stops every process at once: only an unasked exit is news.
+  const died = controller.exited.then((st) => {
+    if (!signalled) say(`\nThe controller stopped by itself (${JSON.stringify(st)}); shutting down.`);
+  });
+  await Promise.race([waitForSignal, died]);
 }
 
 async function pingAvg(host: LabHost, to: string): Promise<number> {
