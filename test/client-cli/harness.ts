@@ -38,6 +38,8 @@ const ADMIN_CALL = path.join(ROOT, 'test/client-cli/fixtures/admin-call.ts');
 const RELAY = path.join(ROOT, 'test/client-cli/fixtures/relay.ts');
 
 export const vpnctlArgv = (...args: string[]) => node(VPNCTL_MAIN, ...args);
+/** argv running a TypeScript entry of this repository from any working directory. */
+export const tsArgv = node;
 
 const tempDirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -122,6 +124,10 @@ export function e2eSkipReason(labSkip: string | undefined): string | undefined {
 export interface ControllerHandle {
   readonly url: string;
   readonly fingerprint256: string;
+  /** The controller's self-signed certificate (PEM), for clients that trust exactly it. */
+  readonly certPem: string;
+  /** The bootstrap admin's credentials (test-only, generated per run). */
+  readonly admin: { readonly email: string; readonly password: string };
   readonly process: LabProcess;
   call<T = unknown>(
     method: string,
@@ -162,8 +168,25 @@ export async function startController(
   });
   await proc.waitFor(/Fingerprint=/, { timeoutMs: 90_000 });
   const certPem = readFileSync(path.join(dataDir, 'tls-cert.pem'), 'utf8');
+  return controllerHandle(host, {
+    url: `https://${host.v4}:8443`,
+    certPem,
+    admin: { email: adminEmail, password: adminPassword },
+    process: proc,
+  });
+}
+
+/**
+ * A handle on a running controller (or a load balancer in front of replicas) at `url`, whose TLS
+ * certificate is `certPem` (trusted exactly, by its fingerprint). API calls run inside `host`'s
+ * namespace. Resolves once `/readyz` answers 200.
+ */
+export async function controllerHandle(
+  host: LabHost,
+  o: { url: string; certPem: string; admin: { email: string; password: string }; process: LabProcess },
+): Promise<ControllerHandle> {
+  const { url, certPem, admin, process: proc } = o;
   const fingerprint256 = new X509Certificate(certPem).fingerprint256;
-  const url = `https://${host.v4}:8443`;
   const call = async <T>(method: string, urlPath: string, body?: unknown, auth?: string) => {
     const out = await host.run(
       [
@@ -184,22 +207,22 @@ export async function startController(
   for (let i = 0; ; i++) {
     const r = await call('GET', '/readyz');
     if (r.status === 200) break;
+    if (!proc.running) throw new Error(`controller exited:\n${proc.stderr()}\n${proc.stdout()}`);
     if (i > 60) throw new Error(`controller not ready: ${JSON.stringify(r)}\n${proc.stderr()}`);
     await new Promise((res) => setTimeout(res, 500));
   }
   let token: string | undefined;
   const adminToken = async () => {
     if (token) return token;
-    const r = await call<{ accessToken: string }>('POST', '/v1/auth/login', {
-      email: adminEmail,
-      password: adminPassword,
-    });
+    const r = await call<{ accessToken: string }>('POST', '/v1/auth/login', admin);
     if (r.status !== 200) throw new Error(`admin login: ${JSON.stringify(r)}`);
     return (token = r.body.accessToken);
   };
   return {
     url,
     fingerprint256,
+    certPem,
+    admin,
     process: proc,
     call,
     adminToken,
@@ -221,9 +244,14 @@ export async function startController(
 export interface NodeHandle {
   readonly id: string;
   readonly host: LabHost;
+  /** The agent's data directory (key, caches, status socket). */
+  readonly dataDir: string;
   process: LabProcess;
-  /** Starts the agent again (after stop()), same data dir and key. */
-  restart(): Promise<void>;
+  /**
+   * Starts the agent again (after stop()), same data dir and key. Waits until the controller lists
+   * it online, or with `{ controller: false }` (the controller is down) until the agent runs.
+   */
+  restart(opts?: { controller?: boolean }): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -282,10 +310,12 @@ export async function startNode(
   const handle: NodeHandle = {
     id,
     host,
+    dataDir,
     process: spawnAgent(true),
-    async restart() {
+    async restart({ controller = true } = {}) {
       handle.process = spawnAgent(false);
-      await waitOnline(ctl, id, handle.process);
+      if (controller) await waitOnline(ctl, id, handle.process);
+      else await handle.process.waitFor(/"node agent running"/, { timeoutMs: 90_000 });
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       await handle.process.stop({ signal, graceMs: 10_000 });
@@ -316,6 +346,8 @@ export interface ClientHandle {
   readonly host: LabHost;
   readonly env: Record<string, string>;
   readonly home: string;
+  /** The controller user this client is logged in as. */
+  readonly user: { readonly id: string; readonly email: string };
   vpnctl(
     args: string[],
     opts?: { input?: string; timeoutMs?: number },
@@ -355,6 +387,7 @@ export async function loginClient(ctl: ControllerHandle, host: LabHost): Promise
     host,
     env,
     home,
+    user: { id: user.id, email: user.email },
     vpnctl,
     async connect(args) {
       assertOwnResolvConf(host);
