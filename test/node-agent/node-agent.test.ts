@@ -431,8 +431,14 @@ describe.skipIf(skip !== undefined)('corridor-node in the netns lab', { timeout:
     const big = await fetch(web.url('/bytes/2000000'), 4000);
     expect(big.bytes).toBeLessThan(300_000);
     await waitUntil('quota session ended', async () => (await status()).ended.quotaExceeded === 1);
+    // The end is counted a moment before the session leaves the table; it must leave and stay out (a
+    // reconnect with the spent ticket is refused, not admitted with a fresh quota).
+    await waitUntil('quota session gone', async () =>
+      (await status()).sessions.every((x: Json) => x.deviceId !== qu.deviceId),
+    );
     const s = await status();
     expect(s.sessions.some((x: Json) => x.deviceId === qu.deviceId)).toBe(false);
+    expect(s.ended.quotaExceeded).toBe(1);
     await host.call('disconnect', { conn: 'q' });
     // The next heartbeat reports the end with its reason.
     await waitUntil('controller got the quota end', async () =>
