@@ -88,7 +88,7 @@ export class TcpEndpoint implements BindEndpoint {
   lastFrameAt = -1;
   constructor(
     readonly socket: net.Socket,
-    readonly transport: 'tcp' | 'tls' = 'tcp',
+    readonly transport: 'tcp' | 'tls' | 'wss' = 'tcp',
   ) {
     this.address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.port = socket.remotePort ?? 0;
@@ -121,12 +121,12 @@ export interface TcpBindOptions {
   maxBufferedBytes?: number;
   /** Pad what this bind sends to size buckets (default 'off'). Received padding is always dropped. */
   padding?: PaddingMode;
-  /** Transport name for endpoints and status: 'tcp' (default) or 'tls' (the same framing over TLS). */
-  label?: 'tcp' | 'tls';
+  /** Transport name for endpoints and status: 'tcp' (default), 'tls' or 'wss' (the same framing over TLS / WebSocket). */
+  label?: 'tcp' | 'tls' | 'wss';
 }
 
 abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
-  readonly transport: 'tcp' | 'tls';
+  readonly transport: 'tcp' | 'tls' | 'wss';
   protected readonly padding: boolean;
   /** Padding frames received and dropped. */
   paddingReceived = 0;
