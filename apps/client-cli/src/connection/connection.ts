@@ -39,7 +39,7 @@ import { undoAll } from '../system/restore.js';
 import { Router } from '../system/routes.js';
 import { openBindLink } from './bind-link.js';
 import type { LinkTransport } from './link.js';
-import { openFrontLink, frontAllowRules, autoCandidates } from './transports/front-links.js';
+import { openFrontLink, frontAllowRules, autoCandidates, pinnedEndpoint } from './transports/front-links.js';
 import type { FrontOptions } from './transports/front-options.js';
 import { NetworkMemory } from './transports/network-memory.js';
 import { ControlServer } from './control-socket.js';
@@ -339,7 +339,8 @@ export class Connection {
       tun: tun.name,
       mode: this.req.split.length > 0 ? 'split' : 'full',
       split: this.req.split,
-      endpoint: this.p.nodeIp,
+      // Through a proxy the tunnel's own packets go to the proxy: that address is the one to pin.
+      endpoint: pinnedEndpoint(this.engine?.transport ?? null, this.req.front, this.p.nodeIp),
       tunnelIPv6,
       dnsServers,
     });

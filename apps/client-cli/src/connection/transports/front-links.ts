@@ -54,3 +54,17 @@ export async function autoCandidates(
   if (remembered !== null && usable(remembered)) note(`This network last worked over ${remembered.toUpperCase()}: trying it first.`);
   return order;
 }
+
+/**
+ * The address whose route must stay outside the tunnel (the router's pin): the proxy when the session
+ * runs through one (tls/wss with --proxy given as an IP address), the node otherwise.
+ */
+export function pinnedEndpoint(
+  transport: LinkTransport | null,
+  front: FrontOptions | undefined,
+  nodeIp: string,
+): string {
+  if ((transport === 'tls' || transport === 'wss') && front?.proxy && net.isIP(front.proxy.host) !== 0)
+    return front.proxy.host;
+  return nodeIp;
+}
