@@ -130,9 +130,23 @@ describe.skipIf(skip !== undefined)('transports through network blocks (nDPI, pr
     execFileSync(
       'openssl',
       [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${SNI}`,
-        '-addext', `subjectAltName=DNS:${SNI},DNS:node-eu.lab,IP:${nodeHost.v4}`,
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${SNI}`,
+        '-addext',
+        `subjectAltName=DNS:${SNI},DNS:node-eu.lab,IP:${nodeHost.v4}`,
       ],
       { stdio: 'pipe' },
     );
@@ -155,12 +169,18 @@ describe.skipIf(skip !== undefined)('transports through network blocks (nDPI, pr
       udpPort: 443,
       tcpPort: 8443,
       extra: [
-        '--tls-listen', '0.0.0.0:443',
-        '--tls-cert-file', certFile,
-        '--tls-key-file', keyFile,
-        '--wss-path', '/ws',
-        '--fallback', '127.0.0.1:8080',
-        '--padding', 'buckets',
+        '--tls-listen',
+        '0.0.0.0:443',
+        '--tls-cert-file',
+        certFile,
+        '--tls-key-file',
+        keyFile,
+        '--wss-path',
+        '/ws',
+        '--fallback',
+        '127.0.0.1:8080',
+        '--padding',
+        'buckets',
       ],
     });
     client = await loginClient(ctl, lab.host('client1'));
@@ -198,7 +218,11 @@ describe.skipIf(skip !== undefined)('transports through network blocks (nDPI, pr
 
   it('UDP: nDPI does not name it a VPN protocol (no WireGuard lookalike)', async () => {
     for (const mid of [false, true]) {
-      const pcap = await capturedSession([node.id, '--transport', 'udp'], `udp and host ${node.host.v4}`, mid);
+      const pcap = await capturedSession(
+        [node.id, '--transport', 'udp'],
+        `udp and host ${node.host.v4}`,
+        mid,
+      );
       const flows = classify(pcap, 443);
       assertNoVpn(flows);
       // Not recognised from the content: with the wire-version-1 header (zero bytes 1..3), nDPI's
@@ -219,23 +243,34 @@ describe.skipIf(skip !== undefined)('transports through network blocks (nDPI, pr
     const pcap = await capturedSession([node.id, '--transport', 'tls', ...front()], `tcp port 443`);
     const flows = classify(pcap, 443);
     assertNoVpn(flows);
-    expect(flows.some((f) => /TLS/.test(f.proto) && f.sni === SNI), flows.map((f) => f.line).join('\n')).toBe(
-      true,
-    );
+    expect(
+      flows.some((f) => /TLS/.test(f.proto) && f.sni === SNI),
+      flows.map((f) => f.line).join('\n'),
+    ).toBe(true);
   });
 
   it('wss: nDPI names it TLS (HTTP inside)', async () => {
     const pcap = await capturedSession([node.id, '--transport', 'wss', ...front()], `tcp port 443`);
     const flows = classify(pcap, 443);
     assertNoVpn(flows);
-    expect(flows.some((f) => /TLS|HTTP/.test(f.proto)), flows.map((f) => f.line).join('\n')).toBe(true);
+    expect(
+      flows.some((f) => /TLS|HTTP/.test(f.proto)),
+      flows.map((f) => f.line).join('\n'),
+    ).toBe(true);
   });
 
   it('an active probe of https://node/ gets the fallback site, never a protocol error', async () => {
     const curl = (extra: string[]) =>
       client.host.run([
-        'curl', '-sS', '--max-time', '15', '--cacert', certFile,
-        '--resolve', `node-eu.lab:443:${node.host.v4}`, ...extra,
+        'curl',
+        '-sS',
+        '--max-time',
+        '15',
+        '--cacert',
+        certFile,
+        '--resolve',
+        `node-eu.lab:443:${node.host.v4}`,
+        ...extra,
       ]);
     expect(await curl(['https://node-eu.lab/'])).toBe(`${FALLBACK_PAGE}\n`);
     expect(await curl(['https://node-eu.lab/ws'])).toBe(`${FALLBACK_PAGE}\n`);
@@ -266,7 +301,12 @@ describe.skipIf(skip !== undefined)('transports through network blocks (nDPI, pr
       await client.host.block({ peer: `${node.host.v4}/32` });
       const proxy = `http://${proxyHost.v4}:3128`;
       const { process: vpn, status } = await client.connect([
-        node.id, '--transport', 'wss', '--proxy', proxy, ...front(),
+        node.id,
+        '--transport',
+        'wss',
+        '--proxy',
+        proxy,
+        ...front(),
       ]);
       expect(status).toMatchObject({ state: 'connected', transport: 'wss' });
       expect((await client.host.get(web.url('/'))).trim()).toBe(node.host.v4);

@@ -393,7 +393,12 @@ export class Agent {
       listen: {
         ...Object.fromEntries(this.binds.map((b) => [b.transport, `${b.localAddress}:${b.localPort}`])),
         ...(this.front
-          ? { tls: `${this.front.localAddress}:${this.front.localPort}`, ...(this.config.front?.wssPath ? { wss: `${this.front.localAddress}:${this.front.localPort}${this.config.front.wssPath}` } : {}) }
+          ? {
+              tls: `${this.front.localAddress}:${this.front.localPort}`,
+              ...(this.config.front?.wssPath
+                ? { wss: `${this.front.localAddress}:${this.front.localPort}${this.config.front.wssPath}` }
+                : {}),
+            }
           : {}),
       },
       ...(this.front ? { front: this.front.stats() } : {}),

@@ -8,7 +8,12 @@ import {
   verifyMac1,
   writeMac1,
 } from '@corridor/protocol';
-import { SNIFF_MAX_BYTES, looksLikeHttp, sniffFirstBytes, type SniffOptions } from '../src/transports/sniff.js';
+import {
+  SNIFF_MAX_BYTES,
+  looksLikeHttp,
+  sniffFirstBytes,
+  type SniffOptions,
+} from '../src/transports/sniff.js';
 
 const node = generateX25519KeyPair();
 const key = mac1Key(node.publicKey);
@@ -72,7 +77,10 @@ describe('sniffFirstBytes', () => {
   });
 
   it('non-HTTP bytes, TLS-in-TLS and oversize heads go to the fallback', () => {
-    expect(sniffFirstBytes(Buffer.from([0x16, 3, 1, 0, 200]), opts)).toEqual({ kind: 'fallback', reason: 'notHttp' });
+    expect(sniffFirstBytes(Buffer.from([0x16, 3, 1, 0, 200]), opts)).toEqual({
+      kind: 'fallback',
+      reason: 'notHttp',
+    });
     expect(sniffFirstBytes(Buffer.from('hello\r\n'), opts)).toEqual({ kind: 'fallback', reason: 'notHttp' });
     const big = Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nX: '), Buffer.alloc(SNIFF_MAX_BYTES, 0x61)]);
     expect(sniffFirstBytes(big, opts)).toEqual({ kind: 'fallback', reason: 'tooLarge' });

@@ -228,8 +228,23 @@ export class CorridorService {
     const key = path.join(this.dir, 'front-key.pem');
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key,
-        '-out', cert, '-days', '2', '-subj', '/CN=bench.example'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=bench.example',
+      ],
       { stdio: 'pipe' },
     );
     this.frontPin = new X509Certificate(readFileSync(cert)).fingerprint256;
@@ -304,7 +319,12 @@ export class CorridorContender implements Contender {
         node(
           VPNCTL_MAIN,
           [
-            'connect', NODE_ID, '--transport', this.transport, '--no-dns', '--json',
+            'connect',
+            NODE_ID,
+            '--transport',
+            this.transport,
+            '--no-dns',
+            '--json',
             ...(this.transport === 'tls' || this.transport === 'wss'
               ? ['--tls-pin', svc.frontPin, '--tls-port', String(TLS_PORT)]
               : []),

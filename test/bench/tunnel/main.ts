@@ -150,7 +150,8 @@ async function main(): Promise<number> {
       await svc.start();
       all.push(new CorridorContender(net, svc, 'udp'), new CorridorContender(net, svc, 'tcp'));
       // tls and wss (the HTTPS front) need vpnctl: the bench client driver speaks udp and tcp only.
-      if (svc.useVpnctl) all.push(new CorridorContender(net, svc, 'tls'), new CorridorContender(net, svc, 'wss'));
+      if (svc.useVpnctl)
+        all.push(new CorridorContender(net, svc, 'tls'), new CorridorContender(net, svc, 'wss'));
     }
     all.push(new WireguardGoContender(net, tmp));
     if (['openvpn-udp-aes', 'openvpn-udp-chacha', 'openvpn-tcp'].some(want)) {

@@ -248,7 +248,9 @@ export class Connection {
     const address = { ip: this.p.nodeIp, udpPort: ep.udpPort, tcpPort: ep.tcpPort };
     const memory = NetworkMemory.inStateDir(this.ctx.paths.stateDir);
     const autoOrder =
-      this.req.transport === 'auto' ? await autoCandidates(memory, this.req.front, (t) => this.ui.note(t)) : undefined;
+      this.req.transport === 'auto'
+        ? await autoCandidates(memory, this.req.front, (t) => this.ui.note(t))
+        : undefined;
     const portOf = (t: LinkTransport) =>
       t === 'udp' ? ep.udpPort : t === 'tcp' ? ep.tcpPort : (this.req.front?.port ?? 443);
     this.engine = new ConnectionEngine(
@@ -273,7 +275,9 @@ export class Connection {
         onState: (state, detail) => this.onState(state, detail),
         onTransportWorked: (t) => {
           if (this.req.transport === 'auto')
-            memory.remember(t).catch((e: Error) => this.ui.note(`could not remember the transport: ${e.message}`));
+            memory
+              .remember(t)
+              .catch((e: Error) => this.ui.note(`could not remember the transport: ${e.message}`));
         },
         log: (text) => this.ui.note(text),
       },

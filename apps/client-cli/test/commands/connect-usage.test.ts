@@ -16,7 +16,10 @@ describe('vpnctl connect: usage', () => {
     [['connect', 'auto', '--region', 'EU'], '--region must be a region slug'],
     [['connect', 'auto', '--transport', 'quic'], '--transport must be one of udp, tcp, tls, wss, auto'],
     [['connect', 'auto', '--transport', 'tls'], 'needs the node certificate'],
-    [['connect', 'auto', '--transport', 'wss', '--tls-pin', 'nope'], '--tls-pin must be a SHA-256 fingerprint'],
+    [
+      ['connect', 'auto', '--transport', 'wss', '--tls-pin', 'nope'],
+      '--tls-pin must be a SHA-256 fingerprint',
+    ],
     [['connect', 'auto', '--proxy', 'socks5://p:1080'], '--proxy must be http://host:port'],
     [['connect', 'auto', '--proxy', 'http://user:pw@p:3128'], '--proxy must be http://host:port'],
     [['connect', 'auto', '--tls-port', '70000'], '--tls-port must be a port number'],

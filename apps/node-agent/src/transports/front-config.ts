@@ -29,7 +29,8 @@ export type FrontOptionKey = 'tlsListen' | 'tlsCertFile' | 'tlsKeyFile' | 'wssPa
 
 export const DEFAULT_TLS_PORT = 443;
 export const DEFAULT_WSS_PATH = '/ws';
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 const PATH = /^\/[A-Za-z0-9._~\-/]{0,200}$/;
 
 interface Accessors {
@@ -73,7 +74,9 @@ export function parseFrontConfig(
   if (listenRaw !== null) {
     listen = parseHostPort(listenRaw, false);
     if (listen === null)
-      problems.push(`${a.label('tlsListen')}: expected <ip>:<port> ([ipv6]:port) or "off", got '${listenRaw}'`);
+      problems.push(
+        `${a.label('tlsListen')}: expected <ip>:<port> ([ipv6]:port) or "off", got '${listenRaw}'`,
+      );
   }
   if (cert === null)
     problems.push(`${a.label('tlsCertFile')}: required for the tls/wss front (a PEM certificate chain file)`);
@@ -84,14 +87,17 @@ export function parseFrontConfig(
   let wssPath: string | null = null;
   if (wssRaw !== 'off') {
     if (PATH.test(wssRaw)) wssPath = wssRaw;
-    else problems.push(`${a.label('wssPath')}: expected an absolute path like /ws (or "off"), got '${wssRaw}'`);
+    else
+      problems.push(`${a.label('wssPath')}: expected an absolute path like /ws (or "off"), got '${wssRaw}'`);
   }
   const fbRaw = a.str('fallback');
   let fallback: FrontConfig['fallback'] = null;
   if (fbRaw !== null && fbRaw !== 'off') {
     fallback = parseHostPort(fbRaw, true);
     if (fallback === null)
-      problems.push(`${a.label('fallback')}: expected host:port of the fallback web server (or "off"), got '${fbRaw}'`);
+      problems.push(
+        `${a.label('fallback')}: expected host:port of the fallback web server (or "off"), got '${fbRaw}'`,
+      );
   }
   if (listen !== null && tcpListen !== null && listen.port === tcpListen.port) {
     const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
@@ -103,5 +109,8 @@ export function parseFrontConfig(
     }
   }
   if (listen === null || cert === null || key === null) return { front: null, padding };
-  return { front: { host: listen.host, port: listen.port, certFile: cert, keyFile: key, wssPath, fallback }, padding };
+  return {
+    front: { host: listen.host, port: listen.port, certFile: cert, keyFile: key, wssPath, fallback },
+    padding,
+  };
 }

@@ -36,16 +36,32 @@ beforeAll(async () => {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2',
-      '-subj', '/CN=node.example', '-addext', 'subjectAltName=DNS:node.example',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=node.example',
+      '-addext',
+      'subjectAltName=DNS:node.example',
     ],
     { stdio: 'pipe' },
   );
   cert = readFileSync(path.join(dir, 'cert.pem'));
   key = readFileSync(path.join(dir, 'key.pem'));
   fallbackSite = http.createServer((req, res) => {
-    res.writeHead(200, { 'Content-Type': 'text/html' }).end(`<h1>The fallback site</h1> ${req.method} ${req.url}`);
+    res
+      .writeHead(200, { 'Content-Type': 'text/html' })
+      .end(`<h1>The fallback site</h1> ${req.method} ${req.url}`);
   });
   await new Promise<void>((r) => fallbackSite.listen(0, '127.0.0.1', r));
   fallbackPort = (fallbackSite.address() as net.AddressInfo).port;
@@ -147,8 +163,15 @@ describe('TlsFront', () => {
       ws.once('error', j);
     });
     const stream = createWebSocketStream(ws);
-    const sock = Object.assign(stream, { remoteAddress: '127.0.0.1', remotePort: f.localPort, setNoDelay: () => sock });
-    const client = TcpClientBind.fromSocket(sock as unknown as net.Socket, { label: 'wss', padding: 'buckets' });
+    const sock = Object.assign(stream, {
+      remoteAddress: '127.0.0.1',
+      remotePort: f.localPort,
+      setNoDelay: () => sock,
+    });
+    const client = TcpClientBind.fromSocket(sock as unknown as net.Socket, {
+      label: 'wss',
+      padding: 'buckets',
+    });
     cleanups.push(() => client.close());
     expect(client.sendTo(initiation(), client.remote)).toBe(true);
     const first = await got;
@@ -162,13 +185,22 @@ describe('TlsFront', () => {
 
   it('an active prober gets the fallback site: plain GET, the wss path without upgrade, junk, silence', async () => {
     const f = await front();
-    const page = await rawExchange(f.localPort, 'GET / HTTP/1.1\r\nHost: node.example\r\nConnection: close\r\n\r\n');
+    const page = await rawExchange(
+      f.localPort,
+      'GET / HTTP/1.1\r\nHost: node.example\r\nConnection: close\r\n\r\n',
+    );
     expect(page).toMatch(/^HTTP\/1\.1 200 OK/);
     expect(page).toContain('<h1>The fallback site</h1> GET /');
-    const ws = await rawExchange(f.localPort, 'GET /ws HTTP/1.1\r\nHost: node.example\r\nConnection: close\r\n\r\n');
+    const ws = await rawExchange(
+      f.localPort,
+      'GET /ws HTTP/1.1\r\nHost: node.example\r\nConnection: close\r\n\r\n',
+    );
     expect(ws).toContain('The fallback site</h1> GET /ws');
     // Junk: the fallback server gets it and answers like a web server does (400), not us.
-    const junk = await rawExchange(f.localPort, Buffer.from([0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5, 13, 10, 13, 10]));
+    const junk = await rawExchange(
+      f.localPort,
+      Buffer.from([0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5, 13, 10, 13, 10]),
+    );
     expect(junk).toMatch(/^HTTP\/1\.1 400/);
     // A frame that is not a valid initiation (wrong key) goes there too.
     const other = Buffer.alloc(INITIATION_MIN_BYTES + 8, 1);

@@ -45,8 +45,18 @@ export const spec: CommandSpec = {
       value: 'FILE',
       description: "tls/wss: PEM CA the node's certificate must chain to (or $CORRIDOR_TLS_CA)",
     },
-    { name: 'sni', type: 'string', value: 'NAME', description: 'tls/wss: server name sent in the TLS handshake' },
-    { name: 'tls-port', type: 'string', value: 'N', description: "tls/wss: the node's HTTPS port (default 443)" },
+    {
+      name: 'sni',
+      type: 'string',
+      value: 'NAME',
+      description: 'tls/wss: server name sent in the TLS handshake',
+    },
+    {
+      name: 'tls-port',
+      type: 'string',
+      value: 'N',
+      description: "tls/wss: the node's HTTPS port (default 443)",
+    },
     { name: 'wss-path', type: 'string', value: 'PATH', description: 'wss: the HTTPS path (default /ws)' },
     {
       name: 'padding',

@@ -19,7 +19,9 @@ export function openFrontLink(
   front: FrontOptions | undefined,
 ): Promise<Link> {
   if (!front || front.trust === null) {
-    return Promise.reject(new Error(`${transport} needs --tls-pin or --tls-ca (the node certificate's trust anchor)`));
+    return Promise.reject(
+      new Error(`${transport} needs --tls-pin or --tls-ca (the node certificate's trust anchor)`),
+    );
   }
   const address = {
     ip: nodeIp,
@@ -51,7 +53,8 @@ export async function autoCandidates(
   const remembered = await memory.recall();
   const usable = (t: LinkTransport) => (t === 'tls' || t === 'wss' ? !!front && front.trust !== null : true);
   const order = autoOrder(remembered).filter(usable);
-  if (remembered !== null && usable(remembered)) note(`This network last worked over ${remembered.toUpperCase()}: trying it first.`);
+  if (remembered !== null && usable(remembered))
+    note(`This network last worked over ${remembered.toUpperCase()}: trying it first.`);
   return order;
 }
 

@@ -28,7 +28,8 @@ export interface FrontOptions {
 
 export const DEFAULT_FRONT_PORT = 443;
 export const DEFAULT_WSS_PATH = '/ws';
-const SNI = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
+const SNI =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*$/;
 
 type Get = (name: string) => string | undefined;
 
@@ -63,7 +64,9 @@ export function parseFrontOptions(
     try {
       ca = readFile(caFile);
     } catch (e) {
-      throw new UsageError(`--tls-ca ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UsageError(
+        `--tls-ca ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----'))
       throw new UsageError(`--tls-ca ${caFile}: not a PEM certificate file`);

@@ -47,7 +47,8 @@ export function parseProxyUrl(text: string): ProxyUrl | null {
   } catch {
     return null;
   }
-  if (u.protocol !== 'http:' || u.username || u.password || (u.pathname !== '/' && u.pathname !== '')) return null;
+  if (u.protocol !== 'http:' || u.username || u.password || (u.pathname !== '/' && u.pathname !== ''))
+    return null;
   if (u.search || u.hash) return null;
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   return { host, port: u.port ? Number(u.port) : 80 };
@@ -82,7 +83,13 @@ export function connectThroughProxy(
       reject(e);
     };
     const timer = setTimeout(
-      () => fail(new ProxyError(`the proxy ${authority(proxy.host, proxy.port)} did not answer in time`, 'ETIMEDOUT')),
+      () =>
+        fail(
+          new ProxyError(
+            `the proxy ${authority(proxy.host, proxy.port)} did not answer in time`,
+            'ETIMEDOUT',
+          ),
+        ),
       timeoutMs,
     );
     socket.once('error', (e: NodeJS.ErrnoException) =>
@@ -110,7 +117,12 @@ export function connectThroughProxy(
         if (rest.length > 0) socket.unshift(rest);
         resolve(socket);
       } else if (r.kind === 'refused') {
-        fail(new ProxyError(`the proxy refused CONNECT ${authority(host, port)}: ${r.status} ${r.reason}`, 'EPROXYREFUSED'));
+        fail(
+          new ProxyError(
+            `the proxy refused CONNECT ${authority(host, port)}: ${r.status} ${r.reason}`,
+            'EPROXYREFUSED',
+          ),
+        );
       } else {
         fail(new ProxyError('the proxy answered something that is not HTTP', 'EPROXYPROTO'));
       }

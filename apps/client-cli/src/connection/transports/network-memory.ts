@@ -23,7 +23,16 @@ export function defaultRouteOf(procNetRoute: string): { gateway: string; iface: 
   for (const line of procNetRoute.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 8) continue;
-    const [iface, dest, gw, , , , metric, mask] = f as [string, string, string, string, string, string, string, string];
+    const [iface, dest, gw, , , , metric, mask] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     if (dest !== '00000000' || mask !== '00000000') continue;
     if (!/^[0-9A-Fa-f]{8}$/.test(gw) || !/^\d+$/.test(metric)) continue;
     const n = Number.parseInt(gw, 16);
@@ -42,7 +51,9 @@ export function networkKey(procNetRoute: string): string {
 
 /** Order for `auto`: the remembered transport first, then the usual order. */
 export function autoOrder(remembered: AutoTransport | null): AutoTransport[] {
-  return remembered === null ? [...STREAM_ORDER] : [remembered, ...STREAM_ORDER.filter((t) => t !== remembered)];
+  return remembered === null
+    ? [...STREAM_ORDER]
+    : [remembered, ...STREAM_ORDER.filter((t) => t !== remembered)];
 }
 
 interface MemoryFile {
@@ -63,7 +74,8 @@ export class NetworkMemory {
   private async load(): Promise<MemoryFile> {
     try {
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as Partial<MemoryFile>;
-      if (parsed.version !== 1 || typeof parsed.networks !== 'object' || parsed.networks === null) throw new Error();
+      if (parsed.version !== 1 || typeof parsed.networks !== 'object' || parsed.networks === null)
+        throw new Error();
       const networks: MemoryFile['networks'] = {};
       for (const [k, v] of Object.entries(parsed.networks)) {
         if (/^[0-9a-f]{16}$|^none$/.test(k) && v && (STREAM_ORDER as readonly string[]).includes(v.transport))

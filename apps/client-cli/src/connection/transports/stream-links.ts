@@ -59,7 +59,12 @@ export async function openWssLink(a: FrontAddress, timeoutMs: number): Promise<L
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => {
       ws.terminate();
-      reject(new TlsDialError(`the node answered the WebSocket upgrade on ${a.wssPath} with HTTP ${res.statusCode}`, 'EWSUPGRADE'));
+      reject(
+        new TlsDialError(
+          `the node answered the WebSocket upgrade on ${a.wssPath} with HTTP ${res.statusCode}`,
+          'EWSUPGRADE',
+        ),
+      );
     });
     ws.once('error', (e) => {
       socket.destroy();

@@ -16,8 +16,7 @@ import tls from 'node:tls';
 import { connectThroughProxy, type ProxyUrl } from './http-connect.js';
 
 export type TlsTrust =
-  | { readonly kind: 'ca'; readonly ca: Buffer }
-  | { readonly kind: 'pin'; readonly fingerprint256: string };
+  { readonly kind: 'ca'; readonly ca: Buffer } | { readonly kind: 'pin'; readonly fingerprint256: string };
 
 export interface TlsDialOptions {
   readonly host: string;
@@ -60,7 +59,10 @@ export async function dialTls(o: TlsDialOptions): Promise<tls.TLSSocket> {
             ca: o.trust.ca,
             rejectUnauthorized: true,
             ...(servername
-              ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(servername, cert) }
+              ? {
+                  checkServerIdentity: (_h: string, cert: tls.PeerCertificate) =>
+                    tls.checkServerIdentity(servername, cert),
+                }
               : {}),
           }
         : // Pin mode: the chain is not what we trust; the fingerprint below is checked before use.

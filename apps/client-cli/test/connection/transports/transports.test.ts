@@ -35,9 +35,23 @@ beforeAll(() => {
   execFileSync(
     'openssl',
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2',
-      '-subj', '/CN=node.example', '-addext', 'subjectAltName=DNS:node.example',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=node.example',
+      '-addext',
+      'subjectAltName=DNS:node.example',
     ],
     { stdio: 'pipe' },
   );
@@ -59,7 +73,10 @@ describe('parseConnectResponse', () => {
     });
     expect(parseConnectResponse(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'))).toEqual({ kind: 'malformed' });
     expect(parseConnectResponse(Buffer.from('garbage'))).toEqual({ kind: 'malformed' });
-    const endless = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX: '), Buffer.alloc(MAX_PROXY_REPLY_BYTES, 0x61)]);
+    const endless = Buffer.concat([
+      Buffer.from('HTTP/1.1 200 OK\r\nX: '),
+      Buffer.alloc(MAX_PROXY_REPLY_BYTES, 0x61),
+    ]);
     expect(parseConnectResponse(endless)).toEqual({ kind: 'malformed' });
   });
 
@@ -132,10 +149,20 @@ describe('dialTls', () => {
   const base = { host: '127.0.0.1', proxy: null, timeoutMs: 3000 } as const;
 
   it('connects with the right pin or CA + name, refuses a wrong pin, CA or name', async () => {
-    const pinned = await dialTls({ ...base, port, serverName: null, trust: { kind: 'pin', fingerprint256: fingerprint } });
+    const pinned = await dialTls({
+      ...base,
+      port,
+      serverName: null,
+      trust: { kind: 'pin', fingerprint256: fingerprint },
+    });
     expect(pinned.getProtocol()).toBe('TLSv1.3');
     pinned.destroy();
-    const viaCa = await dialTls({ ...base, port, serverName: 'node.example', trust: { kind: 'ca', ca: cert } });
+    const viaCa = await dialTls({
+      ...base,
+      port,
+      serverName: 'node.example',
+      trust: { kind: 'ca', ca: cert },
+    });
     viaCa.destroy();
     const wrong = fingerprint.replace(/^../, fingerprint.startsWith('00') ? '11' : '00');
     await expect(
