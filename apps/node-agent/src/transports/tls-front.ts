@@ -38,6 +38,11 @@ import {
 } from './sniff.js';
 
 export const DEFAULT_SNIFF_TIMEOUT_MS = 3_000;
+/**
+ * Connections still being sniffed at once; more are closed at once (a flood of idle TLS connections
+ * costs at most this many sockets for the sniff timeout).
+ */
+export const MAX_PENDING_SNIFFS = 1024;
 /** A connection held by the generic responder (no fallback) without a full request is closed then. */
 const GENERIC_IDLE_MS = 30_000;
 
@@ -67,6 +72,8 @@ export interface TlsFrontStats {
   /** Spliced connections that could not reach the fallback server. */
   fallbackUnreachable: number;
   tlsError: number;
+  /** Connections closed at once because MAX_PENDING_SNIFFS were being sniffed. */
+  overloaded: number;
 }
 
 const NOT_FOUND_BODY =
@@ -90,6 +97,7 @@ export class TlsFront {
     fallback: Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<FallbackReason, number>,
     fallbackUnreachable: 0,
     tlsError: 0,
+    overloaded: 0,
   };
   private readonly pending = new Set<net.Socket>();
   private readonly spliced = new Set<net.Socket>();
@@ -163,6 +171,11 @@ export class TlsFront {
   // ---- 2. sniff ---------------------------------------------------------------------------
 
   private sniff(socket: tls.TLSSocket): void {
+    if (this.pending.size >= MAX_PENDING_SNIFFS) {
+      this.counters.overloaded++;
+      socket.destroy();
+      return;
+    }
     this.pending.add(socket);
     const chunks: Buffer[] = [];
     let bytes = 0;
