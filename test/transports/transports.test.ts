@@ -84,7 +84,14 @@ function classify(pcap: string, port: number): Flow[] {
       proto: /\[proto: ([^\]]+)\]/.exec(line)?.[1] ?? '',
       category: /\[cat: ([^\]/]+)/.exec(line)?.[1] ?? '',
       sni: /\[(?:Hostname\/SNI|SNI|Host): ([^\]]+)\]/.exec(line)?.[1] ?? null,
-    }));
+    }))
+    .map((f) => {
+      // The verdicts, in the test log (protocol, confidence, category, SNI).
+      console.log(
+        `[ndpiReader] ${f.line.replace(/\[(IAT|Pkt Len|Plen Bins|Goodput|bytes ratio)[^\]]*\]/g, '')}`,
+      );
+      return f;
+    });
 }
 
 function assertNoVpn(flows: Flow[]): void {

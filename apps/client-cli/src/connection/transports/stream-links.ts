@@ -32,6 +32,9 @@ export async function openTlsLink(a: FrontAddress, timeoutMs: number): Promise<L
     trust: a.trust,
     proxy: a.proxy,
     timeoutMs,
+    // Offered like a browser would: a TLS flow without ALPN is flagged by nDPI as "TLS (probably)
+    // Not Carrying HTTPS".
+    alpn: ['http/1.1'],
   });
   const bind = TcpClientBind.fromSocket(socket, { label: 'tls', padding: a.padding });
   return new BindLink(bind, bind.remote, 'tls');
