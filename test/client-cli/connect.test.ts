@@ -5,7 +5,8 @@
  * Each test connects and disconnects (or kills) a connection and checks the client host's routes,
  * firewall and resolv.conf afterwards against the state before.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -222,6 +223,55 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
     expect(await host.ping(host.gateway4, { timeoutMs: 2_000 })).toBe(true);
   });
 
+  it('full tunnel: the node is away longer than the ticket lives; a new ticket comes from outside the tunnel and the client reconnects', async () => {
+    // The controller sits behind the client's default route, which the full tunnel covers
+    // (0.0.0.0/1 + 128.0.0.0/1): with the tunnel down it must still be reachable to re-ticket.
+    const host = client.host;
+    const before = await systemState(host);
+    const { process: vpn, status } = await client.connect([node.id, '--transport', 'tcp']);
+    const first = status.ticket as { id: string; expiresAt: string };
+    await node.stop();
+    await until(async () => (await client.status()).state === 'reconnecting', 30_000);
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(first.expiresAt) - Date.now()) + 2_000));
+    await node.restart();
+    await until(async () => (await client.status()).state === 'connected', 60_000);
+    expect((await host.get(web.url('/'))).trim()).toBe(node.host.v4);
+    expect(((await client.status()).ticket as { id: string }).id).not.toBe(first.id);
+    await disconnectAndCheck(before, vpn);
+  }, 240_000);
+
+  it('Ctrl-C while the kill switch is being installed: everything is undone, nothing keeps blocking', async () => {
+    const host = client.host;
+    const before = await systemState(host);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vpnctl-e2e-slow-nft-'));
+    try {
+      const started = path.join(dir, 'started');
+      // nft, slowed down only for the script that installs the table: Ctrl-C lands while it runs
+      // (and, like a real nft that already got going, it does not die of the signal).
+      const wrapper = path.join(dir, 'slow-nft');
+      writeFileSync(
+        wrapper,
+        `#!/bin/sh\ntrap "" INT TERM\nif [ "$1" = -f ]; then touch ${started}; sleep 2; fi\nexec nft "$@"\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      const vpn = host.spawn(vpnctlArgv('connect', node.id, '--kill-switch'), {
+        name: 'vpnctl-cancelled',
+        env: { ...process.env, ...client.env, CORRIDOR_NFT_COMMAND: wrapper },
+      });
+      await until(async () => existsSync(started), 60_000);
+      await new Promise((r) => setTimeout(r, 200));
+      const exit = await vpn.stop({ signal: 'SIGINT', graceMs: 30_000 });
+      expect(exit.code, vpn.stderr()).toBe(1);
+      expect(vpn.stderr()).toContain('Cancelled; nothing was left changed.');
+      expect(await systemState(host)).toEqual(before);
+      expect(existsSync(path.join(client.env.XDG_STATE_HOME!, 'corridor', 'journal.json'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('re-ticketing keeps a transfer running across the ticket expiry (60 s tickets)', async () => {
     const host = client.host;
     const before = await systemState(host);
@@ -326,6 +376,29 @@ describe.skipIf(skip !== undefined)('vpnctl connect end to end', () => {
     const off = await client.vpnctl(['disconnect', '--json']);
     expect(JSON.parse(off.stdout)).toEqual({ disconnected: true, restoredAfterCrash: false });
     await until(async () => (await client.host.exec(['kill', '-0', String(pid)])).code !== 0, 10_000);
+    expect(await systemState(client.host)).toEqual(before);
+  });
+
+  it('--detach: the foreground vpnctl dies before the background one connected; the connection still comes up and stays', async () => {
+    // E.g. Ctrl-C while it waits: the background process is in its own session and carries on, and
+    // its "connected" message then goes to a parent that is gone.
+    const before = await systemState(client.host);
+    const log = path.join(client.env.XDG_STATE_HOME!, 'corridor', 'vpnctl.log');
+    rmSync(log, { force: true });
+    const parent = client.host.spawn(vpnctlArgv('connect', node.id, '--detach'), {
+      name: 'vpnctl-detach-parent',
+      env: { ...process.env, ...client.env },
+    });
+    await until(async () => existsSync(log), 60_000); // opened right before the child is started
+    await parent.stop({ signal: 'SIGKILL' });
+    await until(async () => (await client.status()).state === 'connected', 60_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const s = await client.status();
+    expect(s.state, readFileSync(log, 'utf8')).toBe('connected');
+    expect((await client.host.get(web.url('/'))).trim()).toBe(node.host.v4);
+    const off = await client.vpnctl(['disconnect', '--json']);
+    expect(JSON.parse(off.stdout)).toEqual({ disconnected: true, restoredAfterCrash: false });
+    await until(async () => (await client.host.exec(['kill', '-0', String(s.pid)])).code !== 0, 10_000);
     expect(await systemState(client.host)).toEqual(before);
   });
 

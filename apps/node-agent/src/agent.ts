@@ -134,6 +134,8 @@ export class Agent {
   private keys: X25519KeyPair | null = null;
   private trust: TrustStore | null = null;
   private egress: string | null = null;
+  /** Releases the data directory's lock (agent.lock). */
+  private unlock: (() => void) | null = null;
 
   constructor(
     readonly config: AgentConfig,
@@ -154,6 +156,15 @@ export class Agent {
         'run as root or point --data-dir to a writable directory',
       );
     }
+    const lock = store.lock();
+    if (!lock.ok) {
+      throw new AgentError(
+        'CORRIDOR_ERR_ALREADY_RUNNING',
+        `another node agent (pid ${lock.pid}) is already running on ${c.dataDir}`,
+        `stop it first (corridor-node status --data-dir ${c.dataDir}), or give this one its own --data-dir`,
+      );
+    }
+    this.unlock = lock.release;
     let cred = store.readJson<Credential>('credential.json');
     if (cred !== null && cred.nodeId !== c.nodeId) {
       throw new AgentError(
@@ -202,8 +213,10 @@ export class Agent {
         egressInterface: c.egressInterface,
         nat: c.nat,
         isolation: c.isolation,
+        dnsServers: c.dnsServers,
       });
       this.egress = applied.egress;
+      for (const w of applied.warnings) this.log.warn(w);
       if (c.nat && applied.egress === null)
         this.log.warn('no egress interface (no default route and none configured): NAT is off');
       await (tun as LinuxTun).configure({
@@ -309,6 +322,7 @@ export class Agent {
         },
         this.log,
       );
+      engine.onUnknownSigningKey = () => this.sync?.requestKeyRefresh();
       this.sync.start();
 
       this.statusServer = await serveStatus(c.statusSocket, () => this.status());
@@ -377,6 +391,7 @@ export class Agent {
     await new Promise<void>((r) => (this.statusServer ? this.statusServer.close(() => r()) : r()));
     await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
     this.client?.close();
+    this.unlock?.();
     this.log.info('node agent stopped', { sessionsEnded: ended });
   }
 

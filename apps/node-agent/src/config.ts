@@ -281,7 +281,8 @@ export function loadConfig(
       problems.push(
         arg.startsWith('--')
           ? `${arg.split('=')[0]}: unknown option (see --help)`
-          : `'${arg}': unexpected argument (see --help)`,
+          : // A long stray word is likely a secret after a mistyped flag: never echo it whole.
+            `'${arg.length > 12 ? `${arg.slice(0, 4)}…' (${arg.length} characters)` : `${arg}'`}: unexpected argument (see --help)`,
       );
     }
   }
@@ -519,6 +520,13 @@ export function parseSubnet4(text: string, where: string, problems: string[]): I
   }
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const network = (n & mask) >>> 0;
+  const first = network >>> 24;
+  if (first === 0 || first === 127 || first >= 224 || network >>> 16 === 0xa9fe) {
+    problems.push(
+      `${where}: '${text}' is not a unicast range clients can use (unspecified, loopback, link-local, multicast or reserved); use a private range such as 10.8.0.0/24`,
+    );
+    return null;
+  }
   return { network: intToIpv4(network), prefix, gateway: intToIpv4(network + 1) };
 }
 
@@ -531,8 +539,19 @@ export function parseSubnet6(text: string, where: string, problems: string[]): I
     );
     return null;
   }
+  if (addr.includes('.')) {
+    problems.push(`${where}: write the IPv6 subnet in hex groups only (no dotted IPv4 tail), got '${text}'`);
+    return null;
+  }
   const bytes = ipv6Bytes(addr);
   for (let bit = prefix; bit < 128; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  const linkLocal = bytes[0] === 0xfe && ((bytes[1] as number) & 0xc0) === 0x80;
+  if (bytes[0] === 0xff || linkLocal || bytes.subarray(0, 10).every((b) => b === 0)) {
+    problems.push(
+      `${where}: '${text}' is not a unicast range clients can use (multicast, link-local, loopback or IPv4-mapped); use a ULA such as fd00:8::/64, "auto" or a routed prefix`,
+    );
+    return null;
+  }
   const gw = Buffer.from(bytes);
   gw[15] = (gw[15] as number) | 1;
   return { network: formatIpv6(bytes), prefix, gateway: formatIpv6(gw) };

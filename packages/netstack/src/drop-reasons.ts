@@ -8,8 +8,8 @@ export const DROP_REASONS = [
   'ipBadHeaderLength', // IHL < 5 or beyond the packet
   'ipBadTotalLength', // total/payload length disagrees with the bytes received
   'ipBadChecksum',
-  'ipBadSource', // multicast/broadcast/unspecified/loopback source, or one of our own addresses
-  'ipNotForUs', // destination is not a local address and nothing accepts any address
+  'ipBadSource', // multicast/broadcast/0/8/loopback/v4-mapped source, or one of our own addresses
+  'ipNotForUs', // destination not local and nothing accepts it (martian destinations never: 127/8, 0/8, ::1, ::, ::ffff:0:0/96)
   'ipUnsupportedProtocol',
   'ipv6BadExtensionHeader', // truncated or misplaced extension header
   'ipv6TooManyExtensionHeaders',
@@ -29,6 +29,7 @@ export const DROP_REASONS = [
   'udpBadLength',
   'udpBadChecksum',
   'udpNoListener',
+  'udpBadPort', // destination port 0 (no socket can have it; an accept-any flow could not be relayed)
   'udpFlowLimit', // the UDP flow table is full
   'udpQueueFull', // the receiving socket's queue is full
   // TCP

@@ -693,3 +693,527 @@ describe('limits and hostile input', () => {
     );
   });
 });
+
+/** Cuts an IPv4 packet into one fragment [off, off+len) of its payload (header checksum redone). */
+function fragment4(full: Uint8Array, off: number, len: number, more: boolean): Uint8Array {
+  const body = full.subarray(20);
+  const f = new Uint8Array(20 + len);
+  f.set(full.subarray(0, 20));
+  f[2] = (20 + len) >> 8;
+  f[3] = (20 + len) & 255;
+  f[6] = (more ? 0x20 : 0) | ((off / 8) >> 8);
+  f[7] = (off / 8) & 255;
+  f[10] = 0;
+  f[11] = 0;
+  let s = 0;
+  for (let i = 0; i < 20; i += 2) s += (f[i]! << 8) | f[i + 1]!;
+  while (s > 0xffff) s = (s & 0xffff) + (s >> 16);
+  f[10] = (~s >> 8) & 255;
+  f[11] = ~s & 255;
+  f.set(body.subarray(off, Math.min(off + len, body.length)), 20);
+  return f;
+}
+
+describe('hostile input found in review (issue 14)', () => {
+  it('fragments whose byte count matches the final length around a hole are dropped, not thrown past input()', () => {
+    const p = probe();
+    const ep = p.stack.udpBind({ port: 53 });
+    const full = buildUdp({
+      src: '10.0.0.9',
+      dst: '10.0.0.1',
+      sport: 1000,
+      dport: 53,
+      payload: new Uint8Array(300),
+    });
+    expect(() => {
+      p.stack.input(fragment4(full, 0, 8, true));
+      p.stack.input(fragment4(full, 200, 8, true));
+      p.stack.input(fragment4(full, 16, 8, false));
+      p.stack.poll();
+    }).not.toThrow();
+    expect(ep.receive()).toBeUndefined();
+    expect(p.stack.stats().drops.fragmentInvalid).toBe(1);
+    expect(p.stack.stats().reassemblyBytes).toBe(0);
+  });
+});
+
+describe('accept-any never takes martian destinations (review, issue 14)', () => {
+  // A client inside the tunnel must not reach the node's own loopback services through the userspace
+  // egress: an accept-any listener that took 127.0.0.1:6379 would hand the egress a request to dial
+  // its own Redis. Linux drops these as martians on any non-loopback interface.
+  const destinations = ['127.0.0.1', '127.1.2.3', '0.0.0.0', '0.1.2.3', '::1', '::', '::ffff:127.0.0.1'];
+
+  it('TCP SYNs to loopback, "this network" and v4-mapped addresses get no SYN-ACK and no request', () => {
+    for (const deferred of [false, true]) {
+      const p = probe();
+      const l = p.stack.tcpListenAny({ deferred });
+      for (const dst of destinations) {
+        const src = dst.includes(':') ? 'fd00::9' : '10.0.0.9';
+        p.stack.input(buildTcp({ src, dst, sport: 40000, dport: 6379, seq: 1, flags: 'S', mss: 1400 }));
+      }
+      p.stack.poll();
+      expect(p.out.filter((d) => d.tcp !== undefined)).toEqual([]);
+      expect(l.accept()).toBeUndefined();
+      expect(p.stack.connectionCount).toBe(0);
+      expect(p.stack.stats().drops.ipNotForUs).toBe(destinations.length);
+    }
+  });
+
+  it('UDP to such destinations creates no flow; echo requests to them reach no handler', () => {
+    const p = probe();
+    const any = p.stack.udpListenAny();
+    const echoes: string[] = [];
+    p.stack.setIcmpEchoHandler((r) => echoes.push(r.destination.toString()));
+    for (const dst of destinations) {
+      const src = dst.includes(':') ? 'fd00::9' : '10.0.0.9';
+      p.stack.input(buildUdp({ src, dst, sport: 40000, dport: 53, payload: new Uint8Array(4) }));
+      const v6 = dst.includes(':');
+      p.stack.input(buildIcmp({ src, dst, type: v6 ? 128 : 8, code: 0, word1: 1, word2: 1 }));
+    }
+    p.stack.poll();
+    expect(any.accept()).toBeUndefined();
+    expect(p.stack.stats().udpFlows).toBe(0);
+    expect(echoes).toEqual([]);
+    expect(p.out).toEqual([]);
+  });
+
+  it('packets from loopback, "this network" or v4-mapped sources are dropped as bad sources', () => {
+    const p = probe();
+    p.stack.tcpListen({ port: 80 });
+    for (const src of ['127.0.0.1', '0.1.2.3', '::1', '::ffff:10.0.0.9']) {
+      const dst = src.includes(':') ? 'fd00::1' : '10.0.0.1';
+      p.stack.input(buildTcp({ src, dst, sport: 40000, dport: 80, seq: 1, flags: 'S' }));
+    }
+    p.stack.poll();
+    expect(p.out).toEqual([]);
+    expect(p.stack.stats().drops.ipBadSource).toBe(4);
+  });
+});
+
+describe('deferred accept-any and SYN cookies (review, issue 14)', () => {
+  // A deferred request promises that the client sees no SYN-ACK before the application decided (its
+  // policy may refuse the destination). A cookie SYN-ACK is exactly that, sent without asking: with
+  // synCookies 'always' every destination looked open, and under a flood ('auto') too.
+  const syn = (sport: number, dst = '198.51.100.7') =>
+    buildTcp({ src: '10.8.0.12', dst, sport, dport: 443, seq: 1000, flags: 'S', mss: 1400, ts: [5, 0] });
+
+  it("synCookies 'always': SYNs still become held requests, no SYN-ACK before acceptRequest()", () => {
+    const p = probe({ tcp: { synCookies: 'always' } });
+    const l = p.stack.tcpListenAny({ deferred: true });
+    p.stack.input(syn(40000));
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.')).toEqual([]);
+    const req = l.accept()!;
+    expect(req.stateName).toBe('SYN-RECEIVED');
+    p.stack.acceptRequest(req);
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.').length).toBe(1);
+  });
+
+  it('a full request backlog drops further SYNs (the client retries) instead of answering with cookies', () => {
+    const p = probe({ tcp: { synBacklog: 2 } });
+    const l = p.stack.tcpListenAny({ deferred: true });
+    for (let i = 0; i < 5; i++) p.stack.input(syn(40000 + i));
+    p.stack.poll();
+    expect(p.out.filter((d) => d.tcp?.flags === 'S.')).toEqual([]);
+    expect(p.stack.stats().tcp.synCookiesSent).toBe(0);
+    expect(p.stack.stats().drops.tcpSynBacklogFull).toBe(3);
+    expect(l.queue.length).toBe(2);
+    // An ACK guessing at a cookie never creates a connection behind the application's back.
+    p.stack.input(
+      buildTcp({
+        src: '10.8.0.12',
+        dst: '203.0.113.5',
+        sport: 41000,
+        dport: 22,
+        seq: 1001,
+        ack: 77,
+        flags: '.',
+      }),
+    );
+    p.stack.poll();
+    expect(p.stack.stats().tcp.synCookiesAccepted).toBe(0);
+    expect(p.stack.connectionCount).toBe(2);
+  });
+});
+
+describe('challenge ACKs are no side channel (review, issue 14; CVE-2016-5696)', () => {
+  // With one stack-wide challenge-ACK budget per second, an off-path attacker who has its own
+  // connection to the stack learns whether a spoofed RST hit another connection's window: it spends
+  // the rest of the second's budget on its own connection and counts the challenge ACKs it gets back
+  // (one fewer when the guess was in the window). Each connection gets at most one challenge ACK per
+  // half second (Linux's tcp_invalid_ratelimit), so what the attacker sees no longer depends on what
+  // happened to anyone else's connection.
+  function world(guessInWindow: boolean): number {
+    const p = probe({ tcp: { timestamps: false, challengeAckPerSecond: 100 } });
+    const l = p.stack.tcpListen({ port: 80 });
+    const open = (src: string, sport: number): { tcb: Tcb; iss: number } => {
+      p.out.length = 0;
+      p.stack.input(buildTcp({ src, dst: '10.0.0.1', sport, dport: 80, seq: 0, flags: 'S', mss: 1460 }));
+      p.stack.poll();
+      const iss = p.out[0]!.tcp!.seq;
+      p.stack.input(buildTcp({ src, dst: '10.0.0.1', sport, dport: 80, seq: 1, ack: iss + 1, flags: '.' }));
+      p.stack.poll();
+      return { tcb: l.accept()!, iss };
+    };
+    const victim = open('198.51.100.20', 5000);
+    const attacker = open('203.0.113.66', 6000);
+    expect([victim.tcb.stateName, attacker.tcb.stateName]).toEqual(['ESTABLISHED', 'ESTABLISHED']);
+    p.at(5000);
+    p.out.length = 0;
+    // 1. The spoofed RST: in the victim's window (not at RCV.NXT) or far outside it.
+    p.stack.input(
+      buildTcp({
+        src: '198.51.100.20',
+        dst: '10.0.0.1',
+        sport: 5000,
+        dport: 80,
+        seq: guessInWindow ? 1000 : 0x80000000,
+        flags: 'R',
+      }),
+    );
+    // 2. The attacker's own in-window RSTs, then it counts the challenge ACKs that reach it.
+    for (let i = 0; i < 200; i++) {
+      p.stack.input(
+        buildTcp({ src: '203.0.113.66', dst: '10.0.0.1', sport: 6000, dport: 80, seq: 100 + i, flags: 'R' }),
+      );
+      p.stack.poll(); // packets arrive one by one: each tick polls
+    }
+    expect(victim.tcb.stateName).toBe('ESTABLISHED');
+    return p.out.filter((d) => d.dst === '203.0.113.66' && d.tcp?.flags === '.').length;
+  }
+
+  it('the number of challenge ACKs an attacker gets does not reveal a hit on another connection', () => {
+    expect(world(true)).toBe(world(false));
+  });
+});
+
+describe('challenge ACK budget (review, issue 14)', () => {
+  it('the stack-wide budget (tcp.challengeAckPerSecond) still caps challenge ACKs over many connections', () => {
+    const p = probe({ tcp: { timestamps: false, challengeAckPerSecond: 3 } });
+    const l = p.stack.tcpListen({ port: 80 });
+    for (let i = 0; i < 5; i++) {
+      const sport = 7000 + i;
+      p.out.length = 0;
+      p.stack.input(
+        buildTcp({ src: '198.51.100.30', dst: '10.0.0.1', sport, dport: 80, seq: 0, flags: 'S' }),
+      );
+      p.stack.poll();
+      const iss = p.out[0]!.tcp!.seq;
+      p.stack.input(
+        buildTcp({
+          src: '198.51.100.30',
+          dst: '10.0.0.1',
+          sport,
+          dport: 80,
+          seq: 1,
+          ack: iss + 1,
+          flags: '.',
+        }),
+      );
+      p.stack.poll();
+      expect(l.accept()!.stateName).toBe('ESTABLISHED');
+    }
+    p.at(10_000);
+    p.out.length = 0;
+    for (let i = 0; i < 5; i++) {
+      p.stack.input(
+        buildTcp({ src: '198.51.100.30', dst: '10.0.0.1', sport: 7000 + i, dport: 80, seq: 900, flags: 'S' }),
+      );
+      p.stack.poll();
+    }
+    expect(p.out.filter((d) => d.tcp?.flags === '.').length).toBe(3);
+    expect(p.stack.stats().drops.tcpChallengeAckLimited).toBe(2);
+  });
+});
+
+describe('secrets stay secret (review, issue 14)', () => {
+  it('the first ephemeral port reveals nothing of the ISN / SYN-cookie key', () => {
+    // The SipHash key is the first 16 random bytes; the ephemeral port cursor used to be taken from
+    // key bytes 0-1, so any peer we connected to learned 14 bits of it.
+    for (let seed = 1; seed <= 20; seed++) {
+      const rng = new Prng(seed);
+      const bytes: number[] = [];
+      const p = new Stack({
+        addresses: ['10.0.0.1'],
+        clock: () => 0,
+        random: (b) => {
+          rng.fill(b);
+          if (bytes.length === 0) bytes.push(...b.subarray(0, 2));
+        },
+        sink: () => undefined,
+      });
+      const t = p.tcpConnect({ host: '10.0.0.9', port: 80 });
+      expect(t.localPort).not.toBe(49152 + ((((bytes[0] as number) << 8) | (bytes[1] as number)) % 16384));
+    }
+  });
+});
+
+describe('UDP destination port 0 (review, issue 14)', () => {
+  it('creates no accept-any flow and reaches no endpoint (as TCP refuses port 0)', () => {
+    const p = probe();
+    const any = p.stack.udpListenAny();
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 5000, dport: 0, payload: new Uint8Array(4) }),
+    );
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '10.0.0.1', sport: 5000, dport: 0, payload: new Uint8Array(4) }),
+    );
+    p.stack.poll();
+    expect(any.accept()).toBeUndefined();
+    expect(p.stack.stats().udpFlows).toBe(0);
+    expect(p.stack.stats().drops.udpBadPort).toBe(2);
+    // A zero source port is legal in UDP (RFC 768: "optional"): such a datagram still makes a flow.
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 0, dport: 53, payload: new Uint8Array(4) }),
+    );
+    p.stack.poll();
+    expect(any.accept()?.localPort).toBe(53);
+  });
+});
+
+describe('fragments nobody wants (review, issue 14)', () => {
+  it('fragments to destinations the stack would drop never enter reassembly (cannot evict real datagrams)', () => {
+    const p = probe({ reassembly: { maxDatagrams: 4 } });
+    const ep = p.stack.udpBind({ port: 53 });
+    const payload = Uint8Array.from({ length: 2000 }, (_, i) => i & 255);
+    const full = buildUdp({ src: '10.0.0.9', dst: '10.0.0.1', sport: 1000, dport: 53, payload });
+    p.stack.input(fragment4(full, 0, 1000, true));
+    // Junk fragments to addresses that are not ours (nothing accepts foreign destinations here), to
+    // loopback and to multicast: each would have started a datagram of its own.
+    for (let i = 0; i < 50; i++) {
+      for (const dst of [`198.51.100.${i}`, '127.0.0.1', '224.0.0.9']) {
+        const junk = buildUdp({ src: '10.0.0.66', dst, sport: 1, dport: 9, payload: new Uint8Array(100) });
+        junk[5] = i; // fragment id
+        p.stack.input(fragment4(junk, 0, 16, true));
+      }
+    }
+    p.stack.input(fragment4(full, 1000, full.length - 20 - 1000, false));
+    expect(ep.receive()?.data).toEqual(payload);
+    expect(p.stack.stats().drops.ipNotForUs).toBe(150);
+  });
+});
+
+describe('segment size with SACK blocks (review, issue 14)', () => {
+  for (const ts of [true, false]) {
+    it(`data segments never exceed the MTU, even while SACK blocks are owed (timestamps ${ts ? 'on' : 'off'})`, () => {
+      const sent: { size: number; d: ReturnType<typeof decode> }[] = [];
+      const p = probe({
+        mtu: 1500,
+        tcp: { timestamps: ts },
+        sink: (pkt) => sent.push({ size: pkt.length, d: decode(pkt.slice()) }),
+      });
+      const last = () => sent[sent.length - 1]!.d.tcp!;
+      const l = p.stack.tcpListen({ port: 80 });
+      const base = { src: '10.0.0.9', dst: '10.0.0.1', sport: 4000, dport: 80 } as const;
+      p.stack.input(
+        buildTcp({ ...base, seq: 0, flags: 'S', mss: 1460, sackOk: true, ts: ts ? [1, 0] : undefined }),
+      );
+      p.stack.poll();
+      const iss = last().seq;
+      const tsEcr = (): [number, number] | undefined => (ts ? [2, last().ts![0]] : undefined);
+      p.stack.input(buildTcp({ ...base, seq: 1, ack: iss + 1, flags: '.', ts: tsEcr() }));
+      p.stack.poll();
+      const t = l.accept()!;
+      // The peer's data with a hole: we owe SACK blocks from now on.
+      p.stack.input(
+        buildTcp({ ...base, seq: 2001, ack: iss + 1, flags: '.', ts: tsEcr(), payload: new Uint8Array(500) }),
+      );
+      p.stack.poll();
+      sent.length = 0;
+      t.send(new Uint8Array(20_000), 0, 20_000);
+      p.stack.poll();
+      const data = sent.filter((x) => x.d.tcp!.payload.length > 0);
+      expect(data.length).toBeGreaterThan(2);
+      expect(Math.max(...data.map((x) => x.size))).toBeLessThanOrEqual(1500);
+      // Full-sized segments leave no room for SACK blocks; pure ACKs carry them (RFC 2018).
+      expect(data[0]!.d.tcp!.payload.length).toBe(ts ? 1448 : 1460);
+    });
+  }
+});
+
+describe('nothing leaves bigger than the MTU (review, issue 14)', () => {
+  it('udpSend/flowSend refuse datagrams over the MTU; echo replies that would not fit are not sent', () => {
+    const sizes: number[] = [];
+    const p = probe({ mtu: 1400, sink: (pkt) => sizes.push(pkt.length) });
+    const ep = p.stack.udpBind({ port: 5000 });
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 28), '10.0.0.9', 53)).toBe(true);
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 28 + 1), '10.0.0.9', 53)).toBe(false);
+    expect(p.stack.udpSend(ep, new Uint8Array(1400 - 48 + 10), 'fd00::9', 53)).toBe(false);
+    // A reassembled 1420-byte echo request: its reply would not fit the link.
+    const any = p.stack.udpListenAny();
+    p.stack.input(
+      buildUdp({ src: '10.0.0.9', dst: '198.51.100.7', sport: 7, dport: 7, payload: new Uint8Array(1) }),
+    );
+    p.stack.poll();
+    const flow = any.accept()!;
+    expect(p.stack.flowSend(flow, new Uint8Array(1400 - 28 + 30))).toBe(false);
+    const big = buildIcmp({
+      src: '10.0.0.9',
+      dst: '10.0.0.1',
+      type: 8,
+      code: 0,
+      word1: 1,
+      word2: 1,
+      body: new Uint8Array(1400),
+    });
+    p.stack.input(fragment4(big, 0, 800, true));
+    p.stack.input(fragment4(big, 800, big.length - 20 - 800, false));
+    p.stack.poll();
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1400);
+  });
+});
+
+describe('IPv6 next headers we do not speak (review, issue 14)', () => {
+  it('No Next Header (59) is dropped silently; an unknown one draws Parameter Problem code 1 pointing at it', () => {
+    const p = probe();
+    const v6 = (next: number, ext = false): Uint8Array => {
+      const body = ext ? [next, 0, 1, 4, 0, 0, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9] : [9, 9, 9, 9, 9, 9, 9, 9];
+      const pkt = new Uint8Array(40 + body.length);
+      pkt[0] = 0x60;
+      pkt[5] = body.length;
+      pkt[6] = ext ? 60 : next; // 60: destination options
+      pkt[7] = 64;
+      pkt.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9], 8);
+      pkt.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 24);
+      pkt.set(body, 40);
+      return pkt;
+    };
+    p.stack.input(v6(59));
+    p.stack.input(v6(59, true));
+    expect(p.out).toEqual([]);
+    p.stack.input(v6(253));
+    p.stack.input(v6(253, true));
+    expect(p.out.map((d) => [d.icmp?.type, d.icmp?.code])).toEqual([
+      [4, 1],
+      [4, 1],
+    ]);
+    // The pointer (32 bits after type/code/checksum) names the Next Header field: 6, then 40.
+    const ptr = (d: (typeof p.out)[number]) => d.icmp!.id * 65536 + d.icmp!.seq;
+    expect(p.out.map(ptr)).toEqual([6, 40]);
+  });
+});
+
+describe('UDP source ports are unpredictable (review, issue 14; RFC 6056, RFC 5452)', () => {
+  it('consecutive ephemeral binds do not count up (a DNS query port an off-path attacker can guess)', () => {
+    const p = probe();
+    const ports = Array.from({ length: 50 }, () => p.stack.udpBind({}).port);
+    const near = ports.slice(1).filter((x, i) => Math.abs(x - ports[i]!) <= 8).length;
+    expect(near).toBeLessThan(3);
+    expect(new Set(ports).size).toBe(50);
+    expect(ports.every((x) => x >= 49152 && x <= 65535)).toBe(true);
+  });
+});
+
+describe('the ICMP error budget is no side channel (review, issue 14; SAD DNS, CVE-2020-25705)', () => {
+  // A stack-wide budget of port-unreachable errors lets an off-path attacker find an open UDP port
+  // (a DNS query's): it spoofs datagrams from the resolver to a batch of ports, each closed one
+  // spends budget on an error to the resolver, then it probes closed ports from its own address and
+  // counts the errors left for it: one more when the batch held the open port.
+  function world(batchHoldsOpenPort: boolean): number {
+    const p = probe({ icmpErrorsPerSecond: 20 });
+    const query = p.stack.udpBind({ port: 50000 });
+    expect(query.port).toBe(50000);
+    p.at(3000);
+    p.out.length = 0;
+    for (let i = 0; i < 10; i++) {
+      const dport = batchHoldsOpenPort && i === 3 ? 50000 : 50001 + i;
+      p.stack.input(
+        buildUdp({ src: '198.51.100.53', dst: '10.0.0.1', sport: 53, dport, payload: new Uint8Array(8) }),
+      );
+    }
+    for (let i = 0; i < 20; i++) {
+      p.stack.input(
+        buildUdp({
+          src: '203.0.113.66',
+          dst: '10.0.0.1',
+          sport: 999,
+          dport: 1000 + i,
+          payload: new Uint8Array(8),
+        }),
+      );
+    }
+    return p.out.filter((d) => d.dst === '203.0.113.66' && d.icmp?.type === 3).length;
+  }
+
+  it('the errors an attacker gets back do not depend on what was sent to anyone else', () => {
+    expect(world(true)).toBe(world(false));
+  });
+
+  it('errors stay bounded per destination and in total under a flood from many sources', () => {
+    const p = probe({ icmpErrorsPerSecond: 20 });
+    for (let i = 0; i < 5000; i++) {
+      const src = `198.51.${(i >> 8) & 255}.${1 + (i & 127)}`;
+      p.stack.input(buildUdp({ src, dst: '10.0.0.1', sport: 1, dport: 9, payload: new Uint8Array(1) }));
+    }
+    const errors = p.out.filter((d) => d.icmp?.type === 3);
+    expect(errors.length).toBeGreaterThan(0);
+    const perDst = new Map<string, number>();
+    for (const d of errors) perDst.set(d.dst, (perDst.get(d.dst) ?? 0) + 1);
+    expect(Math.max(...perDst.values())).toBeLessThanOrEqual(20);
+    expect(errors.length).toBeLessThanOrEqual(20 * 256);
+  });
+});
+
+describe('SYN-cookie timestamps hide the clock (review, issue 14; RFC 7323 7.1)', () => {
+  it('cookie SYN-ACKs carry a per-connection TSval offset, and the connection keeps using it', () => {
+    const p = probe({ tcp: { synCookies: 'always' } });
+    const l = p.stack.tcpListen({ port: 80 });
+    p.at(123_456);
+    const base = {
+      dst: '10.0.0.1',
+      dport: 80,
+      seq: 5000,
+      flags: 'S',
+      mss: 1460,
+      ts: [77, 0] as [number, number],
+    };
+    p.stack.input(buildTcp({ ...base, src: '10.0.0.9', sport: 4000 }));
+    p.stack.input(buildTcp({ ...base, src: '10.0.0.8', sport: 4001 }));
+    const [a, b] = p.out.map((d) => d.tcp!);
+    // The raw stack clock (ms) would read 123456 here (low 5 bits carry the cookie's options).
+    expect(a!.ts![0] >>> 5).not.toBe(123_456 >>> 5);
+    expect(a!.ts![0] >>> 5).not.toBe(b!.ts![0] >>> 5);
+    // The connection built from the cookie continues from the TSval it advertised.
+    p.stack.input(
+      buildTcp({
+        src: '10.0.0.9',
+        dst: '10.0.0.1',
+        sport: 4000,
+        dport: 80,
+        seq: 5001,
+        ack: a!.seq + 1,
+        flags: '.',
+        ts: [78, a!.ts![0]],
+      }),
+    );
+    p.stack.poll();
+    const t = l.accept()!;
+    expect(t.stateName).toBe('ESTABLISHED');
+    // Never behind the SYN-ACK's TSval, even at once (the peer's PAWS would drop the segment).
+    p.out.length = 0;
+    t.send(new Uint8Array(10), 0, 10);
+    p.stack.poll();
+    const first = p.out[0]!.tcp!.ts![0];
+    expect((first - a!.ts![0]) >>> 0).toBeLessThan(0x80000000);
+    p.out.length = 0;
+    p.at(123_556);
+    p.stack.input(
+      buildTcp({
+        src: '10.0.0.9',
+        dst: '10.0.0.1',
+        sport: 4000,
+        dport: 80,
+        seq: 5001,
+        ack: a!.seq + 11,
+        flags: '.',
+        ts: [79, first],
+      }),
+    );
+    t.send(new Uint8Array(10), 0, 10);
+    p.stack.poll();
+    const next = p.out[0]!.tcp!.ts![0];
+    expect((next - a!.ts![0]) >>> 0).toBeGreaterThanOrEqual(90);
+    expect((next - a!.ts![0]) >>> 0).toBeLessThanOrEqual(140);
+  });
+});

@@ -29,7 +29,7 @@ import { FlowTable } from './flow-table.js';
 import { DEFAULT_REASSEMBLY_LIMITS, Reassembler, type ReassemblyLimits } from './ip/reassembly.js';
 import { BufferPool, MemoryBudget } from './tcp/buffer-pool.js';
 import { DEFAULT_TCP_CONFIG, windowScaleFor, type TcpConfig } from './tcp/config.js';
-import { generateIsn } from './tcp/isn.js';
+import { generateIsn, tupleHash } from './tcp/isn.js';
 import { TcpListener } from './tcp/listener.js';
 import { seqAdd, seqDiff, seqGe, seqLt } from './tcp/seq.js';
 import { SipKey } from './tcp/siphash.js';
@@ -66,12 +66,15 @@ import {
   ICMPV6_DEST_UNREACH,
   ICMPV6_ECHO_REPLY,
   ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAMETER_PROBLEM,
+  ICMPV6_PARAMPROB_NEXTHEADER,
   ICMPV6_UNREACH_ADDR,
   ICMPV6_UNREACH_ADMIN,
   ICMPV6_UNREACH_NOROUTE,
   ICMPV6_UNREACH_PORT,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
+  IPPROTO_NONE,
   IPPROTO_TCP,
   IPPROTO_UDP,
   IPV4_HEADER_BYTES,
@@ -140,7 +143,7 @@ export interface StackOptions {
   reassembly?: false | Partial<ReassemblyLimits>;
   /** Answer ICMP echo requests to local addresses (default true). */
   icmpEcho?: boolean;
-  /** ICMP errors we send per second (port unreachable etc.); default 100. */
+  /** ICMP errors we send per second per destination (port unreachable etc.); default 100. */
   icmpErrorsPerSecond?: number;
 }
 
@@ -174,6 +177,12 @@ export type RejectHow = 'reset' | 'unreachable' | 'prohibited' | 'drop';
 
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_COUNT = 65536 - EPHEMERAL_LOW;
+/** Buckets of the per-destination ICMP error budget (a power of two). */
+const ICMP_ERROR_BUCKETS = 256;
+/** Distinguishes the ICMP bucket hash from ISNs and cookies under the same key. */
+const ICMP_BUCKET_TAG = 0x1c3b0001;
+/** Distinguishes the SYN-cookie timestamp offset hash. */
+const COOKIE_TS_TAG = 0x75c00001;
 /** Upper bound of passes through the dirty list in one poll (guards handler ping-pong). */
 const MAX_POLL_ROUNDS = 64;
 
@@ -230,7 +239,7 @@ export class Stack implements TcpHost {
   private challengeWindow = 0;
   private challengeCount = 0;
   private icmpWindow = 0;
-  private icmpCount = 0;
+  private readonly icmpBuckets = new Uint32Array(ICMP_ERROR_BUCKETS);
 
   // Scratch objects: one per stack, reused for every packet.
   private readonly info = new IpInfo();
@@ -294,7 +303,10 @@ export class Stack implements TcpHost {
     const r = new Uint32Array(seed.buffer, 16, 2);
     this.tcbs = new FlowTable<Tcb>(r[0] as number);
     this.flows = new FlowTable<UdpFlow>(r[1] as number);
-    this.ephemeralNext = (((seed[0] as number) << 8) | (seed[1] as number)) % EPHEMERAL_COUNT;
+    // The port cursor comes from its own random draw: the peer sees the ports, and seed[0..16) is the
+    // ISN / SYN-cookie key.
+    this.ephemeralNext = this.randomU32() % EPHEMERAL_COUNT;
+    seed.fill(0);
     this.out = new Uint8Array(Math.max(mtu, IPV6_MIN_MTU) + 64);
     this.lastNow = this.clock();
   }
@@ -389,17 +401,25 @@ export class Stack implements TcpHost {
     return true;
   }
 
-  private takeIcmpError(now: number): boolean {
+  /**
+   * ICMP error budget: icmpErrorsPerSecond per destination, counted in ICMP_ERROR_BUCKETS buckets
+   * chosen by a keyed hash of the destination. Not one stack-wide count: an off-path attacker could
+   * read that from the errors left for itself and learn which of its spoofed datagrams had hit an
+   * open port (SAD DNS, CVE-2020-25705). All destinations together get at most
+   * ICMP_ERROR_BUCKETS * icmpErrorsPerSecond errors a second.
+   */
+  private takeIcmpError(now: number, dst: IpAddr): boolean {
     const w = Math.floor(now / 1000);
     if (w !== this.icmpWindow) {
       this.icmpWindow = w;
-      this.icmpCount = 0;
+      this.icmpBuckets.fill(0);
     }
-    if (this.icmpCount >= this.icmpErrorsPerSecond) {
+    const b = tupleHash(this.secret, dst, 0, dst, 0, ICMP_BUCKET_TAG, 0) & (ICMP_ERROR_BUCKETS - 1);
+    if ((this.icmpBuckets[b] as number) >= this.icmpErrorsPerSecond) {
       this.drops.icmpRateLimited++;
       return false;
     }
-    this.icmpCount++;
+    this.icmpBuckets[b] = (this.icmpBuckets[b] as number) + 1;
     return true;
   }
 
@@ -486,7 +506,9 @@ export class Stack implements TcpHost {
       return;
     }
     const local = this.isLocalDst(info);
-    if (!local && !info.isFragment && !this.wantsForeign(info)) {
+    // Fragments too: one that the stack would drop once reassembled must not take a reassembly slot
+    // (junk fragments to foreign, loopback or multicast addresses would evict real datagrams).
+    if (!local && !this.wantsForeign(info)) {
       this.drop('ipNotForUs');
       return;
     }
@@ -525,7 +547,10 @@ export class Stack implements TcpHost {
         return;
       default:
         this.drop('ipUnsupportedProtocol');
-        if (local) this.sendUnreachable(pkt, len, 'protocol', now);
+        // RFC 8200 4.7: nothing follows No Next Header; it is not an error to report.
+        if (local && !(info.family === 6 && info.protocol === IPPROTO_NONE)) {
+          this.sendUnreachable(pkt, len, 'protocol', now);
+        }
         return;
     }
   }
@@ -536,7 +561,10 @@ export class Stack implements TcpHost {
    * errors about those flows (addressed to the spoofed source we used).
    */
   private wantsForeign(info: IpInfo): boolean {
-    if (info.dstIsMulticastOrBroadcast()) return false;
+    if (info.dstIsMulticastOrBroadcast() || info.dstIsMartian()) return false;
+    // An IPv6 fragment's next header may be an extension header: the transport is known only after
+    // reassembly (which checks again).
+    if (info.isFragment && info.family === 6 && !isTransport(info.protocol)) return true;
     switch (info.protocol) {
       case IPPROTO_TCP:
         return this.anyListener !== null || this.tcbs.size > 0;
@@ -663,7 +691,8 @@ export class Stack implements TcpHost {
       return;
     }
     if ((flags & TCP_ACK) !== 0) {
-      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never') {
+      // A deferred listener never issues cookies (see below), so no ACK can carry a valid one.
+      if ((flags & TCP_SYN) === 0 && this.tcp.synCookies !== 'never' && !l.deferred) {
         this.cookieAck(l, pkt, now);
         return;
       }
@@ -681,7 +710,10 @@ export class Stack implements TcpHost {
     }
     const cfg = this.tcp;
     const backlogFull = l.halfOpen >= cfg.synBacklog || l.queue.length >= cfg.acceptBacklog;
-    if (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto')) {
+    // A deferred (accept-any request) listener must not answer before the application decided: a
+    // cookie SYN-ACK would complete the handshake to a destination its policy may refuse. Beyond the
+    // backlog its SYNs are dropped and the client retransmits (gVisor's forwarder does the same).
+    if (!l.deferred && (cfg.synCookies === 'always' || (backlogFull && cfg.synCookies === 'auto'))) {
       this.sendCookieSynAck(now);
       return;
     }
@@ -784,7 +816,12 @@ export class Stack implements TcpHost {
       const ws = cfg.windowScaling && seg.wscale >= 0 ? seg.wscale : -1;
       const sack = cfg.sack && seg.sackPermitted;
       h.hasTimestamp = true;
-      h.tsVal = cookieTsVal(this.tsClock(now), ws, sack);
+      // A per-connection offset (RFC 7323 7.1), recomputed from the 4-tuple when the ACK returns.
+      h.tsVal = cookieTsVal(
+        this.tsClock(now) + this.cookieTsOffset(local, seg.dstPort, remote, seg.srcPort),
+        ws,
+        sack,
+      );
       h.tsEcr = seg.tsVal;
       h.sackPermitted = sack;
       if (ws >= 0) h.wscale = this.wscale;
@@ -827,8 +864,8 @@ export class Stack implements TcpHost {
       tcb.tsEnabled = true;
       tcb.tsRecent = seg.tsVal;
       tcb.tsRecentAt = now;
-      // Our cookie TSval had no offset: keep echoing a consistent clock.
-      tcb.tsOffset = 0;
+      // The offset our cookie TSval carried: the connection's clock continues from it.
+      tcb.tsOffset = this.cookieTsOffset(local, seg.dstPort, remote, seg.srcPort);
     }
     tcb.wsEnabled = ws >= 0;
     tcb.sndWscale = ws >= 0 ? ws : 0;
@@ -852,6 +889,11 @@ export class Stack implements TcpHost {
     if (tcb.state !== TcpState.ESTABLISHED) return;
     // The ACK may carry data (or a FIN).
     if (seg.payloadLength > 0 || (seg.flags & TCP_FIN) !== 0) tcpInput(tcb, seg, pkt, now);
+  }
+
+  /** The timestamp offset of a SYN-cookie connection (a keyed hash of its 4-tuple). */
+  private cookieTsOffset(local: IpAddr, localPort: number, remote: IpAddr, remotePort: number): number {
+    return tupleHash(this.secret, local, localPort, remote, remotePort, COOKIE_TS_TAG, 0);
   }
 
   /** RST in answer to the current segment (RFC 9293 3.10.7.1). */
@@ -924,8 +966,12 @@ export class Stack implements TcpHost {
         h.tsVal = tcb.tsVal(now);
         h.tsEcr = tcb.tsRecent;
       }
-      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty) {
-        const n = tcb.assembler.sackOrder(this.sackScratch, 4);
+      // SACK blocks only as far as they fit beside the data: sndMss already leaves room for the
+      // timestamp option, not for SACK, and a full segment with blocks would exceed the MTU (and the
+      // peer's MSS, RFC 6691). Pure ACKs (every out-of-order arrival sends one) carry all of them.
+      const sackRoom = dataLen > 0 ? Math.floor((tcb.sndMss - dataLen - 4) / 8) : 4;
+      if (tcb.sackEnabled && hasAck && !tcb.assembler.isEmpty && sackRoom > 0) {
+        const n = tcb.assembler.sackOrder(this.sackScratch, Math.min(4, sackRoom));
         for (let i = 0; i < n; i++) {
           h.sack[2 * i] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i] as number);
           h.sack[2 * i + 1] = seqAdd(tcb.rcvNxt, this.sackScratch[2 * i + 1] as number);
@@ -1026,6 +1072,10 @@ export class Stack implements TcpHost {
       return;
     }
     this.udpStats.datagramsIn++;
+    if (d.dstPort === 0) {
+      this.drop('udpBadPort');
+      return;
+    }
     // 1. A flow of the accept-any listener (by 4-tuple).
     if (this.flows.size > 0) {
       const f = this.flows.lookup(
@@ -1110,7 +1160,8 @@ export class Stack implements TcpHost {
   private emitUdp(src: IpAddr, srcPort: number, dst: IpAddr, dstPort: number, data: Uint8Array): boolean {
     const ipLen = src.family === 4 ? IPV4_HEADER_BYTES : IPV6_HEADER_BYTES;
     const total = UDP_HEADER_BYTES + data.length;
-    if (ipLen + total > this.out.length || total > 0xffff) return false;
+    // No fragmentation on output: a datagram that does not fit the link MTU is refused.
+    if (ipLen + total > this.mtu) return false;
     const out = this.out;
     if (src.family === 4)
       writeIpv4Header(out, 0, src, dst, IPPROTO_UDP, total, DEFAULT_TTL, this.ipId++, false);
@@ -1186,7 +1237,7 @@ export class Stack implements TcpHost {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const icmpLen = ICMP_HEADER_BYTES + data.length;
-    if (ipLen + icmpLen > this.out.length) return false;
+    if (ipLen + icmpLen > this.mtu) return false;
     const out = this.out;
     writeIcmpHeader(out, ipLen, isV6 ? ICMPV6_ECHO_REPLY : ICMP_ECHO_REPLY, 0, id, seqNo);
     out.set(data, ipLen + ICMP_HEADER_BYTES);
@@ -1309,22 +1360,45 @@ export class Stack implements TcpHost {
   /** ICMP destination unreachable (port/protocol) about the current packet, rate-limited. */
   private sendUnreachable(pkt: Uint8Array, len: number, what: 'port' | 'protocol', now: number): void {
     const info = this.info;
-    if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now)) return;
+    if (info.dstIsMulticastOrBroadcast() || !this.takeIcmpError(now, info.srcAddr())) return;
     const isV6 = info.family === 6;
+    if (isV6 && what === 'protocol') {
+      // RFC 8200 section 4 / RFC 4443 3.4: Parameter Problem, unrecognized Next Header, pointing at
+      // the field that named it.
+      const ptr = info.protocolFieldOffset;
+      this.emitIcmpError(
+        info.dstAddr(),
+        info.srcAddr(),
+        ICMPV6_PARAMETER_PROBLEM,
+        ICMPV6_PARAMPROB_NEXTHEADER,
+        pkt.subarray(0, len),
+        (ptr >>> 16) & 0xffff,
+        ptr & 0xffff,
+      );
+      return;
+    }
     const type = isV6 ? ICMPV6_DEST_UNREACH : ICMP_DEST_UNREACH;
     const code = isV6 ? ICMPV6_UNREACH_PORT : what === 'port' ? ICMP_UNREACH_PORT : ICMP_UNREACH_PROTOCOL;
     this.emitIcmpError(info.dstAddr(), info.srcAddr(), type, code, pkt.subarray(0, len));
   }
 
   /** Emits an ICMP error quoting as much of `quoted` as fits (RFC 1812 / RFC 4443 2.4(c)). */
-  private emitIcmpError(src: IpAddr, dst: IpAddr, type: number, code: number, quoted: Uint8Array): void {
+  private emitIcmpError(
+    src: IpAddr,
+    dst: IpAddr,
+    type: number,
+    code: number,
+    quoted: Uint8Array,
+    word1 = 0,
+    word2 = 0,
+  ): void {
     const isV6 = src.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
-    const maxQuote = (isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU) - ipLen - ICMP_HEADER_BYTES;
+    const maxQuote = Math.min(isV6 ? IPV6_MIN_MTU : IPV4_MIN_MTU, this.mtu) - ipLen - ICMP_HEADER_BYTES;
     const q = Math.min(quoted.length, maxQuote);
     const icmpLen = ICMP_HEADER_BYTES + q;
     const out = this.out;
-    writeIcmpHeader(out, ipLen, type, code, 0, 0);
+    writeIcmpHeader(out, ipLen, type, code, word1, word2);
     out.set(quoted.subarray(0, q), ipLen + ICMP_HEADER_BYTES);
     if (isV6) {
       writeIpv6Header(out, 0, src, dst, IPPROTO_ICMPV6, icmpLen, DEFAULT_TTL, 0);
@@ -1672,7 +1746,7 @@ export class Stack implements TcpHost {
 
   /** ICMP unreachable quoting a synthesized copy of the peer's SYN header (we did not keep the packet). */
   private emitUnreachableFor(tcb: Tcb, how: 'unreachable' | 'prohibited', now: number): void {
-    if (!this.takeIcmpError(now)) return;
+    if (!this.takeIcmpError(now, tcb.remote)) return;
     const isV6 = tcb.family === 6;
     const ipLen = isV6 ? IPV6_HEADER_BYTES : IPV4_HEADER_BYTES;
     const q = new Uint8Array(ipLen + TCP_HEADER_BYTES);
@@ -1728,12 +1802,13 @@ export class Stack implements TcpHost {
     let port = this.checkPort(opts.port ?? 0, true);
     const address = opts.address === undefined ? null : this.parseAddress(opts.address, 'address');
     if (port === 0) {
-      port = 0;
+      // RFC 6056 algorithm 1 (what RFC 5452 asks of DNS clients): a random port, then the next free
+      // one. A counter would let an off-path attacker guess the port of the next query.
+      const start = this.randomU32() % EPHEMERAL_COUNT;
       for (let i = 0; i < EPHEMERAL_COUNT; i++) {
-        const p = EPHEMERAL_LOW + ((this.ephemeralNext + i) % EPHEMERAL_COUNT);
+        const p = EPHEMERAL_LOW + ((start + i) % EPHEMERAL_COUNT);
         if (!this.udpEndpoints.has(p)) {
           port = p;
-          this.ephemeralNext = (this.ephemeralNext + i + 1) % EPHEMERAL_COUNT;
           break;
         }
       }
@@ -1886,4 +1961,13 @@ export class Stack implements TcpHost {
       reassemblyBytes: this.reassembler?.bytesHeld ?? 0,
     };
   }
+}
+
+function isTransport(protocol: number): boolean {
+  return (
+    protocol === IPPROTO_TCP ||
+    protocol === IPPROTO_UDP ||
+    protocol === IPPROTO_ICMP ||
+    protocol === IPPROTO_ICMPV6
+  );
 }

@@ -26,6 +26,7 @@ import {
 import { generateX25519KeyPair, type X25519PublicKey } from './keys.js';
 import {
   InitiatorTunnel,
+  NEEDS_HANDSHAKE,
   NOT_DATA_MESSAGE,
   ResponderTunnel,
   rateLimitKey,
@@ -539,6 +540,60 @@ describe('batch receive and send without result objects (openDataInto / sealInto
     p.node.removePeer(peer);
     expect(p.node.sealInto(peer, tunSlab, 0, 10, slot)).toBe(-1);
     expect(p.node.lastDrop).toBe('closed');
+  });
+});
+
+describe("the initiator's batch pair (sealInto / openDataInto, for vpnctl)", () => {
+  it('asks for a handshake before a session, then seals from a slab offset; the node opens it', () => {
+    const p = makePair();
+    const tunSlab = Buffer.alloc(3000, 0xab);
+    const pkt = inner('from the client, via a TUN slab');
+    pkt.copy(tunSlab, 333);
+    const slot = Buffer.alloc(2048);
+    const drops = JSON.stringify(p.client.drops);
+    expect(p.client.sealInto(tunSlab, 333, pkt.length, slot)).toBe(NEEDS_HANDSHAKE);
+    expect(JSON.stringify(p.client.drops)).toBe(drops); // nothing counted: encapsulate decides
+    handshake(p);
+    const n = p.client.sealInto(tunSlab, 333, pkt.length, slot, p.clock.now);
+    expect(n).toBe(pkt.length + DATA_HEADER_BYTES + DATA_TRAILER_BYTES);
+    const r = p.node.decapsulate(slot.subarray(0, n), SOURCE, out());
+    expect(r.type === 'writeToTun' && r.data.equals(pkt)).toBe(true);
+    // Out of the slab's bounds: dropped and counted, the session is unharmed.
+    expect(p.client.sealInto(tunSlab, 2990, 20, slot)).toBe(-1);
+    expect(p.client.lastDrop).toBe('shortPacket');
+    expect(p.client.drops.shortPacket).toBe(1);
+    p.client.close();
+    expect(p.client.sealInto(tunSlab, 333, pkt.length, slot)).toBe(-1);
+    expect(p.client.lastDrop).toBe('closed');
+  });
+
+  it('opens into a slab at an offset; keepalives are 0, replays and forgeries -1, others NOT_DATA', () => {
+    const p = makePair();
+    handshake(p);
+    const peer = nodePeer(p);
+    const pkt = Buffer.from('from the node into the client TUN slab');
+    const sealed = net(p.node.encapsulate(peer, pkt, out()));
+    const slab = Buffer.alloc(4096, 0xee);
+    expect(p.client.openDataInto(sealed, slab, 1000, p.clock.now)).toBe(pkt.length);
+    expect(slab.subarray(1000, 1000 + pkt.length).equals(pkt)).toBe(true);
+    expect(slab[999]).toBe(0xee);
+    expect(slab[1000 + pkt.length]).toBe(0xee);
+    // The same datagram again: a replay, counted, window untouched for new ones.
+    expect(p.client.openDataInto(sealed, slab, 0)).toBe(-1);
+    expect(p.client.lastDrop).toBe('replay');
+    const forged = net(p.node.encapsulate(peer, pkt, out()));
+    forged[forged.length - 1] = forged[forged.length - 1]! ^ 1;
+    expect(p.client.openDataInto(forged, slab, 0)).toBe(-1);
+    expect(p.client.lastDrop).toBe('decryptFailed');
+    const keepalive = net(p.node.encapsulate(peer, Buffer.alloc(0), out()));
+    expect(p.client.openDataInto(keepalive, slab, 0)).toBe(0);
+    const tooLittleRoom = net(p.node.encapsulate(peer, pkt, out()));
+    expect(p.client.openDataInto(tooLittleRoom, slab, slab.length - pkt.length + 1)).toBe(-1);
+    expect(p.client.lastDrop).toBe('bufferTooSmall');
+    // A handshake message is not data: nothing counted, for decapsulate().
+    const drops = JSON.stringify(p.client.drops);
+    expect(p.client.openDataInto(net(p.client.connect()), slab, 0)).toBe(NOT_DATA_MESSAGE);
+    expect(JSON.stringify(p.client.drops)).toBe(drops);
   });
 });
 

@@ -8,7 +8,7 @@
  *     response / cookie reply / TUN packet of a peer; encapsulate(peer, packet). Batch data paths use
  *     openDataInto(datagram, slab, offset) / sealInto(peer, slab, offset, length, out) instead: the
  *     same checks, a length or -1 as the result (`lastPeer`, `lastDrop` say the rest), no object per
- *     packet.
+ *     packet. The initiator has the same pair (sealInto without a peer) for vpnctl's data path.
  *
  * Anti-spoofing (cryptokey routing): the responder delivers an authenticated inner packet to the TUN
  * only when it is IPv4/IPv6 with a full header and its source is the peer's assigned `clientIPv4` /
@@ -140,8 +140,13 @@ export type TunnelResult =
 
 export type DropCounters = Record<DropReason, number>;
 
-/** `ResponderTunnel.openDataInto` for a message that is not a data message (nothing counted). */
+/** `openDataInto` (both ends) for a message that is not a data message (nothing counted). */
 export const NOT_DATA_MESSAGE = -2;
+/**
+ * `InitiatorTunnel.sealInto` when no keypair can send (nothing counted): hand that packet to
+ * `encapsulate`, which starts the handshake (or counts 'noSession' while one is in flight).
+ */
+export const NEEDS_HANDSHAKE = -3;
 
 const DONE: TunnelResult = Object.freeze({ type: 'done' });
 
@@ -238,6 +243,8 @@ export interface InitiatorTunnelOptions {
 
 export class InitiatorTunnel {
   readonly drops: DropCounters = newDropCounters();
+  /** After openDataInto / sealInto returned -1: why (also counted in `drops`). */
+  lastDrop: DropReason | null = null;
   private readonly session: Session;
   private readonly cookies: InitiatorCookieState;
   private readonly ownMac1Key: Buffer;
@@ -341,6 +348,52 @@ export class InitiatorTunnel {
     if (n < 0) return drop(this, transportReason(n));
     this.session.timers.onDataSent(now, packet.length === 0);
     return { type: 'writeToNetwork', data: sealedView.view(out, 0, n) };
+  }
+
+  /**
+   * Batch send without a result object: seals `src[srcOffset .. srcOffset + length)` into `out`
+   * (header at out[0]). Returns the sealed length; -1 when dropped (counted, `lastDrop` says why);
+   * NEEDS_HANDSHAKE when no keypair can send (nothing counted: pass that packet to `encapsulate`).
+   */
+  sealInto(src: Uint8Array, srcOffset: number, length: number, out: Uint8Array, now = this.clock()): number {
+    if (this.session.closed) return this.dropAt('closed');
+    const kp = this.session.sendingKeypair(now);
+    if (kp === null) return NEEDS_HANDSHAKE;
+    const n = sealDataFrom(kp, src, srcOffset, length, out);
+    if (n < 0) return this.dropAt(transportReason(n));
+    this.session.timers.onDataSent(now, length === 0);
+    return n;
+  }
+
+  /**
+   * Batch receive without a result object: authenticates a data message and decrypts it into
+   * `out[outOffset ..]`. Returns the inner packet's length (0 for a keepalive); -1 when dropped
+   * (counted, `lastDrop` says why); NOT_DATA_MESSAGE for anything else (nothing counted: pass it to
+   * `decapsulate`). The replay window moves only after the tag verified.
+   */
+  openDataInto(datagram: Uint8Array, out: Uint8Array, outOffset: number, now = this.clock()): number {
+    if (!isDataMessage(datagram)) return NOT_DATA_MESSAGE;
+    if (this.session.closed) return this.dropAt('closed');
+    const index = dataReceiverIndex(datagram);
+    const s = this.session;
+    const kp =
+      s.current !== null && s.current.localIndex === index
+        ? s.current
+        : s.previous !== null && s.previous.localIndex === index
+          ? s.previous
+          : null;
+    if (kp === null) return this.dropAt('unknownIndex');
+    if (!s.usable(kp, now)) return this.dropAt('expired');
+    const n = openData(kp, datagram, out, outOffset);
+    if (n < 0) return this.dropAt(transportReason(n));
+    s.timers.onAuthenticatedReceive(now, n === 0);
+    return n;
+  }
+
+  private dropAt(reason: DropReason): number {
+    this.drops[reason]++;
+    this.lastDrop = reason;
+    return -1;
   }
 
   /** Opens a datagram from the node: a response, a cookie reply or data. */

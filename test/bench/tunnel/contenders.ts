@@ -61,8 +61,8 @@ export class WireguardGoContender implements Contender {
     private readonly net: BenchNet,
     private readonly dir: string,
   ) {
-    this.nodeIf = `wgn${net.suffix}`;
-    this.clientIf = `wgc${net.suffix}`;
+    this.nodeIf = `wgn${net.runId}`;
+    this.clientIf = `wgc${net.runId}`;
   }
 
   private async key(name: string): Promise<{ file: string; pub: string }> {

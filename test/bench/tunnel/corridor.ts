@@ -3,18 +3,16 @@
  * self-signed certificate pinned) and the real `corridor-node run` in the node namespace for the
  * whole run, and per round a client in the client namespace over UDP or over TCP.
  *
- * The client is the real `vpnctl connect` (logged in once with its own XDG directories under the run's
- * temporary directory; full tunnel, DNS left alone). CORRIDOR_BENCH_CLIENT=driver runs the small
- * client driver of fixtures/client-driver.ts instead (the same batched data path, no system changes
- * besides its TUN): for profiling a branch whose vpnctl is not there yet.
+ * The client is the real `vpnctl connect`, run as root in the client namespace (logged in once with its
+ * own XDG directories under the run's work directory; full tunnel, DNS left alone).
  *
  * CORRIDOR_BENCH_PROFILE=<dir> starts both Corridor data-path processes with `--cpu-prof` (written to
- * <dir> when they exit); CORRIDOR_BENCH_NODE_FLAGS adds Node flags to both (e.g. `--perf-basic-prof`
+ * <dir>/<process>-<ms>/ when they exit, one file per thread); CORRIDOR_BENCH_NODE_FLAGS adds Node flags to both (e.g. `--perf-basic-prof`
  * for `perf record`).
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Contender } from './contenders.js';
@@ -23,10 +21,25 @@ import { NODE_VETH_IP, sleep, type BenchNet, type Proc } from './netns.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const TSX = path.join(ROOT, 'node_modules/tsx/dist/esm/index.mjs');
 const CONTROLLER_MAIN = path.join(ROOT, 'apps/controller/src/cli.ts');
-const NODE_AGENT_MAIN = path.join(ROOT, 'apps/node-agent/src/main.ts');
-const VPNCTL_MAIN = path.join(ROOT, 'apps/client-cli/src/index.ts');
+/**
+ * The data-path processes run as installed: the built `corridor-node` and `vpnctl` binaries (bin of
+ * their package.json; main.ts builds them and their packages first), plain `node`, no loader.
+ * CORRIDOR_BENCH_FROM_SOURCE=1 runs the sources through tsx instead (no build; slower start, and the
+ * loader's thread and caches add ~50 MiB to the RSS figures).
+ */
+export const FROM_SOURCE = process.env.CORRIDOR_BENCH_FROM_SOURCE === '1';
+const NODE_AGENT_MAIN = path.join(
+  ROOT,
+  FROM_SOURCE ? 'apps/node-agent/src/main.ts' : 'apps/node-agent/dist/main.js',
+);
+const VPNCTL_MAIN = path.join(
+  ROOT,
+  FROM_SOURCE ? 'apps/client-cli/src/index.ts' : 'apps/client-cli/dist/index.js',
+);
+/** The built binaries the benchmark runs (and what builds them). */
+export const BUILT = [NODE_AGENT_MAIN, VPNCTL_MAIN];
+export const BUILD_FILTERS = ['--filter', '@corridor/node-agent...', '--filter', '@corridor/client-cli...'];
 const API_CALL = path.join(ROOT, 'test/bench/tunnel/fixtures/api-call.ts');
-const DRIVER = path.join(ROOT, 'test/bench/tunnel/fixtures/client-driver.ts');
 const NODE_ID = 'bench-1';
 const CONTROLLER_PORT = 8443;
 const UDP_PORT = 51820;
@@ -39,21 +52,13 @@ const profileDir = process.env.CORRIDOR_BENCH_PROFILE;
 function node(script: string, args: string[], profileName?: string): string[] {
   const prof =
     profileDir && profileName
-      ? [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          profileDir,
-          '--cpu-prof-name',
-          `${profileName}-${Date.now()}.cpuprofile`,
-        ]
+      ? // One directory per process and Node's default file names (they carry pid and thread id): with
+        // a fixed --cpu-prof-name the loader's worker thread would overwrite the main thread's profile.
+        ['--cpu-prof', '--cpu-prof-dir', path.join(profileDir, `${profileName}-${Date.now()}`)]
       : [];
   const flags = profileName ? (process.env.CORRIDOR_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []) : [];
-  return [process.execPath, ...prof, ...flags, '--conditions=source', '--import', TSX, script, ...args];
-}
-
-/** Whether this checkout has `vpnctl connect`. */
-export function vpnctlAvailable(): boolean {
-  return existsSync(path.join(ROOT, 'apps/client-cli/src/commands/connect'));
+  const loader = script.endsWith('.ts') ? ['--conditions=source', '--import', TSX] : [];
+  return [process.execPath, ...prof, ...flags, ...loader, script, ...args];
 }
 
 export class CorridorService {
@@ -65,15 +70,12 @@ export class CorridorService {
   private adminToken = '';
   private readonly adminEmail = 'admin@bench.lab';
   private readonly adminPassword = `admin-${randomBytes(9).toString('hex')}`;
-  readonly useVpnctl: boolean;
-  private user: { email: string; password: string; token: string; deviceId: string } | null = null;
   private readonly home: string;
 
   constructor(
     private readonly net: BenchNet,
     private readonly dir: string,
   ) {
-    this.useVpnctl = process.env.CORRIDOR_BENCH_CLIENT !== 'driver' && vpnctlAvailable();
     this.home = path.join(dir, 'vpnctl-home');
   }
 
@@ -208,17 +210,11 @@ export class CorridorService {
     const email = `bench-${randomBytes(3).toString('hex')}@bench.lab`;
     const password = `pw-${randomBytes(9).toString('hex')}`;
     await this.ok('POST', '/v1/admin/users', { email, password }, this.adminToken);
-    if (this.useVpnctl) {
-      const r = await this.vpnctl(
-        ['login', '--server', this.url, '--pin', this.fingerprint, '--email', email, '--password-stdin'],
-        password,
-      );
-      if (r.code !== 0) throw new Error(`vpnctl login: ${r.stderr}`);
-      this.user = { email, password, token: '', deviceId: '' };
-    } else {
-      const l = await this.ok<{ accessToken: string }>('POST', '/v1/auth/login', { email, password });
-      this.user = { email, password, token: `Bearer ${l.accessToken}`, deviceId: '' };
-    }
+    const r = await this.vpnctl(
+      ['login', '--server', this.url, '--pin', this.fingerprint, '--email', email, '--password-stdin'],
+      password,
+    );
+    if (r.code !== 0) throw new Error(`vpnctl login: ${r.stderr}`);
   }
 
   /** The node's HTTPS front: a self-signed certificate whose fingerprint vpnctl pins (--tls-pin). */
@@ -271,24 +267,6 @@ export class CorridorService {
     });
   }
 
-  /** Driver mode: a fresh device key registered for the bench user and a ticket for it. */
-  async driverTicket(publicKey: string): Promise<{ ticket: string; nodeKey: string }> {
-    const u = this.user!;
-    const dev = await this.ok<{ id: string }>(
-      'POST',
-      '/v1/devices',
-      { name: `bench-${randomBytes(2).toString('hex')}`, publicKey },
-      u.token,
-    );
-    const t = await this.ok<{ ticket: string; node: { publicKey: string } }>(
-      'POST',
-      `/v1/nodes/${NODE_ID}/tickets`,
-      { deviceId: dev.id },
-      u.token,
-    );
-    return { ticket: t.ticket, nodeKey: t.node.publicKey };
-  }
-
   async stop(): Promise<void> {
     await this.agent?.stop(10_000);
     await this.controller?.stop(10_000);
@@ -307,50 +285,35 @@ export class CorridorContender implements Contender {
     private readonly transport: 'udp' | 'tcp' | 'tls' | 'wss',
   ) {
     this.id = `corridor-${transport}`;
-    this.label = `Corridor ${transport.toUpperCase()}${svc.useVpnctl ? '' : ' (driver)'}`;
+    this.label = `Corridor ${transport.toUpperCase()}`;
   }
 
   async up(): Promise<void> {
     const { net, svc } = this;
-    if (svc.useVpnctl) {
-      this.client = net.spawn(
-        net.client,
-        `vpnctl ${this.transport}`,
-        node(
-          VPNCTL_MAIN,
-          [
-            'connect',
-            NODE_ID,
-            '--transport',
-            this.transport,
-            '--no-dns',
-            '--json',
-            ...(this.transport === 'tls' || this.transport === 'wss'
-              ? ['--tls-pin', svc.frontPin, '--tls-port', String(TLS_PORT)]
-              : []),
-          ],
-          'vpnctl',
-        ),
-        svc.vpnctlEnv(),
-      );
-      const m = await this.client.waitFor(/^\{"state":"connected".*$/m, 90_000);
-      const status = JSON.parse(m[0]) as Record<string, unknown>;
-      const gw = JSON.stringify(status).match(/"gateway(?:IPv4)?":"([\d.]+)"/);
-      if (gw?.[1]) this.serverIp = gw[1];
-      return;
-    }
-    this.client = net.spawn(net.client, `driver ${this.transport}`, node(DRIVER, [], 'client-driver'), {
-      ...process.env,
-      BENCH_TRANSPORT: this.transport,
-      BENCH_NODE: NODE_VETH_IP,
-      BENCH_UDP_PORT: String(UDP_PORT),
-      BENCH_TCP_PORT: String(TCP_PORT),
-    });
-    const key = await this.client.waitFor(/^publicKey (\S+)$/m, 60_000);
-    const t = await svc.driverTicket(key[1]!);
-    this.client.child.stdin?.write(`${t.ticket} ${t.nodeKey}\n`);
-    const m = await this.client.waitFor(/^connected gateway (\S+)$/m, 60_000);
-    this.serverIp = m[1]!;
+    this.client = net.spawn(
+      net.client,
+      `vpnctl ${this.transport}`,
+      node(
+        VPNCTL_MAIN,
+        [
+          'connect',
+          NODE_ID,
+          '--transport',
+          this.transport,
+          '--no-dns',
+          '--json',
+          ...(this.transport === 'tls' || this.transport === 'wss'
+            ? ['--tls-pin', svc.frontPin, '--tls-port', String(TLS_PORT)]
+            : []),
+        ],
+        'vpnctl',
+      ),
+      svc.vpnctlEnv(),
+    );
+    const m = await this.client.waitFor(/^\{"state":"connected".*$/m, 90_000);
+    const status = JSON.parse(m[0]) as Record<string, unknown>;
+    const gw = JSON.stringify(status).match(/"gateway(?:IPv4)?":"([\d.]+)"/);
+    if (gw?.[1]) this.serverIp = gw[1];
   }
 
   pids(): number[] {

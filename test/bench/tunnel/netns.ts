@@ -1,17 +1,36 @@
 /**
  * The benchmark's two network namespaces and the processes inside them.
  *
- *   client ns  cbc-<sfx>  veth0 198.18.13.2/24 ──── veth0 198.18.13.1/24  node ns  cbn-<sfx>
+ *   client ns  crl-<run>-bench-client  veth0 198.18.13.2/24 ── veth0 198.18.13.1/24  crl-<run>-bench-node
  *
  * The veth pair is created inside the client namespace with its peer placed straight into the node
  * namespace: nothing is ever added to the root namespace (no address, route, rule or link). Each
  * namespace gets its own /etc/netns/<ns>/resolv.conf BEFORE anything runs in it, so `ip netns exec`
- * bind-mounts that file and the machine's own resolv.conf is never written. `down()` kills every
- * process started here (by pid, process group) and deletes both namespaces, whatever happened before.
+ * bind-mounts that file and the machine's own resolv.conf is never written.
+ *
+ * Leftovers: the run is a lab run (test/lab/state.ts). Its record (/run/corridor-lab/<run>.json: owner
+ * pid + start time, namespaces, process groups, work dir) is written BEFORE each namespace or process
+ * exists, so a run killed at any moment (even SIGKILL) is removed by the next benchmark's start (runs
+ * whose owner is gone, after a grace period) or at once by `pnpm lab:down`. `down()` kills every
+ * process started here (process groups, then anything left inside the namespaces) and deletes both
+ * namespaces, their /etc/netns dirs and the work dir, whatever happened before; an 'exit' handler
+ * does the same synchronously should the benchmark die of an uncaught error.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cleanupRunSync,
+  listNamespaces,
+  newRunId,
+  procStartTime,
+  recordPath,
+  sweepDeadRuns,
+  workDirFor,
+  writeRecord,
+  type CleanupReport,
+  type RunRecord,
+} from '../../lab/state.js';
+import { SWEEP_GRACE_MS } from '../../lab/lab.js';
 
 export const NODE_VETH_IP = '198.18.13.1';
 export const CLIENT_VETH_IP = '198.18.13.2';
@@ -122,20 +141,84 @@ export class Proc {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Earlier versions named the namespaces cbc-<hex> / cbn-<hex> and kept no record. Such a pair is
+ * removed when neither namespace holds a process (a live run always has its iperf3 server in the node
+ * namespace) and both are older than the grace period.
+ */
+function sweepLegacyNamespaces(): void {
+  const all = listNamespaces();
+  for (const node of all) {
+    const m = /^cbn-([0-9a-f]{6})$/.exec(node);
+    if (!m) continue;
+    const pair = [node, `cbc-${m[1]}`].filter((ns) => all.includes(ns));
+    const old = pair.every((ns) => {
+      try {
+        return Date.now() - statSync(`/run/netns/${ns}`).mtimeMs > SWEEP_GRACE_MS;
+      } catch {
+        return false;
+      }
+    });
+    const empty = pair.every(
+      (ns) => spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout?.trim() === '',
+    );
+    if (!old || !empty) continue;
+    for (const ns of pair) {
+      spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    }
+  }
+}
+
 export class BenchNet {
-  readonly suffix = randomBytes(3).toString('hex');
-  readonly client = `cbc-${this.suffix}`;
-  readonly node = `cbn-${this.suffix}`;
+  readonly runId = newRunId();
+  readonly client = `crl-${this.runId}-bench-client`;
+  readonly node = `crl-${this.runId}-bench-node`;
+  /** Work dir (controller data, PKI, vpnctl home): removed with the run. */
+  readonly dir = workDirFor(this.runId, 'bench-tunnel');
   private readonly procs = new Set<Proc>();
-  private created: string[] = [];
+  private readonly record: RunRecord = {
+    version: 1,
+    runId: this.runId,
+    label: 'bench-tunnel',
+    owner: { pid: process.pid, startTime: procStartTime(process.pid) },
+    createdAt: new Date().toISOString(),
+    dir: this.dir,
+    keepDir: false,
+    namespaces: [],
+    processes: [],
+  };
+  private recorded = false;
+  private closed = false;
+  private readonly onExit = () => this.downSync();
+
+  /**
+   * Removes what killed benchmark (and lab) runs left behind: runs whose owner process is gone and
+   * that are older than the lab's grace period. Returns what was removed.
+   */
+  static sweep(): CleanupReport[] {
+    sweepLegacyNamespaces();
+    return sweepDeadRuns(SWEEP_GRACE_MS);
+  }
+
+  /** Writes the run record (intent log). Once removed from outside (`lab down --force`), not rewritten. */
+  private persist(): void {
+    if (this.closed || (this.recorded && !existsSync(recordPath(this.runId)))) return;
+    writeRecord(this.record);
+    this.recorded = true;
+  }
 
   async up(): Promise<void> {
+    process.on('exit', this.onExit);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.persist();
     for (const ns of [this.client, this.node]) {
+      this.record.namespaces.push(ns);
+      this.persist();
       // Own resolv.conf first: `ip netns exec` then bind-mounts it over /etc/resolv.conf.
       mkdirSync(`/etc/netns/${ns}`, { recursive: true });
       writeFileSync(`/etc/netns/${ns}/resolv.conf`, 'nameserver 127.0.0.1\n');
       await must(['ip', 'netns', 'add', ns]);
-      this.created.push(ns);
       await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     }
     await must([
@@ -172,8 +255,8 @@ export class BenchNet {
   }
 
   /**
-   * A long-running process in `ns`. `ip netns exec` execs the program, so `pid` is the program's own
-   * (what CPU and memory figures are read from).
+   * A long-running process in `ns`, in its own process group (recorded in the run record). `ip netns
+   * exec` execs the program, so `pid` is the program's own (what CPU and memory figures are read from).
    */
   spawn(
     ns: string,
@@ -184,28 +267,31 @@ export class BenchNet {
   ): Proc {
     const p = new Proc(name, ['ip', 'netns', 'exec', ns, ...argv], env, cwd);
     this.procs.add(p);
-    void p.exited.then(() => this.procs.delete(p));
+    this.record.processes.push({ pid: p.pid, startTime: procStartTime(p.pid), name });
+    this.persist();
+    void p.exited.then(() => {
+      this.procs.delete(p);
+      if (this.closed) return;
+      this.record.processes = this.record.processes.filter((r) => r.pid !== p.pid);
+      this.persist();
+    });
     return p;
   }
 
+  /** Stops the processes (SIGTERM, then SIGKILL), then removes the run (cleanupRunSync). Idempotent. */
   async down(): Promise<void> {
     await Promise.all([...this.procs].map((p) => p.stop(3000)));
-    // Anything that escaped its process group still lives in a namespace: kill it by pid.
-    for (const ns of this.created) {
-      const pids = await run(['ip', 'netns', 'pids', ns]).catch(() => null);
-      for (const pid of (pids?.stdout ?? '').split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
-    for (const ns of this.created) {
-      await run(['ip', 'netns', 'del', ns]).catch(() => undefined);
-      rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
-    }
-    this.created = [];
+    this.downSync();
+  }
+
+  /** Synchronous removal (also the 'exit' handler): kills what is left, deletes namespaces and dirs. */
+  downSync(): void {
+    if (this.closed) return;
+    this.closed = true;
+    process.off('exit', this.onExit);
+    const report = cleanupRunSync(this.record);
+    if (report.problems.length > 0)
+      process.stderr.write(`[bench:tunnel] cleanup of run ${this.runId}: ${report.problems.join('; ')}\n`);
   }
 }
 

@@ -8,7 +8,7 @@
  *
  * Responses are validated against the shared control-plane schemas before use.
  */
-import { constants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import {
   DeviceListSchema,
   DeviceSchema,
@@ -24,7 +24,7 @@ import {
 import type { TSchema, Static } from 'typebox';
 import { Value } from 'typebox/value';
 import type { CliConfig, ConfigStore, Credentials } from '../config/store.js';
-import { ensurePrivateDir } from '../config/files.js';
+import { holderText, pidAlive, tryLock } from '../config/lock-file.js';
 import { CLI_ERROR_CODES, UserError } from '../errors.js';
 import { apiError, type Operation } from './errors.js';
 import { httpRequest, type HttpResponse } from './http.js';
@@ -77,6 +77,8 @@ export async function passwordLogin(
 export class ApiClient {
   /** Refreshes performed by this client (tests and `--debug` output). */
   refreshes = 0;
+  /** The controller's addresses, once pinned (see pinAddresses). */
+  private addresses: readonly string[] | undefined;
 
   constructor(
     private readonly store: ConfigStore,
@@ -86,6 +88,18 @@ export class ApiClient {
 
   get server(): string {
     return this.config.server;
+  }
+
+  /**
+   * From now on, reach the controller at these addresses instead of looking its name up (a running
+   * connection: its DNS goes through the tunnel, which is down exactly when a new ticket is needed).
+   */
+  pinAddresses(addresses: readonly string[]): void {
+    this.addresses = addresses.length > 0 ? [...addresses] : undefined;
+  }
+
+  private get reach(): { addresses?: readonly string[] } {
+    return this.addresses ? { addresses: this.addresses } : {};
   }
 
   /** Stored credentials for this server, or a NOT_LOGGED_IN error. */
@@ -110,7 +124,15 @@ export class ApiClient {
     let creds = await this.credentials();
     if (creds.accessExpiresAt - this.clock() < REFRESH_MARGIN_MS) creds = await this.refresh(creds);
     const send = (token: string) =>
-      httpRequest({ server: this.server, trust: this.config.trust, method, path, body, bearer: token });
+      httpRequest({
+        server: this.server,
+        trust: this.config.trust,
+        method,
+        path,
+        body,
+        bearer: token,
+        ...this.reach,
+      });
     let res = await send(creds.accessToken);
     const code = (res.body as { code?: string } | undefined)?.code;
     if (res.status === 401 && (code === ERROR_CODES.TOKEN_EXPIRED || code === ERROR_CODES.TOKEN_INVALID)) {
@@ -149,6 +171,7 @@ export class ApiClient {
         method: 'POST',
         path: '/v1/auth/refresh',
         body: { refreshToken: current.refreshToken },
+        ...this.reach,
       });
       if (res.status !== 200) {
         const e = apiError(res.status, res.body as never, 'refresh', res.retryAfterSeconds);
@@ -164,37 +187,8 @@ export class ApiClient {
     });
   }
 
-  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = this.store.paths.credentialsLock;
-    await ensurePrivateDir(this.store.paths.configDir);
-    const deadline = this.clock() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        const h = await fs.open(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-        await h.writeFile(String(process.pid));
-        await h.close();
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (await lockIsStale(lock)) {
-          await fs.rm(lock, { force: true });
-          continue;
-        }
-        if (this.clock() > deadline) {
-          throw new UserError(
-            CLI_ERROR_CODES.CONFIG,
-            `another vpnctl process holds ${lock} and does not let go`,
-            `if no other vpnctl is running, remove the file (rm ${lock})`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-      }
-    }
-    try {
-      return await fn();
-    } finally {
-      await fs.rm(lock, { force: true });
-    }
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return withCredentialsLock(this.store.paths.credentialsLock, fn, this.clock);
   }
 
   async logout(): Promise<void> {
@@ -270,19 +264,47 @@ export class ApiClient {
   }
 }
 
-async function lockIsStale(lock: string): Promise<boolean> {
-  try {
-    const [st, text] = await Promise.all([fs.stat(lock), fs.readFile(lock, 'utf8')]);
-    if (Date.now() - st.mtimeMs > LOCK_STALE_MS) return true;
-    const pid = Number(text);
-    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - st.mtimeMs > 1000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'ESRCH';
+/**
+ * Runs `fn` holding the credentials lock (config/lock-file.ts: created and broken atomically, so two
+ * processes never refresh with the same refresh token, which the controller treats as token theft
+ * and answers by revoking the whole login). Waits up to LOCK_WAIT_MS for another holder.
+ */
+export async function withCredentialsLock<T>(
+  lock: string,
+  fn: () => Promise<T>,
+  clock: () => number = Date.now,
+): Promise<T> {
+  const deadline = clock() + LOCK_WAIT_MS;
+  const me = holderText();
+  for (;;) {
+    const r = await tryLock(lock, me, (holder) => lockIsStale(lock, holder));
+    if (r.ok) {
+      try {
+        return await fn();
+      } finally {
+        await r.release();
+      }
     }
-  } catch {
-    return true; // vanished: try again
+    if (clock() > deadline) {
+      throw new UserError(
+        CLI_ERROR_CODES.CONFIG,
+        `another vpnctl process holds ${lock} and does not let go`,
+        `if no other vpnctl is running, remove the file (rm ${lock})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
   }
+}
+
+/** Stale: older than LOCK_STALE_MS, unreadable, or its process is gone. */
+async function lockIsStale(lock: string, holder: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(lock);
+    if (Date.now() - st.mtimeMs > LOCK_STALE_MS) return true;
+  } catch {
+    return false; // vanished: the next attempt takes it
+  }
+  const pid = Number(holder.trim().split(/\s+/)[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  return pid !== process.pid && !pidAlive(pid);
 }

@@ -24,6 +24,11 @@ const TRUST_HINT =
   "(the operator reads it from the controller's startup output or with `openssl x509 -noout -fingerprint -sha256 -in cert.pem`), " +
   'or trust its CA with --ca FILE';
 
+/** The peer's certificate chain did not verify against the trust anchors (not a host-name or expiry issue). */
+export function isUntrustedCertificate(err: unknown): boolean {
+  return TLS_UNTRUSTED.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** Maps a request failure below HTTP (DNS, TCP, TLS) to a UserError. */
 export function networkError(err: unknown, server: string): UserError {
   if (err instanceof UserError) return err;
@@ -145,14 +150,46 @@ export function humanDuration(seconds: number): string {
 
 export type Operation = 'login' | 'refresh' | 'devices' | 'nodes' | 'ticket' | 'register' | 'other';
 
+/** Text from the controller as it may reach a terminal: no control characters (escape sequences), bounded. */
+export function printable(text: string, max = 500): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/**
+ * An error body as the controller (or whatever answers at its URL) sent it, reduced to the fields
+ * and types vpnctl uses: a hostile or foreign server must neither crash vpnctl nor write escape
+ * sequences to the user's terminal nor put a non-string `code` into `--json` output.
+ */
+function cleanBody(body: unknown): ApiErrorBody | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  const details = Array.isArray(b.details)
+    ? b.details
+        .filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null)
+        .slice(0, 10)
+        .map((d) => ({
+          path: typeof d.path === 'string' ? printable(d.path, 100) : '',
+          message: typeof d.message === 'string' ? printable(d.message, 200) : '',
+        }))
+    : undefined;
+  return {
+    ...(typeof b.code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(b.code) ? { code: b.code } : {}),
+    ...(typeof b.message === 'string' ? { message: printable(b.message) } : {}),
+    ...(details ? { details } : {}),
+  };
+}
+
 /** Maps a controller error response to a UserError for the operation that failed. */
 export function apiError(
   status: number,
-  body: ApiErrorBody | undefined,
+  rawBody: ApiErrorBody | undefined,
   op: Operation,
   retryAfterSeconds: number | undefined,
   now = Date.now(),
 ): UserError {
+  const body = cleanBody(rawBody);
   const code = body?.code ?? `HTTP_${status}`;
   const text = body?.message ?? `HTTP ${status}`;
   const details = { status, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) };

@@ -4,10 +4,11 @@
  * error statuses are returned to the caller, which knows what the request was for.
  */
 import https from 'node:https';
+import { isIP } from 'node:net';
 import type { Trust } from '../config/store.js';
 import { CLI_ERROR_CODES, UserError } from '../errors.js';
-import { networkError } from './errors.js';
-import { tlsOptionsFor, tlsServername } from './tls.js';
+import { isUntrustedCertificate, networkError } from './errors.js';
+import { PinMismatchError, probeCertificate, tlsOptionsFor, tlsServername } from './tls.js';
 
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
@@ -25,6 +26,32 @@ export interface RequestOptions {
   readonly body?: unknown;
   readonly bearer?: string;
   readonly timeoutMs?: number;
+  /**
+   * The controller's addresses, resolved once before connecting: used instead of a DNS lookup, which
+   * cannot work while a full tunnel (that also carries DNS) is down. TLS still checks the name.
+   */
+  readonly addresses?: readonly string[];
+}
+
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | { address: string; family: number }[],
+  family?: number,
+) => void;
+
+/** A `lookup` for https.request that answers from `addresses` (Node asks with or without `all`). */
+function fixedLookup(addresses: readonly string[]) {
+  const all = addresses.map((address) => ({ address, family: isIP(address) }));
+  return (_host: string, options: { all?: boolean; family?: number | string }, cb: LookupCallback) => {
+    const want = options.family === 4 || options.family === 6 ? options.family : 0;
+    const usable = want ? all.filter((a) => a.family === want) : all;
+    if (usable.length === 0) {
+      cb(Object.assign(new Error('no address for the controller'), { code: 'ENOTFOUND' }), '');
+      return;
+    }
+    if (options.all) cb(null, usable);
+    else cb(null, usable[0]!.address, usable[0]!.family);
+  };
 }
 
 export function httpRequest(o: RequestOptions): Promise<HttpResponse> {
@@ -41,6 +68,7 @@ export function httpRequest(o: RequestOptions): Promise<HttpResponse> {
         method: o.method,
         ...(tlsServername(host) ? { servername: host } : {}),
         ...tlsOptionsFor(o.trust),
+        ...(o.addresses?.length && isIP(host) === 0 ? { lookup: fixedLookup(o.addresses) as never } : {}),
         agent: false,
         headers: {
           accept: 'application/json',
@@ -97,7 +125,23 @@ export function httpRequest(o: RequestOptions): Promise<HttpResponse> {
       o.timeoutMs ?? 20_000,
     );
     req.on('close', () => clearTimeout(timer));
-    req.on('error', (e) => reject(networkError(e, o.server)));
+    req.on('error', (e) => {
+      const trust = o.trust;
+      if (trust.mode !== 'pin' || !isUntrustedCertificate(e)) return reject(networkError(e, o.server));
+      // Pinned, and the server presented a certificate that does not chain to the pinned one: that
+      // is a certificate mismatch (maybe an interception), which the user must hear as such, with
+      // both fingerprints, not "not trusted, pin it". Read what it presents to name it.
+      probeCertificate(o.addresses?.[0] ?? host, url.port ? Number(url.port) : 443, 5_000).then(
+        (chain) =>
+          reject(
+            networkError(
+              new PinMismatchError(trust.fingerprint256, chain[0]?.fingerprint256 ?? 'none'),
+              o.server,
+            ),
+          ),
+        () => reject(networkError(e, o.server)),
+      );
+    });
     req.end(payload);
   });
 }

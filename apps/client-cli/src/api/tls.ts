@@ -14,7 +14,7 @@
  * the certificate the server presents (to compare it with a pin, or to show its fingerprint) and
  * closes the connection without sending a single byte of application data.
  */
-import { X509Certificate } from 'node:crypto';
+import { timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import tls from 'node:tls';
 import type { Trust } from '../config/store.js';
@@ -112,21 +112,33 @@ export class PinMismatchError extends Error {
   }
 }
 
-/** TLS options for https.request / tls.connect under `trust`. */
+/** Whether `a` and `b` are the same `AB:CD:...` SHA-256 fingerprint, compared in constant time. */
+export function sameFingerprint(a: string, b: string): boolean {
+  const x = Buffer.from(a.replace(/:/g, ''), 'hex');
+  const y = Buffer.from(b.replace(/:/g, ''), 'hex');
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
+}
+
+/**
+ * TLS options for https.request / tls.connect under `trust`. `rejectUnauthorized` is always set:
+ * left out, Node takes it from NODE_TLS_REJECT_UNAUTHORIZED, and "0" there would turn off the
+ * chain check and make a failed pin check a mere note on the socket.
+ */
 export function tlsOptionsFor(trust: Trust): tls.ConnectionOptions {
   switch (trust.mode) {
     case 'system':
-      return {};
+      return { rejectUnauthorized: true };
     case 'ca':
-      return { ca: trust.caPem };
+      return { ca: trust.caPem, rejectUnauthorized: true };
     case 'pin':
       return {
+        rejectUnauthorized: true,
         ca: trust.certPem,
         // The pinned certificate may be a leaf signed by a CA we do not know: accept it as an anchor.
         allowPartialTrustChain: true,
         checkServerIdentity: (_host, cert) => {
           const chain = chainOf(cert);
-          if (chain.some((c) => c.fingerprint256 === trust.fingerprint256)) return undefined;
+          if (chain.some((c) => sameFingerprint(c.fingerprint256, trust.fingerprint256))) return undefined;
           return new PinMismatchError(trust.fingerprint256, chain[0]?.fingerprint256 ?? 'none');
         },
       } as tls.ConnectionOptions;

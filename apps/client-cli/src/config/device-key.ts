@@ -19,7 +19,7 @@ export async function createDeviceKey(file: string): Promise<X25519KeyPair> {
   const pair = generateX25519KeyPair();
   const text = Buffer.from(`${HEADER}${pair.privateKey.toString('base64url')}\n`, 'utf8');
   try {
-    await writePrivateFile(file, text);
+    await writePrivateFile(file, text, { forDirOwner: true });
   } finally {
     text.fill(0);
   }

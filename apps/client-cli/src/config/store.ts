@@ -101,6 +101,9 @@ export function isDeviceRecord(v: unknown): v is DeviceRecord {
   );
 }
 
+/** The config dir holds the user's own files (see WritePrivateOptions.forDirOwner). */
+const USER_FILE = { forDirOwner: true } as const;
+
 export class ConfigStore {
   constructor(readonly paths: Paths) {}
 
@@ -108,14 +111,14 @@ export class ConfigStore {
     return readPrivateJson(this.paths.configFile, isCliConfig);
   }
   writeConfig(c: CliConfig): Promise<void> {
-    return writePrivateJson(this.paths.configFile, c);
+    return writePrivateJson(this.paths.configFile, c, USER_FILE);
   }
 
   readCredentials(): Promise<Credentials | undefined> {
     return readPrivateJson(this.paths.credentialsFile, isCredentials);
   }
   writeCredentials(c: Credentials): Promise<void> {
-    return writePrivateJson(this.paths.credentialsFile, c);
+    return writePrivateJson(this.paths.credentialsFile, c, USER_FILE);
   }
   removeCredentials(): Promise<boolean> {
     return removeFile(this.paths.credentialsFile);
@@ -125,7 +128,7 @@ export class ConfigStore {
     return readPrivateJson(this.paths.deviceFile, isDeviceRecord);
   }
   writeDevice(d: DeviceRecord): Promise<void> {
-    return writePrivateJson(this.paths.deviceFile, d);
+    return writePrivateJson(this.paths.deviceFile, d, USER_FILE);
   }
   async removeDevice(): Promise<void> {
     await removeFile(this.paths.deviceFile);

@@ -115,6 +115,10 @@ export class Connection {
   private sampler: NodeJS.Timeout | null = null;
   private dnsTimer: NodeJS.Timeout | null = null;
   private shuttingDown: Promise<void> | null = null;
+  /** Settles when setUp() has finished or given up (see teardown). */
+  private setUpSettled: Promise<void> = Promise.resolve();
+  /** Settles when the last applyParams() has finished or given up. */
+  private applying: Promise<void> = Promise.resolve();
   private resolveClosed!: () => void;
   /** Resolves once shutdown() finished restoring the system. */
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
@@ -188,7 +192,10 @@ export class Connection {
         'update vpnctl',
       );
     const nodeIp = (await resolveHost(ticket.node.endpoint.host, 'the node'))[0]!;
-    const controllerIps = req.killSwitch ? await resolveHost(serverHost(api.server), 'the controller') : [];
+    // Resolved now, while DNS works: re-ticketing while the tunnel is down must not need DNS (the
+    // pushed servers are behind the tunnel), and the controller stays on the original route.
+    const controllerIps = await resolveHost(serverHost(api.server), 'the controller');
+    api.pinAddresses(controllerIps);
     return new Connection(
       ctx,
       req,
@@ -218,21 +225,40 @@ export class Connection {
 
   /** Sets up the system and connects. Rejects (after undoing everything) when it cannot. */
   async start(): Promise<void> {
+    const setUp = this.setUp();
+    this.setUpSettled = setUp.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      await this.setUp();
+      await setUp;
     } catch (e) {
       await this.shutdown('failed');
       throw e;
     }
   }
 
+  /**
+   * Called after every step of setUp()/applyParams() that awaited: a shutdown (Ctrl-C, SIGTERM,
+   * `vpnctl disconnect`) that came meanwhile stops the set-up there, so nothing is changed after
+   * teardown() undid the journal (a kill switch installed then would block the machine for good,
+   * with no journal left to undo it).
+   */
+  private checkCancelled(): void {
+    if (this.shuttingDown)
+      throw new UserError(CLI_ERROR_CODES.NOT_CONNECTED, 'connection cancelled', undefined);
+  }
+
   private async setUp(): Promise<void> {
     const { ticket } = this.p;
+    this.checkCancelled();
     this.journal = await Journal.create(this.ctx.paths.journalFile);
+    this.checkCancelled();
     this.tun = openClientTun();
     const tun = this.tun;
     if (this.req.killSwitch) {
       this.killSwitch = await KillSwitch.enable(this.journal, this.killSwitchRules(tun.name));
+      this.checkCancelled();
       this.ui.note(
         'Kill switch on: nothing leaves this machine outside the tunnel until `vpnctl disconnect`.',
       );
@@ -296,7 +322,9 @@ export class Connection {
       status: () => this.status(),
       disconnect: () => void this.shutdown('disconnect requested'),
     });
+    this.checkCancelled();
     await this.engine.start();
+    this.checkCancelled();
     this.monitor = new PathMonitor(() => void this.networkChanged());
     this.monitor.start();
     this.sampler = setInterval(() => this.sample(), 1_000);
@@ -323,7 +351,17 @@ export class Connection {
     return ticketGrant(t);
   }
 
-  private async applyParams(params: TunnelParams, previous: TunnelParams | null): Promise<void> {
+  private applyParams(params: TunnelParams, previous: TunnelParams | null): Promise<void> {
+    const applying = this.applyParamsNow(params, previous);
+    this.applying = applying.then(
+      () => undefined,
+      () => undefined,
+    );
+    return applying;
+  }
+
+  private async applyParamsNow(params: TunnelParams, previous: TunnelParams | null): Promise<void> {
+    this.checkCancelled();
     const tun = this.tun!;
     const effective = { ...params, mtu: Math.min(params.mtu, MAX_TUN_MTU) };
     await configureTun(
@@ -331,6 +369,7 @@ export class Connection {
       effective,
       previous ? { ...previous, mtu: Math.min(previous.mtu, MAX_TUN_MTU) } : null,
     );
+    this.checkCancelled();
     if (previous !== null) {
       this.ui.note(
         `The node changed the tunnel parameters: now ${params.clientIPv4}/${params.clientIPv4Prefix}.`,
@@ -347,8 +386,10 @@ export class Connection {
       endpoint: pinnedEndpoint(this.engine?.transport ?? null, this.req.front, this.p.nodeIp),
       tunnelIPv6,
       dnsServers,
+      outside: this.p.controllerIps,
     });
     await this.router.apply();
+    this.checkCancelled();
     if (this.req.dns) {
       if (dnsServers.length > 0) {
         this.dnsGuard = await DnsGuard.apply(this.journal!, this.req.resolvConf, dnsServers, this.nodeId);
@@ -464,6 +505,11 @@ export class Connection {
   }
 
   private async teardown(_reason: string): Promise<void> {
+    // Closing the engine makes a start() in progress fail; then wait until setUp() and a parameter
+    // change in flight have stopped (checkCancelled), so everything they did is in the journal.
+    await this.engine?.close().catch(() => undefined);
+    await this.setUpSettled;
+    await this.applying;
     if (this.sampler) clearInterval(this.sampler);
     if (this.dnsTimer) clearInterval(this.dnsTimer);
     this.monitor?.stop();

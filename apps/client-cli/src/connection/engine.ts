@@ -22,8 +22,9 @@
  *   traffic; the node extends the session to the new ticket. A failed fetch is retried with backoff.
  * - Reconnect: when the link goes down or a handshake gets no answer within `handshakeTimeoutMs`, the
  *   link is closed and a new one opened after a backoff (base * 2^n, capped, full jitter); before
- *   each attempt `beforeReconnect` runs (re-pin the node route, re-resolve) and an expired or nearly
- *   expired ticket is renewed first.
+ *   each attempt `beforeReconnect` runs (re-pin the node route, re-resolve) and a ticket due for
+ *   renewal is renewed first; if that fails while the ticket is still valid (MIN_TICKET_LEFT_MS),
+ *   the attempt goes ahead with it (the controller may only be reachable through the tunnel).
  * - Events for the supervisor: `onParams(params, previous)` after every handshake whose parameters
  *   differ from the last ones (also the first), `onState(state, detail)`.
  * - Data path: send.ts (TUN -> node) and receive.ts (node -> TUN); packet buffers are never
@@ -40,6 +41,11 @@ import { receiveLinkBatch } from './receive.js';
 import { sendTunBatch } from './send.js';
 
 export const TICK_MS = 250;
+/** A ticket with less validity left than this is not worth a handshake (clock skew, transit). */
+export const MIN_TICKET_LEFT_MS = 5_000;
+/** Receive side: room for one link batch of decrypted packets (UDP GRO batches can hold ~2000). */
+const TUN_SLAB_BYTES = 512 * 1024;
+const MAX_TUN_BATCH = 2048;
 
 /** Why the engine dropped a packet (the tunnel's own reasons are in tunnel.drops). Closed list. */
 export const ENGINE_DROP_REASONS = ['noLink', 'linkFull', 'notFromNode', 'tunFull'] as const;
@@ -99,8 +105,11 @@ export interface EngineCore {
   readonly link: Link | null;
   readonly counters: EngineCounters;
   readonly drops: Record<EngineDropReason, number>;
-  /** Reused array of views for one batched TUN write. */
-  readonly tunWrites: Uint8Array[];
+  /** TUN write slab: the receive path decrypts packets back to back into it, one writeSlab per batch. */
+  readonly tunSlab: Buffer;
+  readonly tunLengths: Uint32Array;
+  /** Output room for handshake messages given to `decapsulate` (their results are fresh buffers). */
+  readonly scratch: Buffer;
   clock(): number;
   flush(): void;
   sendHandshake(message: Uint8Array, now: number): void;
@@ -131,7 +140,9 @@ export class ConnectionEngine implements EngineCore {
     EngineDropReason,
     number
   >;
-  readonly tunWrites: Uint8Array[] = [];
+  readonly tunSlab = Buffer.alloc(TUN_SLAB_BYTES);
+  readonly tunLengths = new Uint32Array(MAX_TUN_BATCH);
+  readonly scratch = Buffer.alloc(2048);
   link: Link | null = null;
   state: EngineState = 'idle';
   params: TunnelParams | null = null;
@@ -346,8 +357,11 @@ export class ConnectionEngine implements EngineCore {
       this.deps.log?.(`before reconnect: ${(e as Error).message}`);
     }
     if (this.reticketDue(this.wallClock())) {
+      // A failed renewal does not stop a reconnect while the ticket in hand is still valid: in a
+      // full tunnel the controller is reached through the tunnel itself, so the new ticket can only
+      // come once the tunnel is back up (tick() re-tickets then).
       const ok = await this.renew();
-      if (!ok) {
+      if (!ok && this.ticketExpiresAtMs - this.wallClock() < MIN_TICKET_LEFT_MS) {
         this.scheduleRetry(this.lastError ?? 'cannot get a new ticket');
         return;
       }

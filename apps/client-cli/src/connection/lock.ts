@@ -1,44 +1,33 @@
 /**
- * One connection at a time per state directory: `connection.pid` in the runtime dir, created
- * exclusively, holding the owner's pid. A file whose process is gone is taken over.
+ * One connection at a time per state directory: `connection.pid` in the runtime dir holds the
+ * owner's pid, start time (so a recycled pid is not mistaken for it) and a nonce. It is created and
+ * broken atomically (config/lock-file.ts), so concurrent `vpnctl connect`s never both win.
  */
-import { constants, promises as fs } from 'node:fs';
-import path from 'node:path';
-import { ensurePrivateDir } from '../config/files.js';
+import { holderText, pidAlive, tryLock } from '../config/lock-file.js';
 import { CLI_ERROR_CODES, UserError } from '../errors.js';
+import { processStartTicks } from '../system/journal.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+async function stale(holder: string): Promise<boolean> {
+  const [pidText, ticksText] = holder.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  if (pid === process.pid) return false;
+  const ticks = Number(ticksText);
+  if (ticksText !== undefined && Number.isInteger(ticks)) return (await processStartTicks(pid)) !== ticks;
+  return !pidAlive(pid);
 }
 
 export async function acquireConnectionLock(file: string): Promise<() => Promise<void>> {
-  await ensurePrivateDir(path.dirname(file));
-  for (let tries = 0; tries < 3; tries++) {
-    try {
-      const h = await fs.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-      await h.writeFile(String(process.pid));
-      await h.close();
-      return async () => {
-        const owner = Number(await fs.readFile(file, 'utf8').catch(() => ''));
-        if (owner === process.pid) await fs.rm(file, { force: true });
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(await fs.readFile(file, 'utf8').catch(() => ''));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new UserError(
-          CLI_ERROR_CODES.ALREADY_CONNECTED,
-          `a connection is already running (pid ${pid})`,
-          'see it with `vpnctl status`; stop it with `vpnctl disconnect` before connecting again',
-        );
-      }
-      await fs.rm(file, { force: true });
-    }
+  const me = holderText([(await processStartTicks(process.pid)) ?? 0]);
+  const r = await tryLock(file, me, stale);
+  if (r.ok) return r.release;
+  const pid = Number(r.content.trim().split(/\s+/)[0]);
+  if (Number.isInteger(pid) && pid > 0) {
+    throw new UserError(
+      CLI_ERROR_CODES.ALREADY_CONNECTED,
+      `a connection is already running (pid ${pid})`,
+      'see it with `vpnctl status`; stop it with `vpnctl disconnect` before connecting again',
+    );
   }
   throw new UserError(
     CLI_ERROR_CODES.SYSTEM,

@@ -1,16 +1,21 @@
 /**
  * Send path: TUN -> seal -> node, one call per TUN read batch.
  *
- *   1. The TUN hands over a batch of packets: views into its slab, valid only during this call.
- *   2. Each packet is sealed by InitiatorTunnel.encapsulate straight from the TUN slab into the next
- *      slot of the link's outbox (counter, ChaCha20-Poly1305; no intermediate copy, no allocation of
- *      packet buffers). A full outbox is flushed and the packet goes into the emptied one.
- *   3. One flush for the whole batch: one sendmmsg (UDP) or one write (TCP).
+ *   1. The TUN hands over a batch of packets laid out in its read slab (valid only during this call;
+ *      with TCP offloads the addon already cut the kernel's super-packets into MTU-sized packets).
+ *   2. Each packet is sealed by InitiatorTunnel.sealInto straight from the TUN slab (by offset) into
+ *      the next slot of the link's outbox (header in front, tag behind; one pass, no intermediate
+ *      copy, no view or result object per packet). A full outbox is flushed and the packet goes into
+ *      the emptied one.
+ *   3. One flush for the whole batch: one sendmmsg (UDP; runs of equal-sized datagrams go out as UDP
+ *      GSO) or one write (TCP).
  *
  * Without a link (reconnecting) packets are dropped and counted ('noLink'): nothing leaves the tunnel
- * interface unencrypted, whatever happens. Without a session the tunnel answers with a handshake
- * initiation (queued as a copy) or drops the packet ('noSession', counted by the tunnel).
+ * interface unencrypted, whatever happens. Without a session (NEEDS_HANDSHAKE) the packet goes to
+ * `encapsulate`, which answers with a handshake initiation (queued as a copy) or drops it
+ * ('noSession', counted by the tunnel).
  */
+import { NEEDS_HANDSHAKE } from '@corridor/protocol';
 import type { PacketBatch } from '@corridor/tun';
 import type { EngineCore } from './engine.js';
 
@@ -22,8 +27,9 @@ export function sendTunBatch(core: EngineCore, batch: PacketBatch): void {
   }
   const tunnel = core.tunnel;
   const now = core.clock();
+  const slab = batch.slab;
+  const counters = core.counters;
   for (let i = 0; i < batch.count; i++) {
-    const packet = batch.packet(i);
     let slot = link.reserve();
     if (slot === undefined) {
       core.flush();
@@ -33,17 +39,18 @@ export function sendTunBatch(core: EngineCore, batch: PacketBatch): void {
         continue;
       }
     }
-    const r = tunnel.encapsulate(packet, slot, now);
-    if (r.type === 'writeToNetwork') {
-      if (r.data.buffer === slot.buffer && r.data.byteOffset === slot.byteOffset) {
-        link.commit(r.data.length);
-        core.counters.txPackets++;
-        core.counters.txBytes += packet.length;
-      } else {
-        core.sendHandshake(r.data, now); // an initiation: no session yet
-      }
+    const off = batch.offset(i);
+    const len = batch.length(i);
+    const n = tunnel.sealInto(slab, off, len, slot, now);
+    if (n > 0) {
+      link.commit(n);
+      counters.txPackets++;
+      counters.txBytes += len;
+    } else if (n === NEEDS_HANDSHAKE) {
+      const r = tunnel.encapsulate(batch.packet(i), slot, now);
+      if (r.type === 'writeToNetwork') core.sendHandshake(r.data, now); // an initiation
     }
-    // 'error' results (noSession, packetTooLarge...) are counted by the tunnel's drop counters.
+    // -1: dropped and counted by the tunnel (tunnel.drops: packetTooLarge, closed...).
   }
   core.flush();
 }

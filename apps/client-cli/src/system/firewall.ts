@@ -11,6 +11,7 @@
 import { isIP } from 'node:net';
 import { CommandError, NFT, run, systemError } from './exec.js';
 import type { Change, Journal } from './journal.js';
+import { CLI_ERROR_CODES, UserError } from '../errors.js';
 
 export const KILL_SWITCH_TABLE = 'corridor_vpnctl';
 
@@ -25,7 +26,17 @@ export interface KillSwitchRules {
   readonly allow: readonly AllowedPeer[];
 }
 
-export function killSwitchScript(table: string, rules: KillSwitchRules): string {
+/**
+ * The nft script for the table. `create` (enabling) fails as a whole when the table already exists:
+ * it then belongs to another vpnctl connection (another user's state dir, so another lock), whose
+ * rules must be neither replaced nor, when this connection ends, deleted. `replace` (updating our
+ * own table) swaps it atomically.
+ */
+export function killSwitchScript(
+  table: string,
+  rules: KillSwitchRules,
+  mode: 'create' | 'replace' = 'replace',
+): string {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(rules.tun)) throw new RangeError(`bad interface name ${rules.tun}`);
   const allow = rules.allow.map((a) => {
     const v = isIP(a.address);
@@ -41,8 +52,9 @@ export function killSwitchScript(table: string, rules: KillSwitchRules): string 
     return `    ${v === 4 ? 'ip' : 'ip6'} daddr ${a.address} ${a.protocol} dport ${a.port} accept`;
   });
   return [
-    `table inet ${table} {}`,
-    `delete table inet ${table}`,
+    ...(mode === 'create'
+      ? [`create table inet ${table}`]
+      : [`table inet ${table} {}`, `delete table inet ${table}`]),
     `table inet ${table} {`,
     '  chain output {',
     '    type filter hook output priority filter; policy drop;',
@@ -73,9 +85,17 @@ export class KillSwitch {
     const change: Change = { kind: 'firewall', family: 'inet', table: KILL_SWITCH_TABLE };
     await journal.record(change);
     try {
-      await run(NFT, ['-f', '-'], killSwitchScript(KILL_SWITCH_TABLE, rules));
+      await run(NFT, ['-f', '-'], killSwitchScript(KILL_SWITCH_TABLE, rules, 'create'));
     } catch (e) {
       await journal.forget(change);
+      if (e instanceof CommandError && e.exists) {
+        throw new UserError(
+          CLI_ERROR_CODES.ALREADY_CONNECTED,
+          `the kill switch of another vpnctl connection is in place (nftables table inet ${KILL_SWITCH_TABLE})`,
+          `stop that connection first (\`vpnctl disconnect\`, as the user and with the environment that started it); if none is running, remove it: nft delete table inet ${KILL_SWITCH_TABLE}`,
+          { cause: e },
+        );
+      }
       throw systemError(e, 'enable the kill switch (nftables)');
     }
     return new KillSwitch(rules);

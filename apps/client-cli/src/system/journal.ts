@@ -124,8 +124,9 @@ export async function ownerAlive(owner: JournalOwner): Promise<boolean> {
   return ticks !== undefined && ticks === owner.startTicks;
 }
 
+/** Reads a journal; one that belongs to another user is refused (see ReadPrivateOptions.mustBeOwn). */
 export function readJournal(file: string): Promise<JournalData | undefined> {
-  return readPrivateJson(file, isJournalData);
+  return readPrivateJson(file, isJournalData, { mustBeOwn: true });
 }
 
 export class Journal {

@@ -11,6 +11,10 @@
  * Split tunnel (--split): only the given prefixes (and the pushed DNS servers, so DNS does not leak)
  * through the TUN; the pin is added only when a split prefix covers the node itself.
  *
+ * The controller's addresses (`outside`) are pinned the same way: while the tunnel is down (node
+ * gone, reconnecting) a new ticket must still be fetchable, or a ticket that expired meanwhile
+ * would keep the client out for good. The kill switch lets only its HTTPS port through.
+ *
  * Every route is journaled before it is added (see journal.ts) and only ever `add`ed, never
  * `replace`d: a route that already exists belongs to someone else and is left alone.
  */
@@ -30,6 +34,8 @@ export interface RoutingOptions {
   readonly tunnelIPv6: boolean;
   /** DNS servers that must be reached through the tunnel (empty with --no-dns). */
   readonly dnsServers: readonly string[];
+  /** Other addresses that stay on the original route, like the node's (the controller's). */
+  readonly outside?: readonly string[];
 }
 
 interface IpRoute {
@@ -95,6 +101,8 @@ async function ipv6Disabled(): Promise<boolean> {
 
 export class Router {
   private pin: Extract<Change, { kind: 'route' }> | undefined;
+  /** Pins of the `outside` addresses, by address. */
+  private readonly outsidePins = new Map<string, Extract<Change, { kind: 'route' }> | undefined>();
   /** The local address tunnel packets leave from (to notice an address change). */
   private source: string | undefined;
   private readonly added: Extract<Change, { kind: 'route' }>[] = [];
@@ -179,6 +187,22 @@ export class Router {
         );
       }
     }
+    for (const addr of this.o.outside ?? []) {
+      if (addr === endpoint || familyOf(addr) === 0) continue;
+      if (this.o.mode !== 'full' && !this.o.split.some((p) => contains(p, addr))) continue;
+      const via = await routeGet(addr);
+      if (via === undefined || via.dev === tun || via.type === 'local' || via.dev === 'lo' || !via.dev)
+        continue;
+      this.outsidePins.set(
+        addr,
+        await this.add(
+          familyOf(addr) === 6 ? 6 : 4,
+          pinSpec(addr, via),
+          `the route to the controller ${addr}`,
+          true,
+        ),
+      );
+    }
     if (this.o.mode === 'full') {
       for (const p of ['0.0.0.0/1', '128.0.0.0/1'])
         this.track(await this.add(4, [p, 'dev', tun], `the route ${p}`));
@@ -224,6 +248,9 @@ export class Router {
    */
   async repin(): Promise<boolean> {
     const pinChanged = await this.repinRoute();
+    for (const addr of this.outsidePins.keys()) {
+      await this.repinOutside(addr).catch(() => undefined); // best effort: the node's pin matters most
+    }
     const now = (await routeGet(this.o.endpoint).catch(() => undefined))?.prefsrc;
     const sourceChanged = now !== undefined && this.source !== undefined && now !== this.source;
     if (now !== undefined) this.source = now;
@@ -250,6 +277,27 @@ export class Router {
     }
     this.pin = await this.add(family, want, `the route to the node ${this.o.endpoint}`, true);
     return true;
+  }
+
+  /** Re-pins one `outside` address through the current underlying route (see repinRoute). */
+  private async repinOutside(addr: string): Promise<void> {
+    const current = this.outsidePins.get(addr);
+    const family = familyOf(addr) === 6 ? 6 : 4;
+    const routes = await mainTable(family);
+    const via = underlyingRoute(routes, addr, this.o.tun);
+    if (!via) return;
+    const want = pinSpec(addr, via);
+    const host = hostPrefix(addr);
+    const present = routes.some(
+      (r) => (r.dst === host || r.dst === addr) && r.dev === via.dev && r.gateway === via.gateway,
+    );
+    if (current && present && want.join(' ') === current.spec.join(' ')) return;
+    if (current) {
+      await undoRoute(current).catch(() => undefined);
+      await this.journal.forget(current);
+      this.outsidePins.set(addr, undefined);
+    }
+    this.outsidePins.set(addr, await this.add(family, want, `the route to the controller ${addr}`, true));
   }
 }
 

@@ -124,3 +124,38 @@ describe('tunError', () => {
     expect(e.hint).toContain(hint);
   });
 });
+
+describe('apiError with a hostile or foreign error body', () => {
+  it.each([
+    ['details not a list', { code: 'CORRIDOR_ERR_VALIDATION', message: 'bad', details: 'x' }],
+    ['details with nulls', { code: 'CORRIDOR_ERR_VALIDATION', message: 'bad', details: [null, 3] }],
+    ['wrong types', { code: 123, message: { a: 1 } }],
+    ['a bare string', 'oops'],
+    ['an array', [1, 2]],
+    ['null', null],
+  ])('%s: a UserError with a string code, never a crash', (_name, body) => {
+    const e = apiError(400, body as never, 'nodes', undefined);
+    expect(e).toBeInstanceOf(UserError);
+    expect(typeof e.code).toBe('string');
+    expect(e.message).not.toContain('[object Object]');
+  });
+
+  it('escape sequences from the server never reach the terminal', () => {
+    // OSC 52 writes the clipboard, CSI 2J clears the screen, a bidi override reorders what is shown.
+    const e = apiError(
+      403,
+      {
+        code: 'CORRIDOR_ERR_FORBIDDEN',
+        message: 'no \u001b]52;c;ZWNobyBwd25lZA==\u0007\u001b[2J\u202eevil\r\nfake: ok',
+      },
+      'ticket',
+      undefined,
+    );
+    // eslint-disable-next-line no-control-regex
+    expect(e.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
+    expect(e.message).toContain('the controller refused a ticket: no');
+    expect(apiError(400, { message: 'x'.repeat(100_000) }, 'nodes', undefined).message.length).toBeLessThan(
+      700,
+    );
+  });
+});

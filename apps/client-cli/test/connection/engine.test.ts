@@ -220,6 +220,37 @@ describe('ConnectionEngine', () => {
     expect(r.received).toContain('recovered');
   });
 
+  it('node away late in the ticket life, controller only reachable through the tunnel: reconnects on the still-valid ticket, then re-tickets', async () => {
+    // Full tunnel: the controller's address is routed into the TUN, so while the tunnel is down no
+    // new ticket can be had. The ticket in hand is still valid: it must be used to get back up.
+    const ttl = 60_000;
+    const ref: { engine?: ConnectionEngine } = {};
+    const r = rig({
+      ttlMs: ttl,
+      transport: 'tcp',
+      backoffBaseMs: 1_000,
+      renewFails: () => ref.engine?.state !== 'connected',
+    });
+    ref.engine = r.engine;
+    await connected(r);
+    await r.advance(30_000); // half the ticket life left: not yet due
+    expect(r.renewals).toEqual([]);
+    r.node.refuse.add('tcp');
+    r.node.links.at(-1)!.takeDown('connection reset');
+    await r.advance(15_000); // now 15 s left: due for a new ticket, none to be had
+    expect(r.engine.state).toBe('reconnecting');
+    r.node.refuse.delete('tcp');
+    await r.advance(5_000);
+    expect(r.engine.state).toBe('connected');
+    expect(r.renewals.length).toBe(1); // re-ticketed through the tunnel once it was up
+    await r.advance(30_000); // past the first ticket's expiry
+    r.send('still here');
+    await settle(20);
+    expect(r.received).toContain('still here');
+    expect(r.engine.state).toBe('connected');
+    expect(r.node.droppedExpired).toBe(0);
+  });
+
   it('TCP link lost -> reconnects after a jittered backoff that grows while the node stays away', async () => {
     const r = rig({ transport: 'tcp', backoffBaseMs: 1_000, random: () => 1 });
     await connected(r);

@@ -188,6 +188,35 @@ describe.skipIf(skip !== undefined)('system side of a connection in network name
     expect(await snapshot(lab.client)).toEqual(before);
   });
 
+  it("a second connection (another user's state dir) cannot replace or remove the running one's kill switch", async () => {
+    const { lab, state } = await setup();
+    const other = mkdtempSync(path.join(os.tmpdir(), 'vpnctl-state-'));
+    try {
+      const first = await runScenario(lab, state, {
+        endpoint: lab.farAddr,
+        routes: false,
+        killSwitch: { allow: [{ address: lab.farAddr, protocol: 'udp', port: 51820 }] },
+      });
+      const tableBefore = await inNs(lab.client, 'nft', ['list', 'table', 'inet', 'corridor_vpnctl']);
+      // `sudo vpnctl connect --kill-switch` running, then `sudo -E vpnctl connect --kill-switch`:
+      // separate state dirs, so separate connection locks; the firewall table is the same.
+      await expect(
+        runScenario(lab, other, {
+          endpoint: lab.farAddr,
+          routes: false,
+          killSwitch: { allow: [{ address: lab.farAddr, protocol: 'tcp', port: 443 }] },
+        }),
+      ).rejects.toThrow(/kill switch of another vpnctl connection is in place/);
+      expect(await inNs(lab.client, 'nft', ['list', 'table', 'inet', 'corridor_vpnctl'])).toBe(tableBefore);
+      expect(await pingable(lab.client, lab.gatewayAddr)).toBe(false); // still holding
+      first.send('undo');
+      await first.next('DONE');
+      expect(await pingable(lab.client, lab.gatewayAddr)).toBe(true);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('follows a gateway change: the node route is re-pinned through the new gateway', async () => {
     const { lab, state } = await setup();
     const run = await runScenario(lab, state, { endpoint: lab.farAddr });

@@ -1,6 +1,6 @@
 /** Unit tests of the small system pieces: journal files, the control socket, the kill-switch script. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,11 @@ const tmp = () => {
   dirs.push(d);
   return d;
 };
+const deadPid = () =>
+  Number(
+    spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+      .stdout,
+  );
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -89,6 +94,40 @@ describe('journal', () => {
     );
     expect((await recoverStale(file, () => undefined)).state).toBe('elsewhere');
   });
+
+  // Under `sudo -E` the state dir is the invoking user's: a journal planted there (by that user, or
+  // by anything running as them) must not make root rewrite files. This one would have root
+  // overwrite a root-owned file with the planter's text.
+  const asRoot = process.geteuid?.() === 0;
+  it.skipIf(!asRoot)('refuses to restore from a journal that belongs to another user', async () => {
+    const d = tmp();
+    const victim = path.join(d, 'victim.conf');
+    writeFileSync(victim, 'root-only content\n', { mode: 0o644 });
+    const file = path.join(d, 'journal.json');
+    const me = await currentOwner();
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        owner: { ...me, pid: deadPid() },
+        createdAt: 'x',
+        changes: [
+          { kind: 'dns', path: victim, original: 'planted\n', symlink: null, written: 'root-only content\n' },
+        ],
+      }),
+      { mode: 0o600 },
+    );
+    chownSync(file, 65534, 65534);
+    await expect(recoverStale(file, () => undefined)).rejects.toMatchObject({
+      code: 'CORRIDOR_ERR_CONFIG',
+      message: expect.stringContaining('belongs to another user'),
+    });
+    expect(readFileSync(victim, 'utf8')).toBe('root-only content\n');
+    chownSync(file, 0, 0); // the same journal, written by root itself, is honoured
+    expect((await recoverStale(file, () => undefined)).state).toBe('recovered');
+    expect(readFileSync(victim, 'utf8')).toBe('planted\n');
+  });
+  if (!asRoot) console.warn('not root: skipping the journal ownership test (needs chown)');
 });
 
 describe('control socket', () => {

@@ -176,18 +176,25 @@ export class ControllerClient {
             if (size > 64 << 20) req.destroy(new Error('response too large'));
             else chunks.push(c);
           });
-          res.on('end', () =>
+          res.on('end', () => {
+            clearTimeout(deadline);
             resolve({
               status: res.statusCode ?? 0,
               text: Buffer.concat(chunks).toString('utf8'),
               retryAfter: res.headers['retry-after'],
-            }),
-          );
+            });
+          });
           res.on('error', (err) =>
             reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
           );
         });
-        req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        // A deadline for the whole exchange, not an idle timer: an answer trickling in a byte at a
+        // time would otherwise hold a heartbeat (and the last one at shutdown) forever.
+        const deadline = setTimeout(
+          () => req.destroy(new Error(`no complete answer within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        req.on('close', () => clearTimeout(deadline));
         req.on('error', (err) =>
           reject(new ControllerError('unreachable', `${method} ${url.pathname}: ${err.message}`)),
         );

@@ -5,8 +5,19 @@
  *   signing-keys.json cached controller ticket-signing keys (offline admission)
  *   revocations.json  cached revocation set + cursor (offline admission)
  *   kernel-state.json what the kernel setup created (cleanup after a crash)
+ *   agent.lock        pid and start time of the agent using the directory (one agent per directory:
+ *                     a second one's crash recovery would tear down the running one's kernel setup)
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import {
   generateX25519KeyPair,
@@ -15,13 +26,72 @@ import {
   type X25519KeyPair,
 } from '@corridor/protocol';
 
+/** A process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or null when it is gone. */
+function processStart(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export type LockResult = { ok: true; release: () => void } | { ok: false; pid: number };
+
 export class StateStore {
   constructor(readonly dir: string) {}
 
-  /** Creates the directory 0700 (and tightens an existing one). Throws with the path on failure. */
+  /**
+   * Creates the directory 0700, and tightens an existing one and every file in it to 0700 / 0600 (a
+   * node key or credential copied in or restored from a backup keeps the mode it came with).
+   * Throws with the path on failure.
+   */
   ensure(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if ((statSync(this.dir).mode & 0o077) !== 0) chmodSync(this.dir, 0o700);
+    for (const e of readdirSync(this.dir, { withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const f = this.file(e.name);
+      if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    }
+  }
+
+  /**
+   * Claims the directory for this process (`agent.lock`, created exclusively). A lock whose process is
+   * gone (kill -9) or whose pid now names another process (start time differs) is stale and taken
+   * over; a live holder is returned as `{ ok: false, pid }`. `release()` removes the lock if it is
+   * still ours. Call after `ensure()`.
+   */
+  lock(): LockResult {
+    const file = this.file('agent.lock');
+    const me = `${process.pid} ${processStart(process.pid) ?? ''}`;
+    const release = (): void => {
+      try {
+        if (readFileSync(file, 'utf8') === me) rmSync(file, { force: true });
+      } catch {
+        // already gone
+      }
+    };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        writeFileSync(file, me, { flag: 'wx', mode: 0o600 });
+        return { ok: true, release };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let held: string;
+      try {
+        held = readFileSync(file, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      const [pidText = '', start = ''] = held.split(' ');
+      const pid = Number(pidText);
+      const live = Number.isInteger(pid) && pid > 0 && pid !== process.pid && start !== '';
+      if (live && processStart(pid) === start) return { ok: false, pid };
+      rmSync(file, { force: true });
+    }
+    return { ok: false, pid: -1 };
   }
 
   file(name: string): string {

@@ -11,7 +11,9 @@
  *     LONG_POLL_REPROBE_MS) or answers long polls at once (it ignores `wait`; again after
  *     LONG_POLL_REPROBE_MS), and while a busy controller refuses the poll (429/503; again after its
  *     Retry-After, at least 5 s). A heartbeat whose cursor differs from ours wakes a plain poll at once.
- *   - signing keys: refreshed when the heartbeat's version differs from the cached one.
+ *   - signing keys: refreshed when the heartbeat's version differs from the cached one, and at once
+ *     when a ticket names a key the node does not know (`requestKeyRefresh`, at most once every
+ *     KEY_REFRESH_MIN_INTERVAL_MS: strangers can send such tickets).
  * With the controller unreachable every loop retries with backoff (1 s doubling; 30 s at most for
  * heartbeats, REVOCATION_BACKOFF_MAX_MS for revocations so they catch up quickly) and the node keeps
  * admitting from its caches; it catches up on the first successful answer.
@@ -24,6 +26,8 @@ import type { Engine } from '../tunnel/engine.js';
 
 /** A controller that did not serve the long poll gets another try this long after (plain polls meanwhile). */
 export const LONG_POLL_REPROBE_MS = 60_000;
+/** Least time between two signing-key fetches asked for by unknown key ids. */
+export const KEY_REFRESH_MIN_INTERVAL_MS = 10_000;
 /** Longest wait between revocation attempts while the controller is unreachable. */
 export const REVOCATION_BACKOFF_MAX_MS = 5_000;
 
@@ -91,6 +95,8 @@ export class ControlSync {
   private wakeRevocations: (() => void) | null = null;
   /** Wall ms before which revocations are polled plainly (the long poll did not work out). */
   private longPollResumeAt = 0;
+  /** Wall ms of the last signing-key fetch started by requestKeyRefresh (-Infinity: none yet). */
+  private keyRefreshAt = -Infinity;
 
   constructor(
     private readonly client: ControllerClient,
@@ -130,8 +136,14 @@ export class ControlSync {
       const res = await this.client.heartbeat(body, timeoutMs);
       this.stats.heartbeatsOk++;
       this.contact(true);
-      if (res.signingKeysVersion !== this.trust.keysVersion) await this.refreshKeys();
       if (res.revocationsCursor !== this.trust.cursor) this.wakeRevocations?.();
+      if (res.signingKeysVersion !== this.trust.keysVersion) {
+        // The heartbeat was delivered: a failed key fetch must not put its ended sessions back (they
+        // would be reported twice) nor count it as failed; the next heartbeat asks for the keys again.
+        await this.refreshKeys().catch((err: Error) =>
+          this.log.warn('signing key refresh failed; retried with the next heartbeat', { error: err }),
+        );
+      }
     } catch (err) {
       if (
         err instanceof ControllerError &&
@@ -150,6 +162,17 @@ export class ControlSync {
       this.contact(!(err instanceof ControllerError && err.kind === 'unreachable'));
       throw err;
     }
+  }
+
+  /**
+   * A ticket named an unknown signing key: fetch the keys now, unless that was done less than
+   * KEY_REFRESH_MIN_INTERVAL_MS ago. Never throws (a failure is logged; heartbeats keep trying).
+   */
+  requestKeyRefresh(): void {
+    const now = Date.now();
+    if (this.abort.signal.aborted || now - this.keyRefreshAt < KEY_REFRESH_MIN_INTERVAL_MS) return;
+    this.keyRefreshAt = now;
+    this.refreshKeys().catch((err: Error) => this.log.debug('signing key refresh failed', { error: err }));
   }
 
   async refreshKeys(): Promise<void> {

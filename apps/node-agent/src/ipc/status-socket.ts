@@ -3,11 +3,25 @@
  * status document per connection and closes. `corridor-node status` reads it. Only the agent's user
  * (root) can connect; nothing secret is in the document (short key forms, ids, counters).
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 export async function serveStatus(path: string, status: () => unknown): Promise<net.Server> {
-  rmSync(path, { force: true }); // a stale socket from a crashed run
+  // A stale socket from a crashed run is replaced; anything else at the path is left alone.
+  let existing: ReturnType<typeof lstatSync> | undefined;
+  try {
+    existing = lstatSync(path);
+  } catch {
+    existing = undefined;
+  }
+  if (existing !== undefined) {
+    if (!existing.isSocket()) {
+      throw new Error(
+        `${path} exists and is not a socket; refusing to replace it (hint: fix --status-socket, or move that file away)`,
+      );
+    }
+    rmSync(path, { force: true });
+  }
   const server = net.createServer((conn) => {
     let body: string;
     try {

@@ -1,8 +1,13 @@
 /**
  * The node's kernel side besides the TUN: IP forwarding and an nftables table of its own
  * (`inet corridor_<tun>`) holding masquerade (NAT44 + NAT66) towards the egress interface, TCP MSS
- * clamping for tunnel traffic and client isolation. Nothing outside that table is touched.
+ * clamping for tunnel traffic, client isolation, a stateful guard that lets into the TUN from other
+ * interfaces only replies to the clients' own flows, and an input guard: from the TUN the node itself
+ * (any of its addresses: the gateway, its public address, co-located services) answers only ICMP and
+ * DNS on the pushed DNS servers' addresses. Nothing outside that table is touched.
  *
+ * Sysctls: net.ipv4.ip_forward, net.ipv6.conf.all.forwarding (with IPv6 in the tunnel) and, when that
+ * is 1, the egress interface's accept_ra 1 -> 2 (forwarding would otherwise stop router advertisements).
  * Idempotent: `apply()` replaces the whole table in one `nft -f` transaction (delete + add), so
  * running it twice leaves one copy. What was changed is written to kernel-state.json BEFORE the
  * change; `teardown()` undoes exactly that (deletes our table, restores sysctls we changed) on
@@ -12,6 +17,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import type { StateStore } from '../control/state-store.js';
 
@@ -25,6 +31,8 @@ export interface NetfilterPlan {
   readonly egressInterface: string | null;
   readonly nat: boolean;
   readonly isolation: boolean;
+  /** DNS servers pushed to clients: the only services of the node itself clients may reach (port 53). */
+  readonly dnsServers?: readonly string[];
 }
 
 interface SysctlChange {
@@ -66,6 +74,15 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
   });
 }
 
+/** A sysctl's value, or null when it does not exist (no such interface). */
+function readOptional(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
 /** nft table name for a TUN name: letters, digits and underscores only. */
 export function tableName(tunName: string): string {
   return `corridor_${tunName.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -87,6 +104,28 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   lines.push(`    iifname ${tun} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`);
   lines.push(`    oifname ${tun} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`);
   if (plan.isolation) lines.push(`    iifname ${tun} oifname ${tun} counter drop comment "client isolation"`);
+  // Into the tunnel from anywhere else only what belongs to the clients' own flows (replies, ICMP
+  // errors): a neighbour on the egress link that routes the client subnets via the node must not
+  // reach (scan, connect to) the clients, NAT or not — as behind any NAT router.
+  lines.push(`    oifname ${tun} iifname != ${tun} ct state established,related accept`);
+  lines.push(`    oifname ${tun} iifname != ${tun} counter drop comment "no unsolicited inbound to clients"`);
+  lines.push('  }');
+  // Clients reach the internet through the node, not the node: whatever listens on its addresses
+  // (ssh, databases, a co-located controller, the metrics port) is not theirs to reach.
+  lines.push('  chain input {', '    type filter hook input priority filter; policy accept;');
+  lines.push(`    iifname ${tun} ct state established,related accept`);
+  lines.push(`    iifname ${tun} meta l4proto { icmp, ipv6-icmp } accept`);
+  const dns4 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 4);
+  const dns6 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 6);
+  if (dns4.length > 0)
+    lines.push(
+      `    iifname ${tun} ip daddr { ${dns4.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`,
+    );
+  if (dns6.length > 0)
+    lines.push(
+      `    iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`,
+    );
+  lines.push(`    iifname ${tun} counter drop comment "clients cannot reach the node itself"`);
   lines.push('  }');
   if (plan.nat && egress !== null) {
     lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
@@ -132,15 +171,39 @@ export class Netfilter {
     return left;
   }
 
-  /** Forwarding on, our table in place. Records every change before making it. */
-  async apply(plan: NetfilterPlan): Promise<{ egress: string | null }> {
+  /**
+   * Forwarding on, our table in place. Records every change before making it. `warnings` name what
+   * could not be set and is not required (the caller logs them).
+   */
+  async apply(plan: NetfilterPlan): Promise<{ egress: string | null; warnings: string[] }> {
+    const warnings: string[] = [];
     const egress = plan.egressInterface ?? (plan.nat ? await defaultRouteInterface() : null);
     this.setSysctl('/proc/sys/net/ipv4/ip_forward', '1');
-    if (plan.subnet6) this.setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+    if (plan.subnet6) {
+      this.setSysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
+      // accept_ra 1 means "only while not forwarding": a node whose IPv6 uplink comes from router
+      // advertisements (SLAAC, most clouds) would stop refreshing its default route and lose it when
+      // it expires. 2 keeps taking them while forwarding (restored at teardown like the rest).
+      // Best effort: deployments that preset sysctls run with /proc/sys read-only.
+      const acceptRa = `/proc/sys/net/ipv6/conf/${egress ?? ''}/accept_ra`;
+      if (egress !== null && !egress.startsWith('.') && readOptional(acceptRa) === '1') {
+        try {
+          this.setSysctl(acceptRa, '2');
+        } catch (err) {
+          this.state.sysctls = this.state.sysctls.filter((x) => x.path !== acceptRa);
+          this.save();
+          warnings.push(
+            `cannot set net.ipv6.conf.${egress}.accept_ra=2 (${(err as NodeJS.ErrnoException).code ?? String(err)}): ` +
+              'with forwarding on, router advertisements on the egress link are ignored; set it where the ' +
+              'other sysctls are preset if the IPv6 uplink comes from router advertisements (SLAAC)',
+          );
+        }
+      }
+    }
     this.state.table = tableName(plan.tunName);
     this.save();
     await run(NFT, ['-f', '-'], renderRuleset(plan, egress, false));
-    return { egress };
+    return { egress, warnings };
   }
 
   private setSysctl(path: string, value: string): void {

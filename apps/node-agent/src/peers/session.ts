@@ -62,6 +62,11 @@ export class Session {
   txBucket: ByteBucket;
   /** Set when the quota ran out; the timer loop ends the session. */
   quotaExceeded = false;
+  /**
+   * Bytes the current ticket already moved in earlier sessions on this node (Engine's quota ledger):
+   * the quota is the ticket's, so reconnecting with the same ticket does not start it afresh.
+   */
+  quotaUsedBefore = 0;
   ended = false;
   /** Low 32 bits of the IPv6 address as int32 (AddressPool.key6); meaningful when `hasV6`. */
   readonly v6Low: number;
@@ -90,8 +95,9 @@ export class Session {
   }
 
   /** New ticket on the same peer (re-handshake with a fresh ticket): counters and limits restart. */
-  renew(claims: SessionClaims, now: number): void {
+  renew(claims: SessionClaims, now: number, quotaUsedBefore = 0): void {
     this.claims = claims;
+    this.quotaUsedBefore = quotaUsedBefore;
     this.connectedAt = now;
     this.rxBytes = this.txBytes = this.rxPackets = this.txPackets = 0;
     this.rxBucket = bucketFor(claims.bandwidthBytesPerSec);
@@ -102,7 +108,7 @@ export class Session {
   /** Charges `bytes` against quota and the direction's bucket: 0 ok, 1 bandwidth, 2 quota. */
   charge(bucket: ByteBucket, bytes: number, now: number): 0 | 1 | 2 {
     const quota = this.claims.dataQuotaBytes;
-    if (quota > 0 && this.rxBytes + this.txBytes + bytes > quota) {
+    if (quota > 0 && this.quotaUsedBefore + this.rxBytes + this.txBytes + bytes > quota) {
       this.quotaExceeded = true;
       return 2;
     }

@@ -16,6 +16,12 @@
  * the per-source rate limit and the timestamp replay guard — then optional online authorisation, then
  * an address from the pool. Every refusal is silent on the wire, counted in `rejects` by reason and
  * logged rate-limited.
+ * Quotas belong to tickets, not sessions: when a session of a ticket with a data quota ends, what it
+ * moved goes into a ledger (ticket id -> bytes, until the ticket expires; at most QUOTA_LEDGER_MAX
+ * entries), so a reconnect with the same ticket continues the count, and one whose quota is spent
+ * is refused ('quotaExceeded').
+ * TCP connections that sent something but carry no session are closed after `tcpProofTimeoutMs`
+ * (TCP_PROOF_TIMEOUT_MS; checked in `tick`).
  * Drops of the node's own rules are a closed union (NODE_DROP_REASONS), counted per reason; the
  * tunnel's (including anti-spoofing: 'spoofedSource', 'notIP') are in `tunnel.drops`. Each drop is
  * counted in exactly one of the two.
@@ -83,6 +89,7 @@ export const ADMISSION_REJECT_REASONS = [
   'onlineUnreachable',
   'onlinePending',
   'poolExhausted',
+  'quotaExceeded',
 ] as const;
 export type AdmissionRejectReason = (typeof ADMISSION_REJECT_REASONS)[number];
 
@@ -110,6 +117,28 @@ export interface EngineOptions {
   readonly wallClock?: () => number;
   /** Sessions idle (nothing authenticated received) this long are ended. Default 180 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * A TCP connection that sent something must carry a session (a completed handshake) within this
+   * long, or it is closed. Default TCP_PROOF_TIMEOUT_MS.
+   */
+  readonly tcpProofTimeoutMs?: number;
+}
+
+/**
+ * A TCP connection costs the node a slot (maxConnections, per-address limits) for as long as it sends
+ * a frame now and then — and any bytes make a frame, authenticated or not. So a connection that sent
+ * something must carry a session within this long (a client's handshake takes one round trip; a few
+ * retransmissions and a cookie round trip under load fit), or the node closes it: holding TCP slots
+ * then takes valid tickets, not garbage.
+ */
+export const TCP_PROOF_TIMEOUT_MS = 20_000;
+
+/** Most tickets the quota ledger remembers (oldest forgotten first). */
+export const QUOTA_LEDGER_MAX = 65_536;
+
+interface QuotaUse {
+  bytes: number;
+  expiresAtMs: number;
 }
 
 interface PendingAdmission {
@@ -154,10 +183,23 @@ export class Engine {
   private pending: PendingAdmission | null = null;
   private pendingOnlineKey: string | null = null;
   private readonly held = new Map<string, HeldInitiation>();
+  /** TCP endpoints that sent something but carry no session yet: since when (monotonic ms). */
+  private readonly unproven = new Map<BindEndpoint, { bind: Bind; since: number }>();
+  /** TCP endpoints that carried a session (never put back into `unproven`). */
+  private readonly proven = new WeakSet<BindEndpoint>();
+  private readonly tcpProofTimeoutMs: number;
+  /** Bytes moved by ended sessions of tickets with a data quota (see the header). */
+  private readonly quotaUsed = new Map<string, QuotaUse>();
   private closed = false;
   private readonly idleTimeoutMs: number;
   /** Reused PacketSource for handshake messages (the tunnel reads it during the call only). */
   private readonly source = { ip: '', port: 0 };
+  /**
+   * Called when a ticket names a signing key the node does not know (the controller rotated keys and
+   * the node has not fetched them yet): the agent fetches the keys at once (rate-limited in ControlSync)
+   * so the client's next initiation is admitted, instead of waiting for the next heartbeat.
+   */
+  onUnknownSigningKey: () => void = () => {};
   /** Called when a session starts or ends (status, logs). */
   onSessionEvent: (kind: 'start' | 'end', s: Session, reason?: SessionEndReason) => void = () => {};
 
@@ -167,6 +209,7 @@ export class Engine {
     this.log = opts.log ?? silentLogger;
     this.rlog = new RateLimitedLog(this.log, 10_000, 5, this.clock);
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 180_000;
+    this.tcpProofTimeoutMs = opts.tcpProofTimeoutMs ?? TCP_PROOF_TIMEOUT_MS;
     this.pool = new AddressPool(opts.subnet4, opts.subnet6);
     this.tunnel = new ResponderTunnel({
       staticKeys: opts.staticKeys,
@@ -216,8 +259,17 @@ export class Engine {
       nowMs: now,
       isRevoked: (c) => trust.isRevoked(c.ticketId, c.deviceId, c.userId),
     });
-    if (!v.ok) return this.reject(v.reason satisfies TicketRejectReason, clientKey);
+    if (!v.ok) {
+      if (v.reason === 'unknownKey') this.onUnknownSigningKey();
+      return this.reject(v.reason satisfies TicketRejectReason, clientKey);
+    }
     const c = v.claims;
+    // The verifier grants an expired ticket a clock-skew grace; a session ends at the ticket's expiry
+    // (tick), so admitting within the grace would let its holder reconnect again and again after it.
+    if (now >= c.expiresAt * 1000) return this.reject('expired', clientKey, { ticketId: c.ticketId });
+    const quota = c.limits.dataQuotaBytes;
+    if (quota > 0 && (this.quotaUsed.get(c.ticketId)?.bytes ?? 0) >= quota)
+      return this.reject('quotaExceeded', clientKey, { ticketId: c.ticketId });
     const online = this.opts.online;
     if (online && online.mode !== 'off') {
       const d = online.decide({
@@ -237,6 +289,12 @@ export class Engine {
         return this.reject('onlineDenied', clientKey, { ticketId: c.ticketId, controllerReason: d.reason });
       }
     }
+    // The same key under another device id (its device was deleted and the key registered again): the
+    // live session holds the old device's address, which renewing it in place would keep routed while
+    // the client moves to the new one. End it; this handshake makes a new peer and session.
+    const live = this.tunnel.peer(clientKey.toString('base64url'))?.userData as Session | undefined;
+    if (live !== undefined && !live.ended && live.claims.deviceId !== c.deviceId)
+      this.endSession(live, 'replaced');
     const index = this.pool.lease(c.deviceId);
     if (index === null) return this.reject('poolExhausted', clientKey);
     this.pending = {
@@ -284,6 +342,7 @@ export class Engine {
     replies: SendSlab | null = null,
   ): void {
     if (this.closed) return;
+    this.watchTcp(endpoint, bind);
     const source = this.source;
     source.ip = endpoint.address;
     source.port = endpoint.port;
@@ -314,10 +373,26 @@ export class Engine {
     this.handleHandshake(h.data, h.endpoint, h.bind, Buffer.alloc(256));
   }
 
+  /** Starts the proof clock of a TCP endpoint that sent something (see TCP_PROOF_TIMEOUT_MS). */
+  watchTcp(endpoint: BindEndpoint, bind: Bind): void {
+    // Connection transports only (TCP, and whatever stream transport comes next): datagrams hold no slot.
+    if (bind.transport === 'udp' || bind.transport === 'memory') return;
+    if (this.proven.has(endpoint) || this.unproven.has(endpoint)) return;
+    this.unproven.set(endpoint, { bind, since: this.clock() });
+  }
+
+  /** `endpoint` carries a session now (handshake completed, or an authenticated packet roamed there). */
+  provenEndpoint(endpoint: BindEndpoint): void {
+    if (endpoint.transport === 'udp' || endpoint.transport === 'memory') return;
+    this.proven.add(endpoint);
+    this.unproven.delete(endpoint);
+  }
+
   private admitted(peer: ResponderPeer, endpoint: BindEndpoint, bind: Bind): void {
     const adm = this.pending;
     this.pending = null;
     if (adm === null) return; // cannot happen: a response follows a successful authorize
+    this.provenEndpoint(endpoint);
     this.handshakes++;
     const wall = this.wallClock();
     let s = peer.userData as Session | undefined;
@@ -325,7 +400,8 @@ export class Engine {
       if (s.claims.ticketId !== adm.claims.ticketId) {
         // A fresh ticket on the same client key: the old ticket's session ends, the new one starts.
         this.recordEnd(s, 'replaced', wall);
-        s.renew(adm.claims, wall);
+        this.recordQuotaUse(s);
+        s.renew(adm.claims, wall, this.quotaUsedBefore(adm.claims));
         this.onSessionEvent('start', s);
       }
       s.endpoint = endpoint;
@@ -345,6 +421,7 @@ export class Engine {
       bind,
       wall,
     );
+    s.quotaUsedBefore = this.quotaUsedBefore(adm.claims);
     peer.userData = s;
     this.pool.hold(adm.index);
     this.sessions.add(s);
@@ -354,6 +431,26 @@ export class Engine {
   }
 
   // ---- session lifecycle ----------------------------------------------------------------------
+
+  private quotaUsedBefore(claims: SessionClaims): number {
+    return claims.dataQuotaBytes > 0 ? (this.quotaUsed.get(claims.ticketId)?.bytes ?? 0) : 0;
+  }
+
+  /** Puts what `s` moved under its current ticket into the quota ledger (tickets with a quota only). */
+  private recordQuotaUse(s: Session): void {
+    const c = s.claims;
+    if (c.dataQuotaBytes <= 0) return;
+    const ledger = this.quotaUsed;
+    ledger.delete(c.ticketId);
+    ledger.set(c.ticketId, {
+      bytes: s.quotaUsedBefore + s.rxBytes + s.txBytes + (s.quotaExceeded ? c.dataQuotaBytes : 0),
+      expiresAtMs: c.expiresAtMs,
+    });
+    while (ledger.size > QUOTA_LEDGER_MAX) {
+      const oldest = ledger.keys().next().value as string;
+      ledger.delete(oldest);
+    }
+  }
 
   private recordEnd(s: Session, reason: SessionEndReason, wall: number): void {
     this.endedTotal[reason]++;
@@ -376,6 +473,7 @@ export class Engine {
   endSession(s: Session, reason: SessionEndReason): void {
     if (s.ended) return;
     s.ended = true;
+    this.recordQuotaUse(s);
     this.tunnel.removePeer(s.peer);
     this.sessions.delete(s);
     if (this.byV4.get(s.v4) === s) this.byV4.delete(s.v4);
@@ -387,6 +485,7 @@ export class Engine {
   }
 
   private onEndpointClosed(ep: BindEndpoint): void {
+    this.unproven.delete(ep);
     for (const s of this.sessions) if (s.endpoint === ep) s.endpoint = null;
   }
 
@@ -415,7 +514,13 @@ export class Engine {
         this.endSession(s, 'idleTimeout');
       }
     }
+    for (const [ep, u] of this.unproven) {
+      if (now - u.since < this.tcpProofTimeoutMs) continue;
+      this.unproven.delete(ep);
+      u.bind.closeEndpoint(ep);
+    }
     const wall = this.wallClock();
+    for (const [id, use] of this.quotaUsed) if (wall >= use.expiresAtMs) this.quotaUsed.delete(id);
     for (const s of [...this.sessions]) {
       if (s.quotaExceeded) this.endSession(s, 'quotaExceeded');
       else if (wall >= s.claims.expiresAtMs) this.endSession(s, 'ticketExpired');

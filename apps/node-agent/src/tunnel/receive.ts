@@ -84,8 +84,10 @@ export class ReceivePath {
       }
       const peer = tunnel.lastPeer;
       if (n < 0) {
-        // Counted by the tunnel. Only the post-authentication refusals name a peer.
+        // Counted by the tunnel. Only the post-authentication refusals name a peer; a TCP connection
+        // sending data nothing authenticates must still prove itself (Engine.watchTcp).
         if (peer !== null) this.refused(peer, tunnel.lastDrop as string);
+        else e.watchTcp(batch.endpoint(i), bind);
         continue;
       }
       const s = (peer as ResponderPeer).userData as Session | undefined;
@@ -94,6 +96,7 @@ export class ReceivePath {
       if (s.endpoint === null || !batch.isFrom(i, s.endpoint)) {
         s.endpoint = batch.endpoint(i);
         s.bind = bind;
+        e.provenEndpoint(s.endpoint);
       }
       if (n === 0) continue; // keepalive
       // 4. isolation (the source is already known to be the session's own address)

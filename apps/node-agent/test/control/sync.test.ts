@@ -56,12 +56,11 @@ class FakeController {
   heartbeat(hb: Heartbeat): Promise<HeartbeatResponse> {
     if (this.heartbeatError) return Promise.reject(this.heartbeatError);
     this.heartbeats.push(hb);
-    return Promise.resolve({ revocationsCursor: this.cursor, signingKeysVersion: 1 });
+    return Promise.resolve({ revocationsCursor: this.cursor, signingKeysVersion: this.signingKeysVersion });
   }
 
-  signingKeys() {
-    return Promise.resolve({ version: 1, keys: [] });
-  }
+  signingKeysVersion = 1;
+  signingKeys: () => Promise<{ version: number; keys: [] }> = () => Promise.resolve({ version: 1, keys: [] });
 }
 
 class FakeEngine {
@@ -221,5 +220,18 @@ describe('heartbeats', () => {
     ]);
     await sync.heartbeat();
     expect(ctl.heartbeats[1]!.ended).toBeUndefined();
+  });
+
+  it('a heartbeat the controller accepted counts as sent even when the signing-key fetch after it fails', async () => {
+    const { ctl, engine, sync } = setup();
+    engine.ended = [end('revoked')];
+    ctl.signingKeysVersion = 2;
+    ctl.signingKeys = () => Promise.reject(new ControllerError('unreachable', 'ECONNRESET'));
+    await sync.heartbeat();
+    expect(sync.stats.heartbeatsOk).toBe(1);
+    expect(sync.stats.heartbeatsFailed).toBe(0);
+    await sync.heartbeat();
+    // The ended session was reported once, not again with the next heartbeat.
+    expect(ctl.heartbeats.map((h) => h.ended?.length ?? 0)).toEqual([1, 0]);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -26,6 +26,15 @@ describe('status socket', () => {
       await new Promise<void>((r) => server.close(() => r()));
     }
     await expect(queryStatus(path.join(dir, 'missing.sock'))).rejects.toThrow(/no node agent is running/);
+  });
+
+  it('never deletes what is not a socket at its path (a mistyped --status-socket)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'corridor-status-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'important.conf');
+    writeFileSync(file, 'keep me');
+    await expect(serveStatus(file, () => ({}))).rejects.toThrow(/not a socket/);
+    expect(readFileSync(file, 'utf8')).toBe('keep me');
   });
 });
 

@@ -29,7 +29,25 @@ describe('nftables ruleset', () => {
   it('leaves out NAT without an egress interface and isolation when off; names stay nft-safe', () => {
     const text = renderRuleset({ ...plan, isolation: false, subnet6: null }, null, false);
     expect(text).not.toContain('masquerade');
-    expect(text).not.toContain('drop');
+    expect(text).not.toContain('client isolation');
+    // The inbound guard stays: it is not about isolation.
+    expect(text).toContain('oifname "corridor0" iifname != "corridor0" counter drop');
     expect(tableName('tun-1.a')).toBe('corridor_tun_1_a');
+  });
+
+  it('guards the node itself: from the TUN only ICMP, replies and DNS on the pushed servers', () => {
+    const text = renderRuleset({ ...plan, dnsServers: ['10.8.0.1', 'fd00:8::1', '9.9.9.9'] }, 'eth0', false);
+    expect(text).toContain('type filter hook input priority filter; policy accept;');
+    expect(text).toContain('iifname "corridor0" meta l4proto { icmp, ipv6-icmp } accept');
+    expect(text).toContain(
+      'iifname "corridor0" ip daddr { 10.8.0.1, 9.9.9.9 } meta l4proto { tcp, udp } th dport 53 accept',
+    );
+    expect(text).toContain(
+      'iifname "corridor0" ip6 daddr { fd00:8::1 } meta l4proto { tcp, udp } th dport 53 accept',
+    );
+    expect(text.indexOf('counter drop comment "clients cannot reach the node itself"')).toBeGreaterThan(
+      text.indexOf('th dport 53 accept'),
+    );
+    expect(renderRuleset(plan, 'eth0', false)).not.toContain('dport 53');
   });
 });

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { SimNetwork, type LinkOptions } from '../testing/sim.js';
 import type { SocketError } from './errors.js';
+import type { ConnectionRequest } from './servers.js';
 import type { TcpSocket } from './tcp-socket.js';
 
 function pair(seed: number, link: LinkOptions = { delayMs: 5 }, tcp = {}) {
@@ -204,6 +205,23 @@ describe('accept-any (tun2socks / userspace egress shape)', () => {
     expect(Buffer.concat(ok.chunks).toString()).toBe('hello 198.51.100.7:443');
     expect(blocked.error?.code).toBe('EHOSTUNREACH');
     expect(seen.sort()).toEqual(['198.51.100.7:25 from 10.0.0.1', '198.51.100.7:443 from 10.0.0.1']);
+  });
+
+  it('accept() of a request that expired meanwhile gives a socket failing once with ECONNABORTED (review)', async () => {
+    const { net, a, b } = pair(13, { delayMs: 5 }, { requestTimeoutMs: 1000, synRetries: 0 });
+    const any = b.listenAny({ deferred: true });
+    let req: ConnectionRequest | undefined;
+    any.on('request', (r) => (req = r)); // the "upstream dial" takes longer than the request lives
+    collect(a.connect({ host: '198.51.100.7', port: 443 }));
+    await net.run(() => req !== undefined, 1000);
+    await net.run(() => !req!.pending, 5000);
+    const s = req!.accept();
+    const errors: unknown[] = [];
+    s.on('error', (e) => errors.push(e));
+    const st = collect(s);
+    await net.run(() => st.closed, 1000);
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toMatchObject({ name: 'SocketError', code: 'ECONNABORTED' });
   });
 
   it('without deferral it emits connected sockets whose local side is the original destination', async () => {

@@ -14,7 +14,8 @@ const HINTS: Record<SocketErrorCode, string> = {
     'no answer from the peer after all retransmissions (path down, or packets not delivered to the stack)',
   EHOSTUNREACH: 'an ICMP error says the host cannot be reached',
   ENETUNREACH: 'an ICMP error says the network cannot be reached',
-  ECONNABORTED: 'the stack was closed',
+  ECONNABORTED:
+    'the stack was closed, or an accept-any request expired (tcp.requestTimeoutMs) or was reset by the client before accept()',
   EPIPE: 'the connection is no longer writable',
   ERR_STREAM_DESTROYED: 'the socket was destroyed',
 };

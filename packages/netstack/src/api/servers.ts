@@ -5,6 +5,7 @@ import type { RejectHow } from '../stack.js';
 import type { ListenerHandler, TcpListener } from '../tcp/listener.js';
 import { TcpState, type Tcb } from '../tcp/tcb.js';
 import type { Netstack } from './netstack.js';
+import { SocketError } from './errors.js';
 import { TcpSocket, type TcpSocketOptions } from './tcp-socket.js';
 
 export interface TcpServerEvents {
@@ -106,7 +107,9 @@ export class ConnectionRequest {
     this.ns.schedulePoll();
     if (this.tcb.state === TcpState.CLOSED) {
       // Timed out or reset while the application was deciding.
-      queueMicrotask(() => s.destroy(new Error('connection request expired before accept()')));
+      // As accept(2) reports a pending connection aborted before it was accepted: ECONNABORTED.
+      const err = new SocketError('ECONNABORTED', 'connect', this.remoteAddress, this.remotePort);
+      queueMicrotask(() => s.destroy(err));
     }
     return s;
   }

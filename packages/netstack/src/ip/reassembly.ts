@@ -135,6 +135,15 @@ export class Reassembler {
         this.discard(key, d);
         return drop('fragmentInvalid');
       }
+      // Fragments that arrived before the last one must lie within the length it sets: one past it
+      // would otherwise let the byte count match the total with a hole inside (and be written past
+      // the end of the rebuilt packet).
+      for (const f of d.fragments) {
+        if (f.offset + f.data.length > end) {
+          this.discard(key, d);
+          return drop('fragmentInvalid');
+        }
+      }
       d.total = end;
     }
     if (d.total >= 0 && end > d.total) {

@@ -8,7 +8,9 @@
 // out, and then calls stack.acceptRequest(tcb) (SYN-ACK goes out) or stack.rejectRequest(tcb, how)
 // (RST, ICMP unreachable, or silence). Undecided requests are reset after requestTimeoutMs.
 // Both queues are bounded (synBacklog half-open, acceptBacklog queued); beyond that SYN cookies answer
-// (stateless) or the SYN is dropped, per the stack's synCookies setting.
+// (stateless) or the SYN is dropped, per the stack's synCookies setting. A deferred listener never
+// uses cookies (a cookie SYN-ACK would answer before the application decided): its excess SYNs are
+// dropped and the clients retransmit.
 import type { IpAddr } from '../wire/address.js';
 import type { Tcb } from './tcb.js';
 

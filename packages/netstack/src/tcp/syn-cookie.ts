@@ -68,7 +68,12 @@ export function checkSynCookie(
 /** TSval carrying the SYN's options in its low bits (wscale -1 = none). */
 export function cookieTsVal(tsNow: number, wscale: number, sackPermitted: boolean): number {
   const ws = wscale < 0 ? NO_WSCALE : Math.min(wscale, 14);
-  return ((tsNow & ~0x1f) | (ws << 1) | (sackPermitted ? 1 : 0)) >>> 0;
+  const bits = (ws << 1) | (sackPermitted ? 1 : 0);
+  let ts = ((tsNow & ~0x1f) | bits) >>> 0;
+  // Never ahead of the clock (as Linux): the connection's later TSvals must not go backwards, or the
+  // peer's PAWS check drops them.
+  if (((ts - (tsNow >>> 0)) | 0) > 0) ts = (ts - 0x20) >>> 0;
+  return ts;
 }
 
 /** Options recovered from the TSecr of the cookie ACK. */

@@ -288,7 +288,16 @@ export class Tcb {
   rtxLastNxt = 0;
   /** Consecutive RTO expirations (reset by an ACK of new data). */
   retransmitCount = 0;
+  /** Exponent of the persist timer's backoff (reset when the peer acknowledges new data). */
   persistBackoff = 0;
+  /**
+   * Window probes the peer has not answered (reset by any acceptable segment): the give-up count.
+   * RFC 9293 3.8.6.1: a peer that keeps answering probes keeps the connection open however long its
+   * window stays closed.
+   */
+  persistUnanswered = 0;
+  /** When this connection last sent (or was refused) a challenge ACK (RFC 5961; per-connection limit). */
+  lastChallengeAckAt = -Infinity;
   keepAliveProbes = 0;
   keepAliveEnabled = false;
   keepAliveIdleMs: number;

@@ -23,6 +23,8 @@ import { EV_CONNECTED, EV_EOF, EV_READABLE, EV_WRITABLE, Recovery, TcpState, typ
 export const DUP_THRESH = 3;
 /** PAWS: TS.Recent older than this is invalid (RFC 7323 5.5: 24 days). */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+/** One challenge ACK per connection per this interval (Linux: net.ipv4.tcp_invalid_ratelimit). */
+export const CHALLENGE_ACK_SPACING_MS = 500;
 /** ACK at once for this many segments after the handshake (Linux quick-ACK mode). */
 const QUICKACK_SEGMENTS = 16;
 
@@ -110,7 +112,7 @@ function synSentInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: number): 
     if (tcb.retransmitCount === 0) tcb.rtt.sample(now - tcb.timedAt);
     tcb.retransmitCount = 0;
     tcb.timing = false;
-    tcb.sndWnd = seg.window << tcb.sndWscale;
+    tcb.sndWnd = seg.window; // RFC 7323 2.2: a SYN-ACK's window is never scaled
     tcb.maxSndWnd = tcb.sndWnd;
     tcb.sndWl1 = seg.seq;
     tcb.sndWl2 = seg.ack;
@@ -140,8 +142,19 @@ function sendAck(tcb: Tcb): void {
   tcb.host.markDirty(tcb);
 }
 
-/** RFC 5961 challenge ACK, within the stack-wide budget. */
+/**
+ * RFC 5961 challenge ACK: at most one per connection every CHALLENGE_ACK_SPACING_MS (Linux's
+ * tcp_invalid_ratelimit), then within the stack-wide budget. The per-connection limit comes first so
+ * that one connection's challenges cannot be used to read the shared budget: with the budget alone, an
+ * attacker counting the challenge ACKs on its own connection learned whether a spoofed RST or SYN had
+ * hit another connection's window (CVE-2016-5696).
+ */
 function challengeAck(tcb: Tcb, now: number): void {
+  if (now - tcb.lastChallengeAckAt < CHALLENGE_ACK_SPACING_MS) {
+    tcb.host.drops.tcpChallengeAckLimited++;
+    return;
+  }
+  tcb.lastChallengeAckAt = now;
   if (tcb.host.takeChallengeAck(now)) {
     tcb.host.tcpCounters.challengeAcks++;
     sendAck(tcb);
@@ -324,6 +337,7 @@ function synchronizedInput(tcb: Tcb, seg: TcpSegment, pkt: Uint8Array, now: numb
     return;
   }
   tcb.lastRecvAt = now;
+  tcb.persistUnanswered = 0;
   if (tcb.keepAliveEnabled) {
     tcb.keepAliveProbes = 0;
     tcb.keepAliveAt = now + tcb.keepAliveIdleMs; // later: the heap re-keys lazily

@@ -63,7 +63,8 @@ export function tcpTimers(tcb: Tcb, now: number): void {
     tcb.persistAt = Infinity;
     if (tcb.sndWnd === 0 && tcb.state !== TcpState.CLOSED) {
       tcb.persistBackoff++;
-      if (tcb.persistBackoff > host.tcp.maxRetransmits * 2) {
+      tcb.persistUnanswered++;
+      if (tcb.persistUnanswered > host.tcp.maxRetransmits * 2) {
         // The peer stopped answering probes altogether.
         tcb.terminate(tcb.softError ?? 'ETIMEDOUT');
         return;
@@ -131,6 +132,10 @@ function onRetransmitTimeout(tcb: Tcb, now: number): void {
     tcb.eifelTs = 0;
   }
   tcb.recovery = Recovery.LOSS;
+  // RFC 2018 section 8: the timeout may mean the receiver reneged (discarded data it had SACKed), so
+  // forget the SACK marks and resend from SND.UNA; fresh SACK blocks rebuild the scoreboard. Keeping
+  // them left reneged data unsent for ever (every RTO skipped it) until the connection timed out.
+  tcb.scoreboard.clear();
   tcb.recoverSeq = tcb.sndNxt;
   tcb.highRxt = tcb.sndUna;
   tcb.lossEnd = tcb.sndNxt;

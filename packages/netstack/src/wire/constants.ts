@@ -79,3 +79,5 @@ export const ICMPV6_UNREACH_NOROUTE = 0;
 export const ICMPV6_UNREACH_ADMIN = 1;
 export const ICMPV6_UNREACH_ADDR = 3;
 export const ICMPV6_UNREACH_PORT = 4;
+/** Parameter Problem code: unrecognized Next Header type encountered (RFC 4443 3.4). */
+export const ICMPV6_PARAMPROB_NEXTHEADER = 1;

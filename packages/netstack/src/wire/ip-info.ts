@@ -14,6 +14,8 @@ export class IpInfo {
   dst3 = 0;
   /** Upper-layer protocol (after IPv6 extension headers). */
   protocol = 0;
+  /** Offset of the field that holds `protocol` (9 for IPv4; IPv6: 6 or in the last extension header). */
+  protocolFieldOffset = 0;
   ttl = 0;
   /** Offset of the upper-layer header from the start of the packet. */
   payloadOffset = 0;
@@ -46,13 +48,18 @@ export class IpInfo {
     return a.equalsWords(this.family, this.dst0, this.dst1, this.dst2, this.dst3);
   }
 
-  /** Source is multicast, (v4) limited broadcast, or unspecified: never a valid unicast sender. */
+  /**
+   * Source is never a valid unicast sender on a link (Linux's martian sources): multicast, (v4)
+   * limited broadcast, "this network" 0.0.0.0/8 and loopback 127.0.0.0/8; (v6) multicast, the
+   * unspecified address, loopback ::1 and IPv4-mapped ::ffff:0:0/96 (RFC 4291 2.5.3, 2.5.5.2).
+   */
   srcIsMartian(): boolean {
     if (this.family === 4) {
       const w = this.src3;
-      return w === 0 || w >>> 28 === 0xe || w === 0xffffffff;
+      const top = w >>> 24;
+      return top === 0 || top === 127 || w >>> 28 === 0xe || w === 0xffffffff;
     }
-    return this.src0 >>> 24 === 0xff || (this.src0 | this.src1 | this.src2 | this.src3) === 0;
+    return this.src0 >>> 24 === 0xff || isV6Unroutable(this.src0, this.src1, this.src2, this.src3);
   }
 
   dstIsMulticastOrBroadcast(): boolean {
@@ -62,4 +69,26 @@ export class IpInfo {
     }
     return this.dst0 >>> 24 === 0xff;
   }
+
+  /**
+   * A destination no packet arriving from a link may have unless it is one of our own addresses
+   * (Linux's martian destinations): (v4) 0.0.0.0/8 and loopback 127.0.0.0/8; (v6) the unspecified
+   * address, loopback ::1 and IPv4-mapped addresses (which a userspace egress would dial as IPv4,
+   * e.g. ::ffff:127.0.0.1). Accept-any listeners must never take these: they would reach the node's
+   * own loopback services.
+   */
+  dstIsMartian(): boolean {
+    if (this.family === 4) {
+      const top = this.dst3 >>> 24;
+      return top === 0 || top === 127;
+    }
+    return isV6Unroutable(this.dst0, this.dst1, this.dst2, this.dst3);
+  }
+}
+
+/** ::, ::1 or ::ffff:0:0/96. */
+function isV6Unroutable(w0: number, w1: number, w2: number, w3: number): boolean {
+  if (w0 !== 0 || w1 !== 0) return false;
+  if (w2 === 0xffff) return true;
+  return w2 === 0 && (w3 === 0 || w3 === 1);
 }

@@ -32,6 +32,7 @@ export function parseIpv4(buf: Uint8Array, len: number, info: IpInfo): 'ok' | Dr
   info.dstOffset = 16;
   info.ttl = buf[8] as number;
   info.protocol = buf[9] as number;
+  info.protocolFieldOffset = 9;
   info.payloadOffset = ihl;
   info.payloadLength = total - ihl;
   info.fragmentOffset = (frag & IPV4_FRAGMENT_OFFSET_MASK) * 8;

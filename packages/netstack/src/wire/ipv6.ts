@@ -43,6 +43,7 @@ export function parseIpv6(buf: Uint8Array, len: number, info: IpInfo): 'ok' | Dr
   info.fragmentOffset = 0;
   info.fragmentId = 0;
   let next = buf[6] as number;
+  let nextField = 6;
   let off = IPV6_HEADER_BYTES;
   for (let n = 0; ; n++) {
     if (
@@ -63,6 +64,7 @@ export function parseIpv6(buf: Uint8Array, len: number, info: IpInfo): 'ok' | Dr
       info.moreFragments = (fo & 1) !== 0;
       info.fragmentId = readU32(buf, off + 4);
       next = buf[off] as number;
+      nextField = off;
       off += IPV6_FRAGMENT_HEADER_BYTES;
       // An atomic fragment (offset 0, no more fragments; RFC 6946) is processed as a whole packet.
       if (info.fragmentOffset === 0 && !info.moreFragments) {
@@ -75,9 +77,11 @@ export function parseIpv6(buf: Uint8Array, len: number, info: IpInfo): 'ok' | Dr
     if (off + hlen > end) return 'ipv6BadExtensionHeader';
     if (next === IPPROTO_ROUTING && (buf[off + 3] as number) !== 0) return 'ipv6RoutingHeader';
     next = buf[off] as number;
+    nextField = off;
     off += hlen;
   }
   info.protocol = next;
+  info.protocolFieldOffset = nextField;
   info.payloadOffset = off;
   info.payloadLength = end - off;
   return 'ok';

@@ -4,7 +4,8 @@
  * foreground with a live status line, or detached in the background once connected.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
+import path from 'node:path';
 import { bool, list, str, type Command, type ParsedArgs } from '../../command.js';
 import { Connection, type ConnectRequest, type ConnectionUi } from '../../connection/connection.js';
 import { acquireConnectionLock } from '../../connection/lock.js';
@@ -48,6 +49,8 @@ export function parseConnectArgs(args: ParsedArgs, ctx: CliContext): ConnectRequ
     if (!r.ok) throw new UsageError(`--split: ${r.error}`);
     if (r.prefix.length === 0)
       throw new UsageError(`--split ${text} would route everything: leave out --split for a full tunnel`);
+    if (split.some((p) => p.text === r.prefix.text))
+      throw new UsageError(`--split ${r.prefix.text} is given twice; give each prefix once`);
     split.push(r.prefix);
   }
   const front = parseFrontOptions((name) => str(args, name), ctx.env);
@@ -66,10 +69,26 @@ export function parseConnectArgs(args: ParsedArgs, ctx: CliContext): ConnectRequ
     split,
     killSwitch: bool(args, 'kill-switch'),
     dns: !bool(args, 'no-dns'),
-    resolvConf: str(args, 'resolv-conf') ?? ctx.env.CORRIDOR_RESOLV_CONF ?? DEFAULT_RESOLV_CONF,
+    resolvConf: resolvConfPath(args, ctx),
     ...(udpFallbackMs !== undefined ? { udpFallbackMs } : {}),
     ...(handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs } : {}),
   };
+}
+
+/**
+ * The resolv.conf to manage. vpnctl runs as root and truncates this file, so it must be a file
+ * named resolv.conf (tests point at /etc/netns/<ns>/resolv.conf), never just any path.
+ */
+function resolvConfPath(args: ParsedArgs, ctx: CliContext): string {
+  const flag = str(args, 'resolv-conf');
+  const env = ctx.env.CORRIDOR_RESOLV_CONF || undefined;
+  const value = flag ?? env ?? DEFAULT_RESOLV_CONF;
+  if (!path.isAbsolute(value) || path.basename(value) !== 'resolv.conf') {
+    throw new UsageError(
+      `${flag !== undefined ? '--resolv-conf' : 'CORRIDOR_RESOLV_CONF'} must be the absolute path of a file named resolv.conf (got '${value}')`,
+    );
+  }
+  return path.normalize(value);
 }
 
 /** The argv of this connect without --detach, for the background process. */
@@ -93,9 +112,29 @@ type ChildMessage =
   | { type: 'connected'; status: ConnectionStatus }
   | { type: 'failed'; error: { code: string; message: string; hint: string | null } };
 
+/** The background connection's log: appended to, never through a symbolic link (root writes it). */
+function openLog(file: string): number {
+  try {
+    return openSync(
+      file,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new UserError(
+        CLI_ERROR_CODES.CONFIG,
+        `${file} is a symbolic link; vpnctl writes its log only to a regular file`,
+        `remove it (rm ${file}) and connect again`,
+      );
+    }
+    throw e;
+  }
+}
+
 async function detach(ctx: CliContext, req: ConnectRequest, args: ParsedArgs): Promise<number> {
   await ensurePrivateDir(ctx.paths.stateDir);
-  const log = openSync(ctx.paths.logFile, 'a', 0o600);
+  const log = openLog(ctx.paths.logFile);
   const [cmd, ...pre] = ctx.selfCommand;
   const child = spawn(cmd!, [...pre, ...childArgv(req, args)], {
     detached: true,
@@ -127,6 +166,19 @@ async function detach(ctx: CliContext, req: ConnectRequest, args: ParsedArgs): P
     `the background connection exited before connecting (exit code ${message.code})`,
     `see its log: ${ctx.paths.logFile}`,
   );
+}
+
+/**
+ * The background process's one message to the `vpnctl connect --detach` that started it, which may
+ * be gone by now (Ctrl-C while it waited): without a callback, a send on the closed channel is an
+ * 'error' event on `process` — an uncaught exception that killed the connection right after it
+ * came up, leaving routes, DNS and kill switch to the next start's crash recovery.
+ */
+function tellParent(message: ChildMessage): void {
+  if (!process.connected || typeof process.send !== 'function') return;
+  process.send(message, undefined, {}, () => {
+    if (process.connected) process.disconnect();
+  });
 }
 
 class TerminalUi implements ConnectionUi {
@@ -171,8 +223,7 @@ export const connectCommand: Command = {
       }
     } catch (e) {
       if (detachedChild && e instanceof UserError) {
-        process.send!({ type: 'failed', error: e.toJSON() });
-        process.disconnect?.();
+        tellParent({ type: 'failed', error: e.toJSON() });
       }
       throw e;
     }
@@ -207,8 +258,7 @@ async function runForeground(
     );
     if (json && !detachedChild) ctx.stdout.write(JSON.stringify(s) + '\n');
     if (detachedChild) {
-      process.send!({ type: 'connected', status: s });
-      process.disconnect?.();
+      tellParent({ type: 'connected', status: s });
     }
     await connection.closed;
     ui.end();

@@ -4,7 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { ApiClient, credentialsFrom, passwordLogin } from '../../api/client.js';
 import { networkError } from '../../api/errors.js';
 import { httpRequest } from '../../api/http.js';
-import { normalizeFingerprint, probeCertificate, type PresentedCertificate } from '../../api/tls.js';
+import {
+  normalizeFingerprint,
+  probeCertificate,
+  sameFingerprint,
+  type PresentedCertificate,
+} from '../../api/tls.js';
 import { bool, str, type Command } from '../../command.js';
 import type { CliContext } from '../../context.js';
 import {
@@ -63,7 +68,7 @@ function certLines(c: PresentedCertificate): string {
 
 function sameTrust(a: Trust | undefined, b: Trust): boolean {
   if (a === undefined || a.mode !== b.mode) return false;
-  if (a.mode === 'pin' && b.mode === 'pin') return a.fingerprint256 === b.fingerprint256;
+  if (a.mode === 'pin' && b.mode === 'pin') return sameFingerprint(a.fingerprint256, b.fingerprint256);
   if (a.mode === 'ca' && b.mode === 'ca') return a.caPem === b.caPem;
   return true;
 }
@@ -88,9 +93,9 @@ async function resolveTrust(
         `--pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...), got '${pinText}'`,
       );
     }
-    if (previous?.mode === 'pin' && previous.fingerprint256 === fp) return previous;
+    if (previous?.mode === 'pin' && sameFingerprint(previous.fingerprint256, fp)) return previous;
     const chain = await presented(server);
-    const match = chain.find((c) => c.fingerprint256 === fp);
+    const match = chain.find((c) => sameFingerprint(c.fingerprint256, fp));
     if (!match) {
       throw new UserError(
         CLI_ERROR_CODES.TLS_CERT_MISMATCH,
