@@ -41,9 +41,10 @@ apt_install() {
 # Redis servers of the integration tests, the network tools of the TUN / namespace tests and of
 # the netns lab (test/lab: iproute2, nftables, procps for sysctl, iputils-ping, curl, tcpdump),
 # Chromium for the admin dashboard's browser tests (test/browser), and HAProxy for test/deploy
-# (deploy/haproxy/haproxy.cfg in front of two controller replicas).
+# (deploy/haproxy/haproxy.cfg in front of two controller replicas); nDPI's ndpiReader (libndpi-bin)
+# and tinyproxy for test/transports (DPI classification of captures, a client behind an HTTP proxy).
 TEST_PACKAGES=(ca-certificates python3 make g++ iproute2 iputils-ping iptables nftables procps
-  util-linux postgresql redis-server iperf3 tcpdump curl chromium haproxy openssl)
+  util-linux postgresql redis-server iperf3 tcpdump curl chromium haproxy libndpi-bin tinyproxy openssl)
 
 # ensure_test_packages: installs TEST_PACKAGES when root; otherwise says which tests will skip.
 ensure_test_packages() {

@@ -259,7 +259,7 @@ export interface NodeHandle {
 export async function startNode(
   ctl: ControllerHandle,
   host: LabHost,
-  opts: { id?: string; dnsServers?: string[]; extra?: string[] } = {},
+  opts: { id?: string; dnsServers?: string[]; extra?: string[]; udpPort?: number; tcpPort?: number } = {},
 ): Promise<NodeHandle> {
   const id = opts.id ?? `${host.name}-${randomBytes(2).toString('hex')}`;
   const created = await ctl.call<{ enrollmentToken: string }>(
@@ -270,7 +270,7 @@ export async function startNode(
       region: host.region ?? 'eu',
       country: 'DE',
       city: 'Frankfurt',
-      endpoint: { host: host.v4, udpPort: 51820, tcpPort: 443 },
+      endpoint: { host: host.v4, udpPort: opts.udpPort ?? 51820, tcpPort: opts.tcpPort ?? 443 },
     },
     `Bearer ${await ctl.adminToken()}`,
   );
@@ -289,9 +289,9 @@ export async function startNode(
     '--egress-interface',
     host.iface,
     '--udp-listen',
-    '0.0.0.0:51820',
+    `0.0.0.0:${opts.udpPort ?? 51820}`,
     '--tcp-listen',
-    '0.0.0.0:443',
+    `0.0.0.0:${opts.tcpPort ?? 443}`,
     '--heartbeat-seconds',
     '2',
     '--metrics-listen',

@@ -13,6 +13,8 @@
 import { formatPublicKey, shortKey, type X25519KeyPair } from '@corridor/protocol';
 import { openTun, type LinuxTun, type TunDevice } from '@corridor/tun';
 import { TcpServerBind, UdpBind, type Bind } from '@corridor/tun/bind';
+import { openFront } from './transports/open-front.js';
+import type { TlsFront } from './transports/tls-front.js';
 import type http from 'node:http';
 import type net from 'node:net';
 import { formatIpv6, requireForControl, type AgentConfig } from './config.js';
@@ -119,6 +121,8 @@ export class Agent {
   engine: Engine | null = null;
   tun: TunDevice | null = null;
   binds: Bind[] = [];
+  /** The HTTPS front (tls + wss), when configured; its binds are in `binds` too. */
+  front: TlsFront | null = null;
   sync: ControlSync | null = null;
   private netfilter: Netfilter | null = null;
   private client: ControllerClient | null = null;
@@ -259,6 +263,7 @@ export class Agent {
               host: c.tcpListen.host,
               port: c.tcpListen.port,
               maxConnections: c.maxSessions * 2,
+              padding: c.padding,
             }),
           );
         } catch (err) {
@@ -268,6 +273,10 @@ export class Agent {
             'pick another --tcp-listen, or run as root / grant CAP_NET_BIND_SERVICE for ports below 1024',
           );
         }
+      }
+      if (c.front) {
+        this.front = await openFront(c.front, c.padding, this.keys, c.maxSessions, this.log);
+        this.binds.push(...this.front.binds());
       }
       for (const b of this.binds)
         b.on('error', (err) => this.log.debug('transport error', { transport: b.transport, error: err }));
@@ -339,6 +348,9 @@ export class Agent {
       tcp: c.tcpListen
         ? `${c.tcpListen.host}:${this.binds.find((b) => b.transport === 'tcp')?.localPort}`
         : 'off',
+      https: this.front
+        ? `${c.front!.host}:${this.front.localPort} (tls${c.front!.wssPath ? `, wss ${c.front!.wssPath}` : ''}, fallback ${c.front!.fallback ? `${c.front!.fallback.host}:${c.front!.fallback.port}` : '404 page'})`
+        : 'off',
       tun: c.tunName,
       egress: this.egress,
       onlineAuth: c.onlineAuth,
@@ -377,7 +389,7 @@ export class Agent {
         this.log.warn('could not report ended sessions to the controller', { error: err as Error });
       }
     }
-    await Promise.allSettled(this.binds.map((b) => b.close()));
+    await Promise.allSettled([...this.binds.map((b) => b.close()), this.front?.close()]);
     try {
       await this.netfilter?.teardown();
     } catch (err) {
@@ -401,7 +413,18 @@ export class Agent {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       tun: c.tunName,
       egress: this.egress,
-      listen: Object.fromEntries(this.binds.map((b) => [b.transport, `${b.localAddress}:${b.localPort}`])),
+      listen: {
+        ...Object.fromEntries(this.binds.map((b) => [b.transport, `${b.localAddress}:${b.localPort}`])),
+        ...(this.front
+          ? {
+              tls: `${this.front.localAddress}:${this.front.localPort}`,
+              ...(this.config.front?.wssPath
+                ? { wss: `${this.front.localAddress}:${this.front.localPort}${this.config.front.wssPath}` }
+                : {}),
+            }
+          : {}),
+      },
+      ...(this.front ? { front: this.front.stats() } : {}),
       onlineAuth: c.onlineAuth,
       isolation: c.isolation,
       controller: this.sync

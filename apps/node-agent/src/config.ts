@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { NODE_ID_PATTERN } from '@corridor/protocol';
+import { NODE_ID_PATTERN, type PaddingMode } from '@corridor/protocol';
+import { parseFrontConfig, type FrontConfig, type FrontOptionKey } from './transports/front-config.js';
 
 export type OnlineAuthMode = 'off' | 'check' | 'require';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -45,6 +46,10 @@ export interface AgentConfig {
   readonly dataDir: string;
   readonly udpListen: ListenAddress | null;
   readonly tcpListen: ListenAddress | null;
+  /** The HTTPS front (tls + wss transports, fallback site), or null; see transports/front-config.ts. */
+  readonly front: FrontConfig | null;
+  /** Size padding of what this node sends on the stream transports. */
+  readonly padding: PaddingMode;
   readonly tunName: string;
   readonly clientSubnet: Ipv4Subnet;
   readonly clientSubnet6: Ipv6Subnet | null;
@@ -79,7 +84,7 @@ export type ConfigResult = { ok: true; config: AgentConfig } | { ok: false; prob
 type Kind = 'string' | 'int' | 'bool' | 'list';
 
 interface OptionSpec {
-  readonly key: keyof AgentConfig | 'config';
+  readonly key: keyof AgentConfig | 'config' | FrontOptionKey;
   readonly kind: Kind;
   readonly help: string;
   readonly default?: string;
@@ -115,6 +120,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'TCP tunnel address host:port, or "off"',
     default: '0.0.0.0:443',
   },
+  {
+    key: 'tlsListen',
+    kind: 'string',
+    help: 'HTTPS front (tls + wss transports) host:port, or "off"; default 0.0.0.0:443 once --tls-cert-file is set',
+  },
+  { key: 'tlsCertFile', kind: 'string', help: 'PEM certificate chain the HTTPS front presents' },
+  { key: 'tlsKeyFile', kind: 'string', help: 'PEM private key of that certificate' },
+  { key: 'wssPath', kind: 'string', help: 'HTTPS path of the WebSocket transport, or "off" (default /ws)' },
+  {
+    key: 'fallback',
+    kind: 'string',
+    help: 'host:port of the web site shown to connections that open no tunnel (default: a 404 page)',
+  },
+  { key: 'padding', kind: 'string', help: 'size padding on tcp/tls/wss: off | buckets', default: 'off' },
   { key: 'tunName', kind: 'string', help: 'TUN interface name', default: 'corridor0' },
   {
     key: 'clientSubnet',
@@ -404,6 +423,12 @@ export function loadConfig(
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
     problems.push(`${label('logLevel')}: expected debug | info | warn | error, got '${logLevel}'`);
 
+  const tcpListen = listen('tcpListen');
+  const { front, padding } = parseFrontConfig(
+    { str, isSet: (key) => get(key) !== undefined, label },
+    tcpListen,
+    problems,
+  );
   const config: AgentConfig = {
     controllerUrl,
     controllerCaFile: str('controllerCaFile'),
@@ -412,7 +437,9 @@ export function loadConfig(
     enrollmentToken: token,
     dataDir,
     udpListen: listen('udpListen'),
-    tcpListen: listen('tcpListen'),
+    tcpListen,
+    front,
+    padding,
     tunName,
     clientSubnet: clientSubnet ?? { network: '10.8.0.0', prefix: 24, gateway: '10.8.0.1' },
     clientSubnet6,

@@ -8,7 +8,9 @@ export const PROTOCOL_VERSION = 1;
 /** The Noise suite of the Corridor handshake. */
 export const NOISE_PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_BLAKE2b';
 /** Mixed into every handshake as the Noise prologue: binds the handshake to this wire version. */
-export const HANDSHAKE_PROLOGUE = 'corridor tunnel v1';
+export const HANDSHAKE_PROLOGUE = 'corridor tunnel v2';
+/** Tunnel wire version (message header layout, see handshake/wire.ts); named in the prologue. */
+export const WIRE_VERSION = 2;
 
 /** The initiator starts a new handshake once its current keypair is this old. */
 export const REKEY_AFTER_TIME_MS = 120_000;

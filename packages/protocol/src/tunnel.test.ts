@@ -249,11 +249,21 @@ describe('tunnel handshake and transport', () => {
     expect(p.node.decapsulate(net(done), SOURCE, out()).type).toBe('done');
     const data = sealFromClient(p, inner('some inner packet'));
     for (let bit = 0; bit < data.length * 8; bit += 1) {
+      if (bit >= 8 && bit < 32) continue; // the salt: meaningless, checked below
       const m = Buffer.from(data);
       m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
       expect(p.node.decapsulate(m, SOURCE, out()).type, `data bit ${bit}`).toBe('error');
     }
-    expect(p.node.decapsulate(data, SOURCE, out()).type).toBe('writeToTun');
+    // Salt bits (bytes 1..3) carry no meaning and are not authenticated: a flipped one still opens to
+    // the same packet; only an all-zero salt (a version-1 header) is refused, as 'legacyVersion'.
+    const salted = Buffer.from(data);
+    salted[2] = salted[2]! ^ 0x40;
+    const opened = p.node.decapsulate(salted, SOURCE, out());
+    expect(opened.type === 'writeToTun' && opened.data.equals(inner('some inner packet'))).toBe(true);
+    const legacy = Buffer.from(data);
+    legacy.fill(0, 1, 4);
+    expect(p.node.decapsulate(legacy, SOURCE, out())).toEqual({ type: 'error', reason: 'legacyVersion' });
+    expect(p.node.drops.legacyVersion).toBe(1);
   });
 
   it('rejects every single-bit flip of a cookie reply', () => {
@@ -262,6 +272,7 @@ describe('tunnel handshake and transport', () => {
     const init = net(p.client.connect());
     const reply = net(p.node.decapsulate(init, SOURCE, out()));
     for (let bit = 0; bit < reply.length * 8; bit += 1) {
+      if (bit >= 8 && bit < 32) continue; // the salt carries no meaning (see the data test above)
       const m = Buffer.from(reply);
       m[bit >> 3] = m[bit >> 3]! ^ (1 << (bit & 7));
       expect(p.client.decapsulate(m, out()).type, `cookie reply bit ${bit}`).toBe('error');
@@ -308,8 +319,11 @@ describe('tunnel handshake and transport', () => {
     // mac2 (the last 16 bytes of an initiation) is not authenticated content and is ignored when the
     // node is not under load, so an initiation differing only there counts as the sample.
     const initiation = samples[0]!;
+    // Nor is the salt of a data message (bytes 1..3, meaningless while not all zero).
+    const unsalted = (b: Uint8Array) => Buffer.concat([b.subarray(0, 1), b.subarray(4)]);
     const isSample = (b: Uint8Array): boolean =>
       samples.some((s) => s.equals(b)) ||
+      samples.slice(1).some((s) => unsalted(s).equals(unsalted(b))) ||
       (b.length === initiation.length &&
         initiation.subarray(0, -16).equals(Buffer.from(b.buffer, b.byteOffset, b.length - 16)));
     fc.assert(
@@ -788,7 +802,8 @@ describe('handshake floods', () => {
     return Array.from({ length: n }, () => {
       const m = Buffer.alloc(INITIATION_MIN_BYTES + 19);
       randomBytes(m);
-      m.writeUInt32LE(MESSAGE_INITIATION, 0);
+      m[0] = MESSAGE_INITIATION;
+      m[1]! |= 1; // a well-formed (non-zero) salt, so the junk reaches the handshake checks
       m.fill(0, m.length - 16); // no mac2: a spoofed source never sees a cookie
       writeMac1(m, key);
       return m;

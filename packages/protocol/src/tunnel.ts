@@ -70,6 +70,7 @@ import {
   MESSAGE_INITIATION,
   MESSAGE_RESPONSE,
   messageType,
+  isLegacyHeader,
 } from './handshake/wire.js';
 import { wipeBytes } from './crypto/primitives.js';
 import type { X25519KeyPair, X25519PublicKey } from './keys.js';
@@ -121,6 +122,8 @@ export const DROP_REASONS = [
   'spoofedSource',
   'notIP',
   'closed',
+  /** A wire-version-1 message (zero salt): the peer runs an older Corridor; see handshake/wire.ts. */
+  'legacyVersion',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -408,7 +411,7 @@ export class InitiatorTunnel {
       case MESSAGE_INITIATION:
         return drop(this, 'unexpectedMessage');
       default:
-        return drop(this, 'unknownType');
+        return drop(this, isLegacyHeader(datagram) ? 'legacyVersion' : 'unknownType');
     }
   }
 
@@ -756,7 +759,7 @@ export class ResponderTunnel {
       case MESSAGE_COOKIE_REPLY:
         return this.fail('unexpectedMessage');
       default:
-        return this.fail('unknownType');
+        return this.fail(isLegacyHeader(datagram) ? 'legacyVersion' : 'unknownType');
     }
   }
 

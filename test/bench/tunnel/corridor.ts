@@ -11,6 +11,7 @@
  * for `perf record`).
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,8 @@ const NODE_ID = 'bench-1';
 const CONTROLLER_PORT = 8443;
 const UDP_PORT = 51820;
 const TCP_PORT = 443;
+/** The HTTPS front (tls + wss contenders); TCP keeps 443 here, so the front takes another port. */
+const TLS_PORT = 4443;
 
 const profileDir = process.env.CORRIDOR_BENCH_PROFILE;
 
@@ -180,6 +183,7 @@ export class CorridorService {
           `${NODE_VETH_IP}:${UDP_PORT}`,
           '--tcp-listen',
           `${NODE_VETH_IP}:${TCP_PORT}`,
+          ...this.frontArgs(),
           '--egress-interface',
           'veth0',
           '--metrics-listen',
@@ -211,6 +215,36 @@ export class CorridorService {
       password,
     );
     if (r.code !== 0) throw new Error(`vpnctl login: ${r.stderr}`);
+  }
+
+  /** The node's HTTPS front: a self-signed certificate whose fingerprint vpnctl pins (--tls-pin). */
+  frontPin = '';
+  private frontArgs(): string[] {
+    const cert = path.join(this.dir, 'front-cert.pem');
+    const key = path.join(this.dir, 'front-key.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=bench.example',
+      ],
+      { stdio: 'pipe' },
+    );
+    this.frontPin = new X509Certificate(readFileSync(cert)).fingerprint256;
+    return ['--tls-listen', `${NODE_VETH_IP}:${TLS_PORT}`, '--tls-cert-file', cert, '--tls-key-file', key];
   }
 
   vpnctlEnv(): NodeJS.ProcessEnv {
@@ -248,7 +282,7 @@ export class CorridorContender implements Contender {
   constructor(
     private readonly net: BenchNet,
     private readonly svc: CorridorService,
-    private readonly transport: 'udp' | 'tcp',
+    private readonly transport: 'udp' | 'tcp' | 'tls' | 'wss',
   ) {
     this.id = `corridor-${transport}`;
     this.label = `Corridor ${transport.toUpperCase()}`;
@@ -259,7 +293,21 @@ export class CorridorContender implements Contender {
     this.client = net.spawn(
       net.client,
       `vpnctl ${this.transport}`,
-      node(VPNCTL_MAIN, ['connect', NODE_ID, '--transport', this.transport, '--no-dns', '--json'], 'vpnctl'),
+      node(
+        VPNCTL_MAIN,
+        [
+          'connect',
+          NODE_ID,
+          '--transport',
+          this.transport,
+          '--no-dns',
+          '--json',
+          ...(this.transport === 'tls' || this.transport === 'wss'
+            ? ['--tls-pin', svc.frontPin, '--tls-port', String(TLS_PORT)]
+            : []),
+        ],
+        'vpnctl',
+      ),
       svc.vpnctlEnv(),
     );
     const m = await this.client.waitFor(/^\{"state":"connected".*$/m, 90_000);

@@ -3,7 +3,7 @@
  * in one run. Two network namespaces joined by a veth pair (netns.ts); per round and per contender,
  * in turn: the tunnel comes up, `iperf3 -t 10` client -> node with 20 pings during it, 20 idle pings,
  * node -> client (-R), 4 parallel streams, the tunnel goes down. Contenders (contenders.ts,
- * corridor.ts): bare veth, Corridor UDP and TCP (real controller, `corridor-node`, `vpnctl`),
+ * corridor.ts): bare veth, Corridor UDP, TCP, TLS and WSS (real controller, `corridor-node`, `vpnctl`),
  * wireguard-go, OpenVPN 2.6 UDP AES-256-GCM / CHACHA20-POLY1305, OpenVPN TCP.
  *
  * Output: a table of median (min..max) Mbit/s per test, idle and loaded RTT, CPU seconds of the
@@ -158,11 +158,16 @@ async function main(): Promise<number> {
     await net.up();
     const want = (id: string) => !ONLY || ONLY.includes(id);
     const all: Contender[] = [new VethContender()];
-    if (want('corridor-udp') || want('corridor-tcp')) {
+    if (['corridor-udp', 'corridor-tcp', 'corridor-tls', 'corridor-wss'].some(want)) {
       svc = new CorridorService(net, tmp);
       log('starting the controller and corridor-node (clients: vpnctl connect)');
       await svc.start();
-      all.push(new CorridorContender(net, svc, 'udp'), new CorridorContender(net, svc, 'tcp'));
+      all.push(
+        new CorridorContender(net, svc, 'udp'),
+        new CorridorContender(net, svc, 'tcp'),
+        new CorridorContender(net, svc, 'tls'),
+        new CorridorContender(net, svc, 'wss'),
+      );
     }
     all.push(new WireguardGoContender(net, tmp));
     if (['openvpn-udp-aes', 'openvpn-udp-chacha', 'openvpn-tcp'].some(want)) {

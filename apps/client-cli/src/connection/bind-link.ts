@@ -55,8 +55,8 @@ export class BindLink extends EventEmitter<LinkEvents> implements Link {
     });
     bind.on('close', () => down('socket closed'));
     bind.on('error', (e: Error) => {
-      // UDP errors (e.g. a momentarily missing route) do not end the link; TCP ones end with 'endpointClosed'.
-      if (transport === 'tcp') down(e.message);
+      // UDP errors (e.g. a momentarily missing route) do not end the link; stream ones (tcp, tls, wss) do.
+      if (transport !== 'udp') down(e.message);
     });
   }
 

@@ -38,6 +38,10 @@ import { Journal } from '../system/journal.js';
 import { undoAll } from '../system/restore.js';
 import { Router } from '../system/routes.js';
 import { openBindLink } from './bind-link.js';
+import type { LinkTransport } from './link.js';
+import { openFrontLink, frontAllowRules, autoCandidates, pinnedEndpoint } from './transports/front-links.js';
+import type { FrontOptions } from './transports/front-options.js';
+import { NetworkMemory } from './transports/network-memory.js';
 import { ControlServer } from './control-socket.js';
 import { ensureDevice, type LocalDevice } from './device.js';
 import { ConnectionEngine, ENGINE_DROP_REASONS, type EngineState, type TicketGrant } from './engine.js';
@@ -51,7 +55,9 @@ export interface ConnectRequest {
   /** A node id, or 'auto'. */
   readonly target: string;
   readonly region: string | undefined;
-  readonly transport: 'udp' | 'tcp' | 'auto';
+  readonly transport: LinkTransport | 'auto';
+  /** The node's HTTPS front (tls, wss): port, trust anchor, proxy, padding. */
+  readonly front?: FrontOptions;
   readonly split: readonly Prefix[];
   readonly killSwitch: boolean;
   readonly dns: boolean;
@@ -213,6 +219,7 @@ export class Connection {
     const allow: AllowedPeer[] = [
       { address: this.p.nodeIp, protocol: 'udp', port: ep.udpPort },
       { address: this.p.nodeIp, protocol: 'tcp', port: ep.tcpPort },
+      ...frontAllowRules(this.req.front, this.p.nodeIp),
       ...this.p.controllerIps.map((address) => ({
         address,
         protocol: 'tcp' as const,
@@ -271,6 +278,13 @@ export class Connection {
     });
     const ep = ticket.node.endpoint;
     const address = { ip: this.p.nodeIp, udpPort: ep.udpPort, tcpPort: ep.tcpPort };
+    const memory = NetworkMemory.inStateDir(this.ctx.paths.stateDir);
+    const autoOrder =
+      this.req.transport === 'auto'
+        ? await autoCandidates(memory, this.req.front, (t) => this.ui.note(t))
+        : undefined;
+    const portOf = (t: LinkTransport) =>
+      t === 'udp' ? ep.udpPort : t === 'tcp' ? ep.tcpPort : (this.req.front?.port ?? 443);
     this.engine = new ConnectionEngine(
       {
         tun,
@@ -278,8 +292,11 @@ export class Connection {
         openLink: (t) => {
           if (this.engine?.connectedAt == null)
             this.ui.note(
-              `Handshaking with ${this.nodeId} at ${this.p.nodeIp} over ${t.toUpperCase()} port ${t === 'udp' ? ep.udpPort : ep.tcpPort}...`,
+              `Handshaking with ${this.nodeId} at ${this.p.nodeIp} over ${t.toUpperCase()} port ${portOf(t)}${
+                (t === 'tls' || t === 'wss') && this.req.front?.proxy ? ' through the proxy' : ''
+              }...`,
             );
+          if (t === 'tls' || t === 'wss') return openFrontLink(t, this.p.nodeIp, ep.host, this.req.front);
           return openBindLink(t, address);
         },
         renewTicket: () => this.renewTicket(),
@@ -288,10 +305,17 @@ export class Connection {
         },
         onParams: (params, previous) => this.applyParams(params, previous),
         onState: (state, detail) => this.onState(state, detail),
+        onTransportWorked: (t) => {
+          if (this.req.transport === 'auto')
+            memory
+              .remember(t)
+              .catch((e: Error) => this.ui.note(`could not remember the transport: ${e.message}`));
+        },
         log: (text) => this.ui.note(text),
       },
       {
         transport: this.req.transport,
+        ...(autoOrder ? { autoOrder } : {}),
         ticketExpiresAtMs: grant.expiresAtMs,
         ...(this.req.udpFallbackMs !== undefined ? { udpFallbackMs: this.req.udpFallbackMs } : {}),
         ...(this.req.handshakeTimeoutMs !== undefined
@@ -364,7 +388,8 @@ export class Connection {
       tun: tun.name,
       mode: this.req.split.length > 0 ? 'split' : 'full',
       split: this.req.split,
-      endpoint: this.p.nodeIp,
+      // Through a proxy the tunnel's own packets go to the proxy: that address is the one to pin.
+      endpoint: pinnedEndpoint(this.engine?.transport ?? null, this.req.front, this.p.nodeIp),
       tunnelIPv6,
       dnsServers,
       outside: this.p.controllerIps,
@@ -442,6 +467,7 @@ export class Connection {
         address: this.p.nodeIp,
         udpPort: ep.udpPort,
         tcpPort: ep.tcpPort,
+        ...(this.req.front ? { tlsPort: this.req.front.port } : {}),
       },
       transport: e.state === 'connected' ? e.transport : null,
       interface: this.tun?.name ?? '',

@@ -8,9 +8,12 @@
  * - `start()` resolves with the tunnel parameters once the first handshake completes, or rejects with
  *   a UserError when the node cannot be reached on any allowed transport (the first connect fails
  *   fast; after that the engine never gives up on its own).
- * - Transport: 'udp' or 'tcp' as asked; 'auto' tries UDP and falls back to TCP when UDP gets no
- *   answer within `udpFallbackMs` (a network that blocks UDP still gets through). Every reconnect
- *   starts with UDP again, since networks change.
+ * - Transport: 'udp', 'tcp', 'tls' or 'wss' as asked; 'auto' tries `autoOrder` (default udp, tcp;
+ *   the supervisor puts the transport remembered for this network first and adds tls, wss when the
+ *   node's front is known) and moves on when a candidate fails to connect, gets no answer within
+ *   `handshakeTimeoutMs`, or — UDP — within `udpFallbackMs`. Every reconnect starts from the top of
+ *   the order again, since networks change. `onTransportWorked` reports each completed first
+ *   handshake's transport (the supervisor remembers it per network).
  * - One timer loop (`tick(now)`, driven every TICK_MS by `run()`, or by tests with a fake clock):
  *   protocol timers (keepalive, rekey, retransmits) through `InitiatorTunnel.updateTimers`, the
  *   UDP->TCP fallback, handshake deadlines, re-ticketing and reconnect backoff.
@@ -68,6 +71,8 @@ export interface TicketGrant {
 
 export interface EngineOptions {
   readonly transport: LinkTransport | 'auto';
+  /** Candidates of 'auto', in order (default udp, tcp). */
+  readonly autoOrder?: readonly LinkTransport[];
   readonly ticketExpiresAtMs: number;
   readonly udpFallbackMs?: number;
   readonly handshakeTimeoutMs?: number;
@@ -86,6 +91,8 @@ export interface EngineDeps {
   readonly beforeReconnect?: () => Promise<void>;
   readonly onParams?: (params: TunnelParams, previous: TunnelParams | null) => Promise<void> | void;
   readonly onState?: (state: EngineState, detail: string) => void;
+  /** A handshake completed on a freshly opened link of this transport (for 'auto' memory). */
+  readonly onTransportWorked?: (transport: LinkTransport) => void;
   readonly log?: (text: string) => void;
   /** Monotonic ms (default performance.now). */
   readonly clock?: () => number;
@@ -223,7 +230,9 @@ export class ConnectionEngine implements EngineCore {
   // ---- links ------------------------------------------------------------------------------
 
   private transportsToTry(): LinkTransport[] {
-    return this.opts.transport === 'auto' ? ['udp', 'tcp'] : [this.opts.transport];
+    return this.opts.transport === 'auto'
+      ? [...(this.opts.autoOrder ?? ['udp', 'tcp'])]
+      : [this.opts.transport];
   }
 
   private beginAttempt(initial: boolean): void {
@@ -399,6 +408,7 @@ export class ConnectionEngine implements EngineCore {
     const a = this.attempt;
     this.attempt = null;
     if (this.link) this.transport = this.link.transport;
+    if (a !== null && this.link) this.deps.onTransportWorked?.(this.link.transport);
     const changed = previous === null || JSON.stringify(previous) !== JSON.stringify(params);
     const first = this.state !== 'connected';
     if (first) {
@@ -536,7 +546,7 @@ export class ConnectionEngine implements EngineCore {
   /** Forces a new handshake now (the local address changed: TCP reconnects, UDP roams). */
   async pathChanged(reason: string): Promise<void> {
     if (this.state !== 'connected') return;
-    if (this.link?.transport === 'tcp') {
+    if (this.link !== null && this.link.transport !== 'udp') {
       this.goDown(`${reason}: reconnecting`);
       this.retryAt = this.clock(); // no backoff for a known change
       return;

@@ -17,7 +17,8 @@
  */
 import type { EventEmitter } from 'node:events';
 
-export type LinkTransport = 'udp' | 'tcp';
+/** udp, tcp, and the HTTPS front's tls and wss (transports/stream-links.ts). */
+export type LinkTransport = 'udp' | 'tcp' | 'tls' | 'wss';
 
 export interface LinkBatch {
   readonly count: number;

@@ -6,8 +6,8 @@
  *     "state": "connecting" | "connected" | "reconnecting",
  *     "mode": "tun" | "proxy",               (proxy: see proxy/proxy-status.ts for the extra fields)
  *     "pid": 1234,
- *     "node": { "id", "region", "city", "country", "host", "address", "udpPort", "tcpPort" },
- *     "transport": "udp" | "tcp" | null,
+ *     "node": { "id", "region", "city", "country", "host", "address", "udpPort", "tcpPort", "tlsPort"? },
+ *     "transport": "udp" | "tcp" | "tls" | "wss" | null,
  *     "interface": "corridor0",
  *     "address": { "ipv4": "10.8.0.12/24", "ipv6": "fd00:8::12/64" | null },
  *     "gateway": "10.8.0.1",
@@ -44,8 +44,10 @@ export interface ConnectionStatus {
     readonly address: string;
     readonly udpPort: number;
     readonly tcpPort: number;
+    /** The HTTPS front's port (tls, wss), when the connect knew it. */
+    readonly tlsPort?: number;
   };
-  readonly transport: 'udp' | 'tcp' | null;
+  readonly transport: 'udp' | 'tcp' | 'tls' | 'wss' | null;
   readonly interface: string;
   readonly address: { readonly ipv4: string | null; readonly ipv6: string | null };
   readonly gateway: string | null;
@@ -95,7 +97,7 @@ export function statusLine(s: ConnectionStatus): string {
 export function statusText(s: ConnectionStatus, now = Date.now()): string {
   const lines = [
     `${s.state === 'connected' ? 'Connected' : s.state === 'reconnecting' ? 'Reconnecting' : 'Connecting'} to ${s.node.id}${s.node.city ? ` (${s.node.city}, ${s.node.country})` : ''}`,
-    `  node         ${s.node.host}${s.node.host !== s.node.address ? ` (${s.node.address})` : ''}, ${s.transport ? `${s.transport.toUpperCase()} port ${s.transport === 'udp' ? s.node.udpPort : s.node.tcpPort}` : 'no transport yet'}`,
+    `  node         ${s.node.host}${s.node.host !== s.node.address ? ` (${s.node.address})` : ''}, ${s.transport ? `${s.transport.toUpperCase()} port ${s.transport === 'udp' ? s.node.udpPort : s.transport === 'tcp' ? s.node.tcpPort : (s.node.tlsPort ?? 443)}` : 'no transport yet'}`,
     `  interface    ${s.interface}${s.address.ipv4 ? `  ${s.address.ipv4}` : ''}${s.address.ipv6 ? `  ${s.address.ipv6}` : ''}${s.mtu ? `  MTU ${s.mtu}` : ''}`,
     `  routing      ${s.routing.mode === 'full' ? 'all traffic' : `split: ${s.routing.routes.join(', ')}`}; IPv6 ${s.routing.ipv6 === 'tunnel' ? 'through the tunnel' : s.routing.ipv6 === 'blocked' ? 'blocked (the node offers none)' : 'not routed'}`,
     `  DNS          ${s.dns === null ? 'unchanged (--no-dns)' : s.dns.length ? s.dns.join(', ') : 'unchanged (the node pushed none)'}`,

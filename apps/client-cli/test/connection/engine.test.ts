@@ -26,6 +26,8 @@ interface Rig {
   received: string[];
   states: EngineState[];
   renewals: number[];
+  /** Transports the engine reported as working (onTransportWorked). */
+  worked: string[];
   /** Advances both clocks by `ms` in TICK_MS steps, ticking the engine and letting I/O run. */
   advance(ms: number): Promise<void>;
   send(text: string): void;
@@ -52,6 +54,7 @@ function rig(
   });
   const states: EngineState[] = [];
   const renewals: number[] = [];
+  const worked: string[] = [];
   const engine = new ConnectionEngine(
     {
       tun: mine,
@@ -63,6 +66,7 @@ function rig(
         return { ticket: ticketFor(clock.wall + ttl), expiresAtMs: clock.wall + ttl };
       },
       onState: (s) => states.push(s),
+      onTransportWorked: (t) => worked.push(t),
       clock: () => clock.now,
       wallClock: () => clock.wall,
       random: opts.random ?? (() => 0.5),
@@ -85,6 +89,7 @@ function rig(
     received,
     states,
     renewals,
+    worked,
     async advance(ms) {
       for (let t = 0; t < ms; t += TICK_MS) {
         clock.now += TICK_MS;
@@ -306,5 +311,35 @@ describe('ConnectionEngine', () => {
     r.send('nowhere');
     await settle(10);
     expect(r.engine.drops.noLink).toBe(1);
+  });
+});
+
+describe('ConnectionEngine: auto over udp, tcp, tls, wss', () => {
+  it('walks the given order past blocked and refused transports to wss, and reports what worked', async () => {
+    const r = rig({
+      udpFallbackMs: 1_000,
+      handshakeTimeoutMs: 2_000,
+      autoOrder: ['udp', 'tcp', 'tls', 'wss'],
+    });
+    r.node.blocked.add('udp');
+    r.node.refuse.add('tcp');
+    r.node.blocked.add('tls');
+    const p = r.engine.start(false);
+    await settle(10);
+    await r.advance(4_000);
+    await p;
+    expect(r.engine.transport).toBe('wss');
+    expect(r.worked).toEqual(['wss']);
+    r.send('over wss');
+    await settle(20);
+    expect(r.received).toEqual(['over wss']);
+  });
+
+  it('starts with the remembered transport when the supervisor puts it first', async () => {
+    const r = rig({ autoOrder: ['tls', 'udp', 'tcp', 'wss'] });
+    await connected(r);
+    expect(r.engine.transport).toBe('tls');
+    expect(r.node.initiations.map((i) => i.transport)).toEqual(['tls']);
+    expect(r.worked).toEqual(['tls']);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Receive path: clients → kernel. One call per bind batch (UDP: one recvmmsg; TCP: one chunk's frames).
  *
- *   1. Classify: a data message (type 4, exact reserved bytes, >= 32 bytes) takes the fast path; anything
+ *   1. Classify: a data message (type 4, well-formed salt, >= 32 bytes) takes the fast path; anything
  *      else is a handshake message and goes to Engine.handleHandshake (rate limit before DH, cookies
  *      under load, full admission) with the sender's endpoint; its replies (responses, cookie replies)
  *      are queued and leave with ONE bind.send() at the end of the batch.

@@ -1,3 +1,4 @@
 export * from './constants.js';
 export * from './datagram.js';
 export * from './stream.js';
+export * from './padding.js';

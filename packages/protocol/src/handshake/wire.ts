@@ -1,11 +1,22 @@
+import { randomBytes } from '../crypto/primitives.js';
+
 /**
  * Wire constants of every tunnel message: types, sizes and offsets, in one place. All integers in
- * message headers are little-endian; bytes 1..3 of every message are reserved and must be zero.
+ * message headers are little-endian.
  *
- *   initiation   type=1 | 0 0 0 | sender u32 | ephemeral 32 | enc(static) 48 | enc(payload) n+16 | mac1 16 | mac2 16
- *   response     type=2 | 0 0 0 | sender u32 | receiver u32 | ephemeral 32 | enc(payload) n+16 | mac1 16 | mac2 16
- *   cookie reply type=3 | 0 0 0 | receiver u32 | nonce 24 | enc(cookie) 16+16
- *   data         type=4 | 0 0 0 | receiver u32 | counter u64 | enc(packet) n+16
+ *   initiation   type=1 | salt 3 | sender u32 | ephemeral 32 | enc(static) 48 | enc(payload) n+16 | mac1 16 | mac2 16
+ *   response     type=2 | salt 3 | sender u32 | receiver u32 | ephemeral 32 | enc(payload) n+16 | mac1 16 | mac2 16
+ *   cookie reply type=3 | salt 3 | receiver u32 | nonce 24 | enc(cookie) 16+16
+ *   data         type=4 | salt 3 | receiver u32 | counter u64 | enc(packet) n+16
+ *
+ * Wire version 2 (HANDSHAKE_PROLOGUE 'corridor tunnel v2'): bytes 1..3 are a per-message random
+ * salt that is never all zero. Version 1 had them zero, which made every message a byte-for-byte
+ * WireGuard lookalike: DPI engines (nDPI's WireGuard dissector requires bytes 1..3 == 0 and then
+ * follows receiver indices) named our UDP flows "WireGuard". The salt carries no meaning and is not
+ * authenticated by the data AEAD (handshake messages cover it with mac1); receivers ignore it, except
+ * that all-zero salt marks a version-1 peer (`isLegacyHeader`), dropped as 'legacyVersion' so a
+ * mismatch is named instead of failing as a decryption error. The prologue bump makes a v1 and a v2
+ * handshake fail even if the salt were forged.
  */
 export const MESSAGE_INITIATION = 1;
 export const MESSAGE_RESPONSE = 2;
@@ -86,16 +97,62 @@ export function writeU32(buf: Uint8Array, off: number, v: number): void {
   buf[off + 3] = (v >>> 24) & 0xff;
 }
 
-/** The type byte of a message with its reserved bytes checked; 0 when malformed or too short. */
+/**
+ * The type byte of a message whose salt is well-formed (not all zero); 0 when malformed, too short or
+ * from a version-1 peer (see isLegacyHeader).
+ */
 export function messageType(buf: Uint8Array): number {
-  if (buf.length < 4 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) return 0;
+  if (buf.length < 4 || (buf[1]! | buf[2]! | buf[3]!) === 0) return 0;
   return buf[0]!;
 }
 
-/** Writes type and zeroed reserved bytes. */
+/** A version-1 (WireGuard-like, zero reserved bytes) message header with a known type. */
+export function isLegacyHeader(buf: Uint8Array): boolean {
+  return (
+    buf.length >= 4 &&
+    buf[0]! >= MESSAGE_INITIATION &&
+    buf[0]! <= MESSAGE_DATA &&
+    (buf[1]! | buf[2]! | buf[3]!) === 0
+  );
+}
+
+// Salt generator: xorshift32, seeded once from the CSPRNG. The salt only has to look random to a
+// classifier and never be all zero; it protects nothing, so a fast non-cryptographic generator on
+// the hot path (no allocation, no syscall) is enough.
+let saltState = 0;
+function nextSalt(): number {
+  let x = saltState;
+  if (x === 0) {
+    const seed = Buffer.alloc(4);
+    randomBytes(seed);
+    x = seed.readUInt32LE(0) | 1;
+  }
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  saltState = x >>> 0 || 0x9e3779b9;
+  const salt = saltState & 0xffffff;
+  return salt === 0 ? 0x5a1700 : salt;
+}
+
+/**
+ * Restarts the salt generator from `seed` (non-zero). For tests and vectors that need fixed bytes;
+ * production code never calls it (the generator seeds itself from the CSPRNG).
+ */
+export function seedSalt(seed: number): void {
+  saltState = seed >>> 0;
+}
+
+/** Writes a fresh non-zero salt into bytes 1..3 of a message (the hot path's header write). */
+export function writeSalt(buf: Uint8Array): void {
+  const s = nextSalt();
+  buf[1] = s & 0xff;
+  buf[2] = (s >>> 8) & 0xff;
+  buf[3] = s >>> 16;
+}
+
+/** Writes the type byte and a fresh salt. */
 export function writeHeader(buf: Uint8Array, type: MessageType): void {
   buf[0] = type;
-  buf[1] = 0;
-  buf[2] = 0;
-  buf[3] = 0;
+  writeSalt(buf);
 }

@@ -1,10 +1,10 @@
 /**
- * Data messages: type=4 | 0 0 0 | receiver u32 LE | counter u64 LE | ChaCha20-Poly1305(packet).
+ * Data messages: type=4 | salt 3 (random, never all zero; see wire.ts) | receiver u32 LE | counter u64 LE | ChaCha20-Poly1305(packet).
  *
  * The AEAD nonce is Noise's (4 zero bytes || counter LE) and the associated data is EMPTY, as in
  * WireGuard: the header is still bound to the ciphertext because the receiver index selects the key,
- * the counter IS the nonce (a changed counter fails the tag), and the type and reserved bytes must
- * match exactly before any decryption. An empty plaintext is a keepalive.
+ * the counter IS the nonce (a changed counter fails the tag), and the type byte must match and the salt
+ * be well-formed before any decryption. An empty plaintext is a keepalive.
  *
  * Hot path: no allocation in steady state (the AEAD takes offsets; its sodium fallback caches views by
  * memory position); numbers, not bigints.
@@ -27,6 +27,7 @@ import {
   MAX_PACKET_BYTES,
   MESSAGE_DATA,
   TAG_BYTES,
+  writeSalt,
 } from '../handshake/wire.js';
 import type { Keypair } from './keypair.js';
 
@@ -47,14 +48,12 @@ export function dataReceiverIndex(datagram: Uint8Array): number {
   return (datagram[4]! | (datagram[5]! << 8) | (datagram[6]! << 16) | (datagram[7]! << 24)) >>> 0;
 }
 
-/** Structural check: length and exact type/reserved bytes. */
+/** Structural check: length, type byte and a well-formed (non-zero) salt. */
 export function isDataMessage(datagram: Uint8Array): boolean {
   return (
     datagram.length >= DATA_MIN_BYTES &&
     datagram[0] === MESSAGE_DATA &&
-    datagram[1] === 0 &&
-    datagram[2] === 0 &&
-    datagram[3] === 0
+    (datagram[1]! | datagram[2]! | datagram[3]!) !== 0
   );
 }
 
@@ -85,9 +84,7 @@ export function sealDataFrom(
   const lo = counter >>> 0;
   const hi = (counter / 4294967296) >>> 0;
   out[0] = MESSAGE_DATA;
-  out[1] = 0;
-  out[2] = 0;
-  out[3] = 0;
+  writeSalt(out);
   const r = kp.remoteIndex;
   out[4] = r & 0xff;
   out[5] = (r >>> 8) & 0xff;

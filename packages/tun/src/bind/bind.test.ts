@@ -283,6 +283,51 @@ describe('TcpServerBind / TcpClientBind', () => {
     expect(await closedSoon(again, 200)).toBe(false);
   });
 
+  it('pads what a padding bind sends to size buckets; the receiver drops the padding frames', async () => {
+    const server = track(await TcpServerBind.listen({ host: '127.0.0.1', padding: 'buckets' }));
+    // A raw socket sees the wire: one 32-byte message + its padding frame = one 128-byte bucket.
+    const raw = net.connect({ host: '127.0.0.1', port: server.localPort });
+    cleanups.push(async () => raw.destroy());
+    await new Promise((r) => raw.once('connect', r));
+    const ep = await new Promise<BindEndpoint>((r) => {
+      server.onReceive((b) => r(b.endpoint(0)));
+      raw.write(encodeFrame(Buffer.from(msg('hi'))));
+    });
+    const wire: Buffer[] = [];
+    raw.on('data', (c: Buffer) => wire.push(c));
+    expect(server.sendTo(Buffer.from(msg('reply')), ep)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    const bytes = Buffer.concat(wire);
+    expect(bytes.length).toBe(128);
+    expect(bytes.readUInt16BE(0)).toBe(32);
+    expect(bytes[2 + 32 + 2]).toBe(5); // the padding message type
+
+    // A non-padding client (padding is the sender's choice) reads the padded stream as the messages.
+    const client = track(await TcpClientBind.connect({ host: '127.0.0.1', port: server.localPort }));
+    echo(server);
+    const got = receiveN(client, 2);
+    const slab = client.createSendSlab(4);
+    for (const w of ['one', 'two']) slab.pushCopyTo(Buffer.from(msg(w)), client.remote);
+    expect(client.send(slab)).toBe(2);
+    expect((await got).map((s) => s.text)).toEqual(['ONE', 'TWO'].map(msg));
+    expect(client.paddingReceived).toBe(2);
+    expect(client.stats().rxPackets).toBe(2);
+  });
+
+  it('adopts sockets accepted elsewhere in a standalone server bind (the TLS front uses this)', async () => {
+    const server = track(TcpServerBind.standalone({ label: 'tls' }));
+    const listener = net.createServer((s) => server.accept(s));
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => listener.close(r)));
+    const port = (listener.address() as net.AddressInfo).port;
+    const socket = net.connect({ host: '127.0.0.1', port });
+    await new Promise((r) => socket.once('connect', r));
+    const client = track(TcpClientBind.fromSocket(socket, { label: 'tls' }));
+    await exchange(client, server, client.remote);
+    expect(server.transport).toBe('tls');
+    expect(client.remote.key).toMatch(/^tls#/);
+  });
+
   it('reports a refused connect', async () => {
     const probe = await TcpServerBind.listen({ host: '127.0.0.1' });
     const port = probe.localPort;

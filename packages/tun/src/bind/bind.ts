@@ -22,7 +22,8 @@ import { FRAME_HEADER_BYTES } from '@corridor/protocol';
 import { DatagramSlab } from '../udp/socket.js';
 import { META_WORDS, type UdpEndpoint } from '../udp/endpoint.js';
 
-export type Transport = 'udp' | 'tcp' | 'memory';
+/** 'tls' is the TCP framing over TLS; 'wss' one message per binary WebSocket message over TLS. */
+export type Transport = 'udp' | 'tcp' | 'tls' | 'wss' | 'memory';
 
 /** A peer as a bind sees it. Stable objects: keep them to reply; compare with `batch.isFrom`. */
 export interface BindEndpoint {

@@ -11,6 +11,15 @@
 //     (slowloris) or a peer that vanished without a FIN (half-open) do not count as activity.
 //   TcpClientBind — one connection to a node; `remote` is its only endpoint.
 //
+// The same framing runs over TLS (the `tls` transport): `TcpServerBind.standalone()` makes a server
+// bind without a listener whose `accept(socket)` adopts sockets someone else accepted (the node's
+// TLS front, after it decided the connection opens a tunnel), and `TcpClientBind.fromSocket()` wraps
+// an already connected (TLS) socket. `label` names the transport in endpoints and status.
+//
+// Padding (`padding: 'buckets'`, see @corridor/protocol framing/padding.ts): every framed message is
+// followed by a padding frame that rounds the pair up to a size bucket. Received padding frames are
+// dropped here, whatever this bind's own setting, and never reach the handler.
+//
 // Ownership: received frames are views into Node's chunk (or a reassembly buffer) valid only during the
 // handler call, as for every Bind. Sends copy the framed messages into one Buffer per peer per send()
 // call before writing, so the caller's slab is free again when send() returns. A peer whose socket has
@@ -28,7 +37,11 @@ import {
   FrameDecoder,
   MAX_FRAME_PAYLOAD_BYTES,
   MIN_WIRE_MESSAGE_BYTES,
+  isPaddingMessage,
+  paddingMessageBytes,
   rateLimitKey,
+  writePaddingMessage,
+  type PaddingMode,
 } from '@corridor/protocol';
 import {
   SendSlab,
@@ -64,7 +77,6 @@ function messageSizeError(length: number): Error {
 
 /** One TCP connection, i.e. one peer. */
 export class TcpEndpoint implements BindEndpoint {
-  readonly transport = 'tcp' as const;
   readonly id = nextConnectionId++;
   readonly address: string;
   readonly port: number;
@@ -74,10 +86,13 @@ export class TcpEndpoint implements BindEndpoint {
   readonly connectedAt = performance.now();
   /** Monotonic ms of the last whole frame received, or -1 before the first. */
   lastFrameAt = -1;
-  constructor(readonly socket: net.Socket) {
+  constructor(
+    readonly socket: net.Socket,
+    readonly transport: 'tcp' | 'tls' | 'wss' = 'tcp',
+  ) {
     this.address = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     this.port = socket.remotePort ?? 0;
-    this.key = `tcp#${this.id} ${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
+    this.key = `${transport}#${this.id} ${this.address.includes(':') ? `[${this.address}]` : this.address}:${this.port}`;
   }
   toString(): string {
     return this.key;
@@ -104,10 +119,17 @@ class TcpReceived implements ReceivedBatch {
 export interface TcpBindOptions {
   /** Per-peer cap on bytes queued in the socket before messages are dropped. Default 4 MiB. */
   maxBufferedBytes?: number;
+  /** Pad what this bind sends to size buckets (default 'off'). Received padding is always dropped. */
+  padding?: PaddingMode;
+  /** Transport name for endpoints and status: 'tcp' (default), 'tls' or 'wss' (the same framing over TLS / WebSocket). */
+  label?: 'tcp' | 'tls' | 'wss';
 }
 
 abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
-  readonly transport = 'tcp' as const;
+  readonly transport: 'tcp' | 'tls' | 'wss';
+  protected readonly padding: boolean;
+  /** Padding frames received and dropped. */
+  paddingReceived = 0;
   protected handler: ReceiveHandler | null = null;
   protected readonly counters = newBindStats();
   protected isClosed = false;
@@ -117,6 +139,8 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
   constructor(options: TcpBindOptions) {
     super();
     this.maxBuffered = options.maxBufferedBytes ?? 4 << 20;
+    this.padding = options.padding === 'buckets';
+    this.transport = options.label ?? 'tcp';
   }
 
   abstract readonly localAddress: string;
@@ -150,9 +174,18 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
       }
       if (r.value.length === 0) return;
       ep.lastFrameAt = performance.now();
-      if (this.handler === null) return;
+      const frames = r.value;
+      // Padding frames are dropped here (compacting the decoder's fresh array in place).
+      let kept = 0;
+      for (let k = 0; k < frames.length; k++) {
+        const f = frames[k]!;
+        if (isPaddingMessage(f)) this.paddingReceived++;
+        else frames[kept++] = f;
+      }
+      frames.length = kept;
+      if (kept === 0 || this.handler === null) return;
       const rec = this.received;
-      rec.frames = r.value;
+      rec.frames = frames;
       rec.from = ep;
       this.counters.rxPackets += r.value.length;
       this.counters.rxBatches++;
@@ -196,8 +229,13 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
       let unframeable = 0;
       for (; j < count && slab.endpoint(j) === ep; j++) {
         const len = slab.length(j);
-        if (frameable(len)) bytes += len + FRAME_HEADER_BYTES;
-        else {
+        if (frameable(len)) {
+          bytes += len + FRAME_HEADER_BYTES;
+          if (this.padding) {
+            const pad = paddingMessageBytes(len + FRAME_HEADER_BYTES, FRAME_HEADER_BYTES);
+            if (pad > 0) bytes += pad + FRAME_HEADER_BYTES;
+          }
+        } else {
           unframeable++;
           this.counters.txDropped++;
           this.report(messageSizeError(len));
@@ -230,6 +268,15 @@ abstract class TcpBindBase extends EventEmitter<BindEvents> implements Bind {
         slab.slab.copy(out, off + FRAME_HEADER_BYTES, start, start + len);
         off += len + FRAME_HEADER_BYTES;
         this.counters.txBytes += len;
+        if (this.padding) {
+          const pad = paddingMessageBytes(len + FRAME_HEADER_BYTES, FRAME_HEADER_BYTES);
+          if (pad > 0) {
+            out[off] = pad >>> 8;
+            out[off + 1] = pad & 0xff;
+            writePaddingMessage(out, off + FRAME_HEADER_BYTES, pad);
+            off += pad + FRAME_HEADER_BYTES;
+          }
+        }
       }
       ep.socket.write(out);
       this.counters.txPackets += framed;
@@ -302,39 +349,60 @@ export class TcpServerBind extends TcpBindBase {
   /** Connections closed by the handshake or idle timeout. */
   timedOut = 0;
 
+  private readonly maxConnections: number;
+  private readonly maxPerSource: number;
+
   private constructor(
-    private readonly server: net.Server,
+    private readonly server: net.Server | null,
     options: TcpServerOptions,
   ) {
     super(options);
-    const max = options.maxConnections ?? 10_000;
-    const maxPerSource = options.maxConnectionsPerAddress ?? DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS;
+    this.maxConnections = options.maxConnections ?? 10_000;
+    this.maxPerSource = options.maxConnectionsPerAddress ?? DEFAULT_TCP_MAX_CONNECTIONS_PER_ADDRESS;
     this.handshakeTimeoutMs = positive(
       options.handshakeTimeoutMs,
       DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS,
       'handshakeTimeoutMs',
     );
     this.idleTimeoutMs = positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
-    server.on('connection', (socket) => {
-      const source = rateLimitKey((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
-      const fromSource = this.perSource.get(source) ?? 0;
-      if (this.isClosed || this.connections.size >= max || fromSource >= maxPerSource) {
-        this.counters.rxErrors++;
-        socket.destroy();
-        return;
-      }
-      const ep = new TcpEndpoint(socket);
-      this.perSource.set(source, fromSource + 1);
-      this.sources.set(ep, source);
-      this.connections.add(ep);
-      this.adopt(ep);
-    });
-    server.on('error', (err) => this.report(err));
+    server?.on('connection', (socket) => this.accept(socket));
+    server?.on('error', (err) => this.report(err));
     // One timer for all connections; a quarter of the shortest timeout bounds how late a close comes.
     const shortest = Math.min(this.handshakeTimeoutMs || Infinity, this.idleTimeoutMs || Infinity);
     const period = Number.isFinite(shortest) ? Math.max(25, Math.min(shortest / 4, 5_000)) : 5_000;
     this.sweeper = setInterval(() => this.sweep(performance.now()), period);
     this.sweeper.unref();
+  }
+
+  /**
+   * Adopts a connected socket as a new peer (the listener calls this for every accepted connection;
+   * a standalone bind's owner calls it for sockets it accepted itself, e.g. after a TLS handshake).
+   * Returns false (and destroys the socket) when the connection limits refuse it.
+   */
+  accept(socket: net.Socket): boolean {
+    const source = rateLimitKey((socket.remoteAddress ?? '').replace(/^::ffff:/, ''));
+    const fromSource = this.perSource.get(source) ?? 0;
+    if (this.isClosed || this.connections.size >= this.maxConnections || fromSource >= this.maxPerSource) {
+      this.counters.rxErrors++;
+      socket.destroy();
+      return false;
+    }
+    const ep = new TcpEndpoint(socket, this.transport);
+    this.perSource.set(source, fromSource + 1);
+    this.sources.set(ep, source);
+    this.connections.add(ep);
+    this.adopt(ep);
+    return true;
+  }
+
+  /**
+   * A server bind without a listener: peers come only through `accept(socket)`. Its localAddress /
+   * localPort are empty; the owner reports its own listener.
+   */
+  static standalone(options: TcpServerOptions = {}): TcpServerBind {
+    positive(options.handshakeTimeoutMs, DEFAULT_TCP_HANDSHAKE_TIMEOUT_MS, 'handshakeTimeoutMs');
+    positive(options.idleTimeoutMs, DEFAULT_TCP_IDLE_TIMEOUT_MS, 'idleTimeoutMs');
+    return new TcpServerBind(null, options);
   }
 
   /** Closes connections past their handshake or idle deadline. */
@@ -377,12 +445,12 @@ export class TcpServerBind extends TcpBindBase {
   }
 
   get localAddress(): string {
-    const a = this.server.address();
+    const a = this.server?.address();
     return typeof a === 'object' && a !== null ? a.address : '';
   }
 
   get localPort(): number {
-    const a = this.server.address();
+    const a = this.server?.address();
     return typeof a === 'object' && a !== null ? a.port : 0;
   }
 
@@ -406,7 +474,8 @@ export class TcpServerBind extends TcpBindBase {
     this.handler = null;
     clearInterval(this.sweeper);
     this.closing = new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
+      if (this.server) this.server.close(() => resolve());
+      else resolve();
       for (const ep of this.connections) ep.socket.destroy();
     }).then(() => {
       this.emit('close');
@@ -426,10 +495,15 @@ export class TcpClientBind extends TcpBindBase {
   readonly remote: TcpEndpoint;
   private closing: Promise<void> | undefined;
 
-  private constructor(socket: net.Socket, options: TcpClientOptions) {
+  private constructor(socket: net.Socket, options: TcpBindOptions) {
     super(options);
-    this.remote = new TcpEndpoint(socket);
+    this.remote = new TcpEndpoint(socket, this.transport);
     this.adopt(this.remote);
+  }
+
+  /** Wraps an already connected socket (a TLS socket after its handshake, or one through a proxy). */
+  static fromSocket(socket: net.Socket, options: TcpBindOptions = {}): TcpClientBind {
+    return new TcpClientBind(socket, options);
   }
 
   /** Connects; rejects with the connect error (ECONNREFUSED, ETIMEDOUT...) when it cannot. */

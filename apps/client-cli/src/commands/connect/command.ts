@@ -4,7 +4,9 @@ export const spec: CommandSpec = {
   name: 'connect',
   summary: 'Connect to a node and route traffic through it (needs root).',
   usage: [
-    'vpnctl connect <node|auto> [--region R] [--transport udp|tcp|auto] [--split CIDR ...]',
+    'vpnctl connect <node|auto> [--region R] [--transport udp|tcp|tls|wss|auto] [--split CIDR ...]',
+    '               [--proxy http://host:port] [--tls-pin SHA256 | --tls-ca FILE] [--sni NAME]',
+    '               [--tls-port N] [--wss-path PATH] [--padding off|buckets]',
     '               [--kill-switch] [--no-dns] [--detach] [--resolv-conf PATH] [--json]',
   ],
   positionals: [
@@ -20,8 +22,48 @@ export const spec: CommandSpec = {
       name: 'transport',
       type: 'string',
       value: 'T',
-      choices: ['udp', 'tcp', 'auto'],
-      description: 'udp, tcp, or auto (default: UDP, falling back to TCP when UDP gets no answer)',
+      choices: ['udp', 'tcp', 'tls', 'wss', 'auto'],
+      description:
+        'udp, tcp, tls (TLS 1.3 on the HTTPS port), wss (WebSocket over HTTPS), or auto (default: ' +
+        'the one that worked last on this network first, then udp, tcp, tls, wss)',
+    },
+    {
+      name: 'proxy',
+      type: 'string',
+      value: 'URL',
+      description: 'HTTP CONNECT proxy for tls and wss, http://host:port (default $HTTPS_PROXY)',
+    },
+    {
+      name: 'tls-pin',
+      type: 'string',
+      value: 'SHA256',
+      description: "tls/wss: the node certificate's SHA-256 fingerprint (or $CORRIDOR_TLS_PIN)",
+    },
+    {
+      name: 'tls-ca',
+      type: 'string',
+      value: 'FILE',
+      description: "tls/wss: PEM CA the node's certificate must chain to (or $CORRIDOR_TLS_CA)",
+    },
+    {
+      name: 'sni',
+      type: 'string',
+      value: 'NAME',
+      description: 'tls/wss: server name sent in the TLS handshake',
+    },
+    {
+      name: 'tls-port',
+      type: 'string',
+      value: 'N',
+      description: "tls/wss: the node's HTTPS port (default 443)",
+    },
+    { name: 'wss-path', type: 'string', value: 'PATH', description: 'wss: the HTTPS path (default /ws)' },
+    {
+      name: 'padding',
+      type: 'string',
+      value: 'MODE',
+      choices: ['off', 'buckets'],
+      description: 'tcp/tls/wss: pad what this client sends to size buckets (default off)',
     },
     {
       name: 'split',
@@ -53,6 +95,7 @@ export const spec: CommandSpec = {
     'sudo vpnctl connect auto',
     'sudo vpnctl connect auto --region eu-central --kill-switch',
     'sudo vpnctl connect fra-1 --transport tcp',
+    'sudo vpnctl connect fra-1 --transport wss --tls-pin AB:CD:... --proxy http://proxy.corp:3128',
     'sudo vpnctl connect fra-1 --split 10.20.0.0/16 --split 192.168.50.0/24 --detach',
   ],
   notes: [

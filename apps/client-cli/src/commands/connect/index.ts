@@ -20,6 +20,7 @@ import { requireNetAdmin } from '../../system/privileges.js';
 import { REGION_PATTERN } from '../nodes/index.js';
 import { recoverAfterCrash } from '../disconnect/index.js';
 import { spec } from './command.js';
+import { parseFrontOptions } from '../../connection/transports/front-options.js';
 
 const NODE_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
@@ -52,12 +53,19 @@ export function parseConnectArgs(args: ParsedArgs, ctx: CliContext): ConnectRequ
       throw new UsageError(`--split ${r.prefix.text} is given twice; give each prefix once`);
     split.push(r.prefix);
   }
+  const front = parseFrontOptions((name) => str(args, name), ctx.env);
+  const transport = (str(args, 'transport') ?? 'auto') as ConnectRequest['transport'];
+  if ((transport === 'tls' || transport === 'wss') && front.trust === null)
+    throw new UsageError(
+      `--transport ${transport} needs the node certificate's --tls-pin SHA256 (or --tls-ca FILE): vpnctl never connects unverified`,
+    );
   const udpFallbackMs = envMs(ctx, 'CORRIDOR_UDP_FALLBACK_MS');
   const handshakeTimeoutMs = envMs(ctx, 'CORRIDOR_HANDSHAKE_TIMEOUT_MS');
   return {
     target,
     region,
-    transport: (str(args, 'transport') ?? 'auto') as ConnectRequest['transport'],
+    transport,
+    front,
     split,
     killSwitch: bool(args, 'kill-switch'),
     dns: !bool(args, 'no-dns'),
@@ -88,6 +96,10 @@ function childArgv(req: ConnectRequest, args: ParsedArgs): string[] {
   const a = ['connect', req.target];
   if (req.region) a.push('--region', req.region);
   a.push('--transport', req.transport);
+  for (const name of ['proxy', 'tls-pin', 'tls-ca', 'sni', 'tls-port', 'wss-path', 'padding']) {
+    const v = str(args, name);
+    if (v !== undefined) a.push(`--${name}`, v);
+  }
   for (const p of req.split) a.push('--split', p.text);
   if (req.killSwitch) a.push('--kill-switch');
   if (!req.dns) a.push('--no-dns');
