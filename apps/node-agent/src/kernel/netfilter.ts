@@ -1,7 +1,9 @@
 /**
  * The node's kernel side besides the TUN: IP forwarding and an nftables table of its own
  * (`inet corridor_<tun>`) holding masquerade (NAT44 + NAT66) towards the egress interface, TCP MSS
- * clamping for tunnel traffic and client isolation. Nothing outside that table is touched.
+ * clamping for tunnel traffic, client isolation and the egress policy (a prerouting chain for packets
+ * from the TUN, one named counter per refusal reason, read back by `policyCounters()`). Nothing outside
+ * that table is touched.
  *
  * Idempotent: `apply()` replaces the whole table in one `nft -f` transaction (delete + add), so
  * running it twice leaves one copy. What was changed is written to kernel-state.json BEFORE the
@@ -14,6 +16,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import type { StateStore } from '../control/state-store.js';
+import { EGRESS_REFUSAL_REASONS, type EgressPolicy, type EgressRefusalReason } from '../egress/policy.js';
 
 const NFT = process.env.CORRIDOR_NFT_COMMAND ?? 'nft';
 const IP = process.env.CORRIDOR_IP_COMMAND ?? 'ip';
@@ -25,6 +28,8 @@ export interface NetfilterPlan {
   readonly egressInterface: string | null;
   readonly nat: boolean;
   readonly isolation: boolean;
+  /** The egress policy, enforced in a prerouting chain for packets from the TUN (null: none). */
+  readonly policy?: EgressPolicy | null;
 }
 
 interface SysctlChange {
@@ -88,6 +93,7 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   lines.push(`    oifname ${tun} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`);
   if (plan.isolation) lines.push(`    iifname ${tun} oifname ${tun} counter drop comment "client isolation"`);
   lines.push('  }');
+  if (plan.policy) lines.push(...renderPolicyRules(plan, tun));
   if (plan.nat && egress !== null) {
     lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
     lines.push(
@@ -101,6 +107,48 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
   }
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** Named counter of a refusal reason in our table. */
+export const policyCounterName = (reason: EgressRefusalReason) => `refused_${reason}`;
+
+/**
+ * The egress policy as nftables rules (the order of policy.ts): allow → gateway (echo only) → client
+ * subnets (isolation decides) → deny entries by reason, each refusal counted in its named counter and
+ * answered with ICMP administratively prohibited. In prerouting, so destinations on the node itself
+ * (and martians such as 127.0.0.1 the kernel would drop uncounted later) are seen too.
+ */
+export function renderPolicyRules(plan: NetfilterPlan, tun: string): string[] {
+  const p = plan.policy!;
+  const reject = 'reject with icmpx type admin-prohibited';
+  const lines: string[] = [];
+  for (const r of EGRESS_REFUSAL_REASONS) lines.push(`  counter ${policyCounterName(r)} { }`);
+  lines.push('  chain egress_policy {');
+  const allow4 = p.allow.filter((c) => c.family === 4).map((c) => c.text);
+  const allow6 = p.allow.filter((c) => c.family === 6).map((c) => c.text);
+  if (allow4.length) lines.push(`    ip daddr { ${allow4.join(', ')} } return`);
+  if (allow6.length) lines.push(`    ip6 daddr { ${allow6.join(', ')} } return`);
+  const gw = policyCounterName('nodeAddress');
+  lines.push(`    ip daddr ${plan.subnet4.gateway} icmp type echo-request return`);
+  lines.push(`    ip daddr ${plan.subnet4.gateway} counter name "${gw}" ${reject}`);
+  if (plan.subnet6) {
+    lines.push(`    ip6 daddr ${plan.subnet6.gateway} icmpv6 type echo-request return`);
+    lines.push(`    ip6 daddr ${plan.subnet6.gateway} counter name "${gw}" ${reject}`);
+    lines.push(`    ip6 daddr ${plan.subnet6.network}/${plan.subnet6.prefix} return`);
+  }
+  lines.push(`    ip daddr ${plan.subnet4.network}/${plan.subnet4.prefix} return`);
+  for (const reason of EGRESS_REFUSAL_REASONS) {
+    const d4 = p.deny.filter((d) => d.reason === reason && d.cidr.family === 4).map((d) => d.cidr.text);
+    const d6 = p.deny.filter((d) => d.reason === reason && d.cidr.family === 6).map((d) => d.cidr.text);
+    const c = policyCounterName(reason);
+    if (d4.length) lines.push(`    ip daddr { ${d4.join(', ')} } counter name "${c}" ${reject}`);
+    if (d6.length) lines.push(`    ip6 daddr { ${d6.join(', ')} } counter name "${c}" ${reject}`);
+  }
+  lines.push('  }');
+  lines.push('  chain prerouting {', '    type filter hook prerouting priority filter; policy accept;');
+  lines.push(`    iifname ${tun} jump egress_policy`);
+  lines.push('  }');
+  return lines;
 }
 
 /** The interface of the default route in this namespace, or null. */
@@ -149,6 +197,28 @@ export class Netfilter {
     if (!this.state.sysctls.some((s) => s.path === path)) this.state.sysctls.push({ path, previous });
     this.save();
     writeFileSync(path, value);
+  }
+
+  /** Refusals by reason from our table's named counters (packets); null when unreadable. */
+  async policyCounters(): Promise<Record<EgressRefusalReason, number> | null> {
+    if (this.state.table === null) return null;
+    try {
+      const out = await run(NFT, ['-j', 'list', 'counters', 'table', 'inet', this.state.table]);
+      const doc = JSON.parse(out) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
+      const res = Object.fromEntries(EGRESS_REFUSAL_REASONS.map((r) => [r, 0])) as Record<
+        EgressRefusalReason,
+        number
+      >;
+      for (const item of doc.nftables ?? []) {
+        const c = item.counter;
+        if (!c?.name?.startsWith('refused_')) continue;
+        const reason = c.name.slice('refused_'.length) as EgressRefusalReason;
+        if (reason in res) res[reason] = c.packets ?? 0;
+      }
+      return res;
+    } catch {
+      return null;
+    }
   }
 
   /** Removes exactly what apply() made. Safe to call twice. */
