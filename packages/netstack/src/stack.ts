@@ -1098,7 +1098,9 @@ export class Stack implements TcpHost {
 
   private queueUdp(target: UdpEndpoint | UdpFlow, pkt: Uint8Array, remote: IpAddr, local: IpAddr): void {
     const d = this.udpIn;
-    const data = pkt.slice(d.payloadOffset, d.payloadOffset + d.payloadLength);
+    // Uint8Array's slice (a copy) even when pkt is a Buffer, whose own slice() is a view: input() promises
+    // the caller may reuse its packet as soon as the call returns.
+    const data = Uint8Array.prototype.slice.call(pkt, d.payloadOffset, d.payloadOffset + d.payloadLength);
     if (!target.enqueue({ data, remote, remotePort: d.srcPort, local })) {
       this.drop('udpQueueFull');
       return;
@@ -1152,7 +1154,7 @@ export class Stack implements TcpHost {
             destination: info.dstAddr(),
             id: m.id,
             sequence: m.seqNo,
-            data: pkt.slice(m.dataOffset, m.dataOffset + m.dataLength),
+            data: Uint8Array.prototype.slice.call(pkt, m.dataOffset, m.dataOffset + m.dataLength),
           });
           this.requestWake();
         } else {
