@@ -220,8 +220,10 @@ export class Agent {
         });
         this.userspace = us;
         tun = us;
+        await us.ready();
         if (!us.pingPermitted)
           this.log.warn('ICMP echo through the node is off: clients get ICMP host unreachable', {
+            reason: us.pingProblem,
             hint: "net.ipv4.ping_group_range must include the agent's group (e.g. sysctl -w net.ipv4.ping_group_range='0 2147483647' on the host or in the container)",
           });
       } else {

@@ -17,8 +17,8 @@
  *      else RST (refused) or ICMP unreachable (timeout, no route); then both streams are piped with
  *      backpressure (netstack windows close when the upstream socket does not drain, and the other way).
  *      UDP: one connected dgram socket per flow (client address:port → destination), closed when the
- *      stack expires the idle flow. ICMP echo: a real echo through an unprivileged ICMP socket
- *      (iputils `ping`, only when net.ipv4.ping_group_range admits our group; otherwise ICMP host
+ *      stack expires the idle flow. ICMP echo: a real echo through an unprivileged ICMP datagram socket
+ *      (icmp-pinger.ts; only when net.ipv4.ping_group_range admits our group, otherwise ICMP host
  *      unreachable — never a reply the destination did not give). Echo to the gateway address is
  *      answered by the stack itself: the node IS that address.
  * Internet → client: the stack's sink copies each outgoing packet into an out slab handed to the
@@ -29,10 +29,8 @@
  * After `close()` everything is aborted and writes are counted as dropped.
  * Drops and refusals are counted per reason (USERSPACE_DROP_REASONS, policy.refused), never thrown.
  */
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import {
   Netstack,
@@ -46,6 +44,7 @@ import type { PacketBatch, PacketHandler, TunDevice, TunDeviceEvents, TunStats }
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import { silentLogger, type Logger } from '../log.js';
 import { buildUnreachable } from './icmp-error.js';
+import { IcmpPinger } from './icmp-pinger.js';
 import { ALLOWED, contains4, contains6, parseCidr, type EgressPolicy } from './policy.js';
 
 /** Why the userspace egress dropped a packet or refused a flow (besides the policy). Closed. */
@@ -76,10 +75,8 @@ export interface UserspaceEgressOptions {
   readonly maxFlowsPerClient?: number;
   /** UDP flows expire after this long without a datagram either way. Default 30 s. */
   readonly udpIdleMs?: number;
-  /** The ping command (iputils); env CORRIDOR_PING_COMMAND. */
-  readonly pingCommand?: string;
-  /** Overrides the ping_group_range check (tests). */
-  readonly pingPermitted?: boolean;
+  /** false: no ICMP helper, echo is answered host-unreachable (tests). Default: the helper decides. */
+  readonly ping?: boolean;
 }
 
 /** Counters of the userspace egress (status and /metrics). */
@@ -128,18 +125,6 @@ function writeAddr(b: Buffer, off: number, a: IpAddr): void {
   }
 }
 
-/** Whether net.ipv4.ping_group_range (of this network namespace) admits one of our groups. */
-export function pingPermittedHere(): boolean {
-  try {
-    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8').trim().split(/\s+/).map(Number);
-    const gids = new Set([process.getgid?.() ?? -1, ...(process.getgroups?.() ?? [])]);
-    for (const g of gids) if (g >= (lo as number) && g <= (hi as number)) return true;
-    return false;
-  } catch {
-    return false;
-  }
-}
-
 export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements TunDevice {
   readonly name = 'userspace';
   readonly mtu: number;
@@ -164,9 +149,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
   private icmpCount = 0;
   private readonly byClient = new Map<string, Set<Relay>>();
   private readonly maxFlowsPerClient: number;
-  private readonly pingCommand: string;
-  private pingsInFlight = 0;
-  readonly pingPermitted: boolean;
+  private readonly pinger: IcmpPinger | null;
+  private readonly pingReady: Promise<void>;
   private readonly counters = {
     tcpAccepted: 0,
     tcpOpen: 0,
@@ -193,8 +177,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
     this.policy = opts.policy;
     this.log = opts.log ?? silentLogger;
     this.maxFlowsPerClient = opts.maxFlowsPerClient ?? 4096;
-    this.pingCommand = opts.pingCommand ?? process.env.CORRIDOR_PING_COMMAND ?? 'ping';
-    this.pingPermitted = opts.pingPermitted ?? pingPermittedHere();
+    this.pinger = opts.ping === false ? null : new IcmpPinger();
+    this.pingReady = this.pinger ? this.pinger.start() : Promise.resolve();
     this.client4 = parseCidr(`${opts.subnet4.network}/${opts.subnet4.prefix}`)!;
     this.client6 = opts.subnet6 ? parseCidr(`${opts.subnet6.network}/${opts.subnet6.prefix}`) : null;
     this.gw4 = Buffer.from(opts.subnet4.gateway.split('.').map(Number));
@@ -214,6 +198,24 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
     this.ns.listenAny({ deferred: true, allowHalfOpen: true }).on('request', (r) => this.onTcpRequest(r));
     this.ns.listenAnyUdp({ maxPending: 4096 }).on('flow', (f) => this.onUdpFlow(f));
     this.ns.onIcmpEcho((req) => this.onEcho(req));
+  }
+
+  /** Resolves once the ICMP helper said which families it may ping (see pingPermitted). */
+  ready(): Promise<void> {
+    return this.pingReady;
+  }
+
+  /** Whether echo requests get a real echo (IPv4; IPv6 in pingStatus()). */
+  get pingPermitted(): boolean {
+    return this.pinger?.allowed?.[4] ?? false;
+  }
+
+  /** Why echo is off (helper missing, not permitted), or null. */
+  get pingProblem(): string | null {
+    if (this.pinger === null) return 'disabled';
+    if (this.pinger.failed) return this.pinger.failed;
+    if (this.pinger.allowed && !this.pinger.allowed[4]) return 'net.ipv4.ping_group_range does not include our group';
+    return null;
   }
 
   get closed(): boolean {
@@ -493,31 +495,24 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
 
   /** ICMP echo to a non-local destination: a real echo, or host unreachable when we may not ping. */
   private onEcho(req: IcmpEchoRequest): void {
-    if (!this.pingPermitted) {
+    const pinger = this.pinger;
+    if (pinger === null || pinger.allowed === null || !pinger.allowed[req.family]) {
       this.drops.echoNotPermitted++;
       this.refuseEcho(req);
       return;
     }
-    if (this.pingsInFlight >= MAX_PINGS_IN_FLIGHT) {
+    if (pinger.inFlight >= MAX_PINGS_IN_FLIGHT) {
       this.drops.echoBusy++;
       return;
     }
-    this.pingsInFlight++;
-    const dst = req.destination.toString();
-    const size = Math.min(req.data.length, 65_000);
-    const child = spawn(
-      this.pingCommand,
-      [...(req.family === 6 ? ['-6'] : ['-4']), '-n', '-q', '-c', '1', '-W', '2', '-s', String(size), dst],
-      { stdio: 'ignore' },
-    );
-    const finish = (ok: boolean) => {
-      this.pingsInFlight--;
+    void pinger.echo(req.family, req.destination.toString(), req.data.length).then((outcome) => {
       if (this.closedFlag) return;
-      if (ok && this.ns.replyEcho(req)) this.counters.echoReplied++;
-      else this.counters.echoUnanswered++;
-    };
-    child.once('error', () => finish(false));
-    child.once('exit', (code) => finish(code === 0));
+      if (outcome === 'ok' && this.ns.replyEcho(req)) this.counters.echoReplied++;
+      else if (outcome === 'denied') {
+        this.drops.echoNotPermitted++;
+        this.refuseEcho(req);
+      } else this.counters.echoUnanswered++;
+    });
   }
 
   /** Host unreachable about an echo request we cannot forward (synthesized quote of the request). */
@@ -588,6 +583,7 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       for (const set of [...this.byClient.values()]) for (const r of [...set]) r.abort();
       this.byClient.clear();
       this.ns.close();
+      this.pinger?.close();
       this.handler = null;
       queueMicrotask(() => this.emit('close'));
     }

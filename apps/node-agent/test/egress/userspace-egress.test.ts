@@ -26,9 +26,9 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function rig(allow: string[] = ['127.0.0.0/8'], opts: { pingPermitted?: boolean; maxFlowsPerClient?: number; udpIdleMs?: number } = {}): Rig {
+function rig(allow: string[] = ['127.0.0.0/8'], opts: { ping?: boolean; maxFlowsPerClient?: number; udpIdleMs?: number } = {}): Rig {
   const policy = new EgressPolicy({ deny: ['default'], allow }, { subnet4, subnet6, nodeNetworks: [] });
-  const egress = new UserspaceEgress({ subnet4, subnet6, mtu: 1420, policy, ...opts });
+  const egress = new UserspaceEgress({ subnet4, subnet6, mtu: 1420, policy, ping: false, ...opts });
   const out: Buffer[] = [];
   let client: Netstack | null = null;
   egress.onPackets((batch) => {
@@ -158,7 +158,7 @@ describe('userspace egress', () => {
   });
 
   it('answers echo to the gateway itself; echo elsewhere is host-unreachable when ping is not permitted', async () => {
-    const r = rig(['127.0.0.0/8'], { pingPermitted: false });
+    const r = rig(['127.0.0.0/8'], { ping: false });
     const echo = (dst: number[]) => {
       const p = Buffer.alloc(28 + 8);
       p[0] = 0x45;
