@@ -206,7 +206,7 @@ export class TcpSocket extends Duplex implements TcpHandler {
     }
     const wasConnecting = this.connecting;
     this.detach();
-    this.failPending(new SocketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+    this.failPending(() => new SocketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
     if (wasConnecting) {
       // Closed before the handshake completed without an error: the application closed it.
       this.destroy();
@@ -233,10 +233,13 @@ export class TcpSocket extends Duplex implements TcpHandler {
     this.idleTimer = null;
   }
 
-  private failPending(err: Error): void {
+  /** Fails queued writes; the error is made only when there are some (an Error captures a stack). */
+  private failPending(err: Error | (() => Error)): void {
     const p = this.pending;
+    if (p.length === 0) return;
     this.pending = [];
-    for (const w of p) w.cb(err);
+    const e = typeof err === 'function' ? err() : err;
+    for (const w of p) w.cb(e);
   }
 
   // ------------------------------------------------------------------ readable side
@@ -333,7 +336,7 @@ export class TcpSocket extends Duplex implements TcpHandler {
       this.detach();
       this.ns.schedulePoll();
     }
-    this.failPending(err ?? new SocketError('ERR_STREAM_DESTROYED', 'write'));
+    this.failPending(err ?? (() => new SocketError('ERR_STREAM_DESTROYED', 'write')));
     cb(err);
   }
 }
