@@ -27,7 +27,12 @@ import { Netfilter } from './kernel/netfilter.js';
 import type { Logger } from './log.js';
 import { serveMetrics, type MetricSample } from './metrics.js';
 import { Engine } from './tunnel/engine.js';
-import { EGRESS_REFUSAL_REASONS, EgressPolicy, nodeNetworks, type EgressRefusalReason } from './egress/policy.js';
+import {
+  EGRESS_REFUSAL_REASONS,
+  EgressPolicy,
+  nodeNetworks,
+  type EgressRefusalReason,
+} from './egress/policy.js';
 import { UserspaceEgress } from './egress/userspace-egress.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -548,7 +553,10 @@ export class Agent {
         name: 'corridor_node_egress_refused_total',
         help: 'Packets to destinations the egress policy refuses, by reason.',
         type: 'counter',
-        values: Object.entries(this.egressRefused()).map(([reason, value]) => ({ labels: { reason }, value })),
+        values: Object.entries(this.egressRefused()).map(([reason, value]) => ({
+          labels: { reason },
+          value,
+        })),
       },
       {
         name: 'corridor_node_controller_reachable',

@@ -154,7 +154,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "destinations refused: 'default', groups (metadata, loopback, link-local, node, private, shared, multicast, reserved), CIDRs, or 'none'",
     default: 'default',
   },
-  { key: 'egressAllow', kind: 'list', help: 'CIDRs allowed even when denied (e.g. 10.1.2.0/24)', default: '' },
+  {
+    key: 'egressAllow',
+    kind: 'list',
+    help: 'CIDRs allowed even when denied (e.g. 10.1.2.0/24)',
+    default: '',
+  },
   { key: 'nat', kind: 'bool', help: 'masquerade client traffic to the egress interface', default: 'true' },
   { key: 'dnsServers', kind: 'list', help: 'DNS servers pushed to clients (comma-separated)', default: '' },
   { key: 'isolation', kind: 'bool', help: 'clients cannot reach each other', default: 'true' },

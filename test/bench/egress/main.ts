@@ -19,7 +19,8 @@
  * only figures from the same run compare.
  *
  * Environment: CORRIDOR_BENCH_ROUNDS (3), CORRIDOR_BENCH_SECONDS (8), CORRIDOR_BENCH_CONCURRENCY (64),
- * CORRIDOR_BENCH_PROFILE=<dir> (the userspace node runs with --cpu-prof into <dir>).
+ * CORRIDOR_BENCH_PROFILE=<dir> (the userspace node runs with --cpu-prof into <dir>), CORRIDOR_BENCH_ONLY
+ * (comma-separated tests: bulk-down, bulk-up, flows-100, conn-rate).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -36,6 +37,7 @@ const ROUNDS = Number(process.env.CORRIDOR_BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.CORRIDOR_BENCH_SECONDS ?? 8);
 const CONCURRENCY = Number(process.env.CORRIDOR_BENCH_CONCURRENCY ?? 64);
 const PROFILE = process.env.CORRIDOR_BENCH_PROFILE;
+const ONLY = process.env.CORRIDOR_BENCH_ONLY?.split(',').filter(Boolean);
 const CLK_TCK = 100;
 
 const log = (m: string) => process.stderr.write(`[bench:egress] ${m}\n`);
@@ -73,15 +75,26 @@ function rssMiB(pid: number): number {
 }
 
 async function iperf(client: LabHost, server: string, args: string[]): Promise<number> {
-  const r = await client.exec(['iperf3', '-c', server, '-p', '5201', '-t', String(SECONDS), '-J', ...args], {
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
-  const doc = JSON.parse(r.stdout || '{}') as {
-    end?: { sum_received?: { bits_per_second?: number } };
-    error?: string;
-  };
-  if (doc.error) throw new Error(`iperf3 ${args.join(' ')}: ${doc.error}`);
-  return (doc.end?.sum_received?.bits_per_second ?? 0) / 1e6;
+  for (let attempt = 0; ; attempt++) {
+    const r = await client.exec(
+      ['iperf3', '-c', server, '-p', '5201', '-t', String(SECONDS), '-J', ...args],
+      {
+        timeoutMs: (SECONDS + 30) * 1000,
+      },
+    );
+    const doc = JSON.parse(r.stdout || '{}') as {
+      end?: { sum_received?: { bits_per_second?: number } };
+      error?: string;
+    };
+    // The server may still be closing the previous test (its control connection's close travels
+    // through the tunnel): wait and retry.
+    if (doc.error && /busy/.test(doc.error) && attempt < 20) {
+      await new Promise((res) => setTimeout(res, 500));
+      continue;
+    }
+    if (doc.error) throw new Error(`iperf3 ${args.join(' ')}: ${doc.error}`);
+    return (doc.end?.sum_received?.bits_per_second ?? 0) / 1e6;
+  }
 }
 
 async function connRate(client: LabHost, server: string): Promise<{ perSecond: number; extra: string }> {
@@ -111,7 +124,11 @@ async function connRate(client: LabHost, server: string): Promise<{ perSecond: n
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
@@ -150,9 +167,12 @@ async function main(): Promise<void> {
     await lab.host('node-us').run(['sysctl', '-qw', `net.ipv4.ping_group_range=${NOBODY_UID} ${NOBODY_UID}`]);
     const iperfd = web.spawn(['iperf3', '-s', '-p', '5201', '--forceflush'], { name: 'iperf3' });
     await iperfd.waitFor(/Server listening/, { timeoutMs: 10_000 });
-    const connd = web.spawn([process.execPath, '--import', TSX, path.join(HERE, 'conn-server.ts'), web.v4, '7000'], {
-      name: 'conn-server',
-    });
+    const connd = web.spawn(
+      [process.execPath, '--import', TSX, path.join(HERE, 'conn-server.ts'), web.v4, '7000'],
+      {
+        name: 'conn-server',
+      },
+    );
     await connd.waitFor('ready', { timeoutMs: 30_000 });
 
     log('starting the controller and both nodes');
@@ -175,6 +195,7 @@ async function main(): Promise<void> {
         const { process: vpn } = await client.connect([node.id, '--transport', 'udp']);
         try {
           const measure = async (test: Test, fn: () => Promise<{ value: number; extra?: string }>) => {
+            if (ONLY && !ONLY.includes(test)) return;
             const c0 = cpuSeconds(pid);
             const k0 = cpuSeconds(vpn.pid);
             const r = await fn();
@@ -193,7 +214,9 @@ async function main(): Promise<void> {
           };
           await measure('bulk-down', async () => ({ value: await iperf(clientHost, web.v4, ['-R']) }));
           await measure('bulk-up', async () => ({ value: await iperf(clientHost, web.v4, []) }));
-          await measure('flows-100', async () => ({ value: await iperf(clientHost, web.v4, ['-R', '-P', '100']) }));
+          await measure('flows-100', async () => ({
+            value: await iperf(clientHost, web.v4, ['-R', '-P', '100']),
+          }));
           await measure('conn-rate', async () => {
             const r = await connRate(clientHost, web.v4);
             return { value: r.perSecond, extra: r.extra };
@@ -216,14 +239,17 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push('');
   out.push(`bench:egress  rounds ${ROUNDS}, ${SECONDS} s per test, conn-rate concurrency ${CONCURRENCY}`);
-  out.push('test        mode       median (min..max)              node CPU s  per GB / per 1k conn   node RSS MiB  client CPU s');
+  out.push(
+    'test        mode       median (min..max)              node CPU s  per GB / per 1k conn   node RSS MiB  client CPU s',
+  );
   for (const test of TESTS) {
+    if (ONLY && !ONLY.includes(test)) continue;
     for (const mode of ['kernel', 'userspace'] as Mode[]) {
       const xs = results[mode][test];
       const v = xs.map((s) => s.value);
       const cpu = median(xs.map((s) => s.nodeCpu));
       const unit = test === 'conn-rate' ? 'conn/s' : 'Mbit/s';
-      const volume = test === 'conn-rate' ? median(v) * SECONDS / 1000 : (median(v) * SECONDS) / 8 / 1000; // 1k conns or GB
+      const volume = test === 'conn-rate' ? (median(v) * SECONDS) / 1000 : (median(v) * SECONDS) / 8 / 1000; // 1k conns or GB
       out.push(
         `${test.padEnd(11)} ${mode.padEnd(10)} ${`${fmt(median(v))} (${fmt(Math.min(...v))}..${fmt(Math.max(...v))}) ${unit}`.padEnd(30)}` +
           ` ${fmt(cpu, 2).padStart(10)}  ${fmt(cpu / volume, 2).padStart(21)}  ${fmt(median(xs.map((s) => s.rssMiB))).padStart(12)}  ${fmt(median(xs.map((s) => s.clientCpu)), 2).padStart(12)}`,
@@ -234,14 +260,20 @@ async function main(): Promise<void> {
   out.push('ratios userspace / kernel (medians):');
   const ratio: Record<Test, number> = {} as Record<Test, number>;
   for (const test of TESTS) {
-    ratio[test] = median(results.userspace[test].map((s) => s.value)) / median(results.kernel[test].map((s) => s.value));
+    if (ONLY && !ONLY.includes(test)) continue;
+    ratio[test] =
+      median(results.userspace[test].map((s) => s.value)) / median(results.kernel[test].map((s) => s.value));
     out.push(`  ${test.padEnd(10)} ${fmt(ratio[test], 2)}x`);
   }
   const bulk = Math.min(ratio['bulk-down'], ratio['bulk-up']);
   const rate = median(results.userspace['conn-rate'].map((s) => s.value));
   out.push('');
-  out.push(`goal: userspace bulk >= 0.6x kernel          ${bulk >= 0.6 ? 'MET' : 'NOT MET'} (${fmt(bulk, 2)}x, the lower of down/up)`);
-  out.push(`goal: userspace connection rate >= 2,000/s   ${rate >= 2000 ? 'MET' : 'NOT MET'} (${fmt(rate)}/s)`);
+  out.push(
+    `goal: userspace bulk >= 0.6x kernel          ${bulk >= 0.6 ? 'MET' : 'NOT MET'} (${fmt(bulk, 2)}x, the lower of down/up)`,
+  );
+  out.push(
+    `goal: userspace connection rate >= 2,000/s   ${rate >= 2000 ? 'MET' : 'NOT MET'} (${fmt(rate)}/s)`,
+  );
   out.push(`load after: ${uptime()}`);
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -79,7 +79,8 @@ export class IcmpPinger {
 
   /** Starts the helper; resolves once it reported which families it may ping (or failed). */
   start(): Promise<void> {
-    if (this.child !== null) return this.allowed !== null || this.failed ? Promise.resolve() : this.waitReady();
+    if (this.child !== null)
+      return this.allowed !== null || this.failed ? Promise.resolve() : this.waitReady();
     const child = spawn(this.perl, ['-e', HELPER], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.on('error', (err) => this.fail(`cannot run ${this.perl}: ${err.message}`));
@@ -117,8 +118,7 @@ export class IcmpPinger {
   /** One echo to `address`; resolves when the destination answered, after 2 s, or at once when denied. */
   echo(family: 4 | 6, address: string, payloadBytes: number): Promise<EchoOutcome> {
     const child = this.child;
-    if (child === null || this.allowed === null || !this.allowed[family])
-      return Promise.resolve('denied');
+    if (child === null || this.allowed === null || !this.allowed[family]) return Promise.resolve('denied');
     const tag = this.nextTag++;
     return new Promise((resolve) => {
       this.pending.set(tag, resolve);

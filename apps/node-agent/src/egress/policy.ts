@@ -30,7 +30,9 @@ function ipv6Bytes(text: string): Buffer {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(t);
   if (v4) {
     const p = v4[1]!.split('.').map(Number);
-    t = t.slice(0, -v4[1]!.length) + `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
+    t =
+      t.slice(0, -v4[1]!.length) +
+      `${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
   }
   const [head = '', tail] = t.split('::');
   const h = head === '' ? [] : head.split(':');
@@ -114,7 +116,7 @@ export function parseCidr(text: string): Cidr | null {
   const masks = new Int32Array(n);
   if (fam === 4) {
     const parts = addr.split('.').map(Number);
-    words[0] = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) | 0;
+    words[0] = (parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]! | 0;
   } else {
     const b = ipv6Bytes(addr);
     for (let i = 0; i < 4; i++) words[i] = b.readInt32BE(i * 4);
@@ -139,7 +141,7 @@ function formatWords6(w: Int32Array): string {
   // Longest zero run → '::' (nft and humans both read it).
   let best = -1;
   let len = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
     if (j - i > len) {
@@ -318,7 +320,10 @@ export class EgressPolicy {
   checkText(address: string, echo = false): EgressRefusalReason | 'allowed' {
     const c = parseCidr(address);
     if (c === null || c.prefix !== (c.family === 4 ? 32 : 128)) return 'reserved';
-    const v = c.family === 4 ? this.check4(c.words[0]!, echo) : this.check6(c.words[0]!, c.words[1]!, c.words[2]!, c.words[3]!, echo);
+    const v =
+      c.family === 4
+        ? this.check4(c.words[0]!, echo)
+        : this.check6(c.words[0]!, c.words[1]!, c.words[2]!, c.words[3]!, echo);
     return v === ALLOWED ? 'allowed' : EGRESS_REFUSAL_REASONS[v - 1]!;
   }
 

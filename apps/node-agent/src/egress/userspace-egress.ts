@@ -64,6 +64,8 @@ const CONNECT_TIMEOUT_MS = 15_000;
 const ICMP_ERRORS_PER_SECOND = 200;
 const MAX_PINGS_IN_FLIGHT = 64;
 const UDP_QUEUE_BEFORE_CONNECT = 64;
+/** Bytes a relayed client connection hands its upstream socket per read: fewer, larger writes. */
+const READ_CHUNK_BYTES = 256 * 1024;
 
 export interface UserspaceEgressOptions {
   readonly subnet4: Ipv4Subnet;
@@ -193,9 +195,19 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       mtu: opts.mtu,
       sink: (p) => this.emitOut(p),
       udp: { flowIdleMs: opts.udpIdleMs ?? 30_000, maxFlows: 65_536 },
-      tcp: { synBacklog: 8192, acceptBacklog: 8192 },
+      // Windows sized for tunnel RTTs (buffers grow on demand and are released when empty, so idle
+      // connections cost nothing); all connections together stay within maxBufferBytes.
+      tcp: {
+        synBacklog: 8192,
+        acceptBacklog: 8192,
+        recvBufferSize: 4 * 1024 * 1024,
+        sendBufferSize: 4 * 1024 * 1024,
+      },
+      limits: { maxBufferBytes: 512 * 1024 * 1024 },
     });
-    this.ns.listenAny({ deferred: true, allowHalfOpen: true }).on('request', (r) => this.onTcpRequest(r));
+    this.ns
+      .listenAny({ deferred: true, allowHalfOpen: true, readChunkSize: READ_CHUNK_BYTES })
+      .on('request', (r) => this.onTcpRequest(r));
     this.ns.listenAnyUdp({ maxPending: 4096 }).on('flow', (f) => this.onUdpFlow(f));
     this.ns.onIcmpEcho((req) => this.onEcho(req));
   }
@@ -214,7 +226,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
   get pingProblem(): string | null {
     if (this.pinger === null) return 'disabled';
     if (this.pinger.failed) return this.pinger.failed;
-    if (this.pinger.allowed && !this.pinger.allowed[4]) return 'net.ipv4.ping_group_range does not include our group';
+    if (this.pinger.allowed && !this.pinger.allowed[4])
+      return 'net.ipv4.ping_group_range does not include our group';
     return null;
   }
 
@@ -283,7 +296,12 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       const w3 = (buf[off + 36]! << 24) | (buf[off + 37]! << 16) | (buf[off + 38]! << 8) | buf[off + 39]!;
       const c6 = this.client6;
       const g = this.gw6;
-      const isGw = g !== null && g.readInt32BE(12) === w3 && g.readInt32BE(0) === w0 && g.readInt32BE(4) === w1 && g.readInt32BE(8) === w2;
+      const isGw =
+        g !== null &&
+        g.readInt32BE(12) === w3 &&
+        g.readInt32BE(0) === w0 &&
+        g.readInt32BE(4) === w1 &&
+        g.readInt32BE(8) === w2;
       if (!isGw && c6 !== null && contains6(c6, w0, w1, w2, w3)) {
         this.emitOut(buf.subarray(off, off + len));
         return true;
@@ -410,7 +428,10 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       noDelay: true,
     });
     up = sock;
-    const timer = setTimeout(() => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+      CONNECT_TIMEOUT_MS,
+    );
     sock.once('connect', () => {
       clearTimeout(timer);
       if (!req.pending || this.closedFlag) {

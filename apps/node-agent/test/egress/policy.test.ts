@@ -88,10 +88,12 @@ describe('egress policy', () => {
 
 describe('egress options', () => {
   it('egress, egress-deny and egress-allow from flags, env and file; kernel-only options refused in userspace mode', () => {
-    const r = loadConfig(
-      { CORRIDOR_EGRESS_ALLOW: '10.1.0.0/16' },
-      ['--egress', 'userspace', '--egress-deny', 'default,192.0.2.0/24'],
-    );
+    const r = loadConfig({ CORRIDOR_EGRESS_ALLOW: '10.1.0.0/16' }, [
+      '--egress',
+      'userspace',
+      '--egress-deny',
+      'default,192.0.2.0/24',
+    ]);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.config.egress).toBe('userspace');

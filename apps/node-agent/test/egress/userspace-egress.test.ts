@@ -26,7 +26,10 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function rig(allow: string[] = ['127.0.0.0/8'], opts: { ping?: boolean; maxFlowsPerClient?: number; udpIdleMs?: number } = {}): Rig {
+function rig(
+  allow: string[] = ['127.0.0.0/8'],
+  opts: { ping?: boolean; maxFlowsPerClient?: number; udpIdleMs?: number } = {},
+): Rig {
   const policy = new EgressPolicy({ deny: ['default'], allow }, { subnet4, subnet6, nodeNetworks: [] });
   const egress = new UserspaceEgress({ subnet4, subnet6, mtu: 1420, policy, ping: false, ...opts });
   const out: Buffer[] = [];
@@ -152,7 +155,8 @@ describe('userspace egress', () => {
     u.send('hello', (udp.address() as net.AddressInfo).port, '127.0.0.1');
     expect(await reply).toBe('re:hello');
     expect(r.egress.egressStats().udpOpen).toBe(1);
-    for (let i = 0; i < 40 && r.egress.egressStats().udpOpen > 0; i++) await new Promise((res) => setTimeout(res, 50));
+    for (let i = 0; i < 40 && r.egress.egressStats().udpOpen > 0; i++)
+      await new Promise((res) => setTimeout(res, 50));
     expect(r.egress.egressStats().udpOpen).toBe(0); // the idle flow and its socket are gone
     u.close();
   });
@@ -236,7 +240,7 @@ describe('userspace egress', () => {
     r.egress.write(p);
     // Garbage of every length and a few shaped lies.
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 255);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 255;
     const lengths = new Uint32Array(400);
     const slab = Buffer.alloc(400 * 200);
     let off = 0;

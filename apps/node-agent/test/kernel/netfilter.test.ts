@@ -58,7 +58,16 @@ describe('nftables ruleset', () => {
     const ll = at('ip daddr { 169.254.0.0/16 } counter name "refused_linkLocal"');
     const priv = at('ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } counter name "refused_private"');
     const op = at('ip daddr { 203.0.113.0/24 } counter name "refused_operator"');
-    expect(allow < echo && echo < gw && gw < clients && clients < node && node < meta && meta < ll && ll < priv && priv < op).toBe(true);
+    expect(
+      allow < echo &&
+        echo < gw &&
+        gw < clients &&
+        clients < node &&
+        node < meta &&
+        meta < ll &&
+        ll < priv &&
+        priv < op,
+    ).toBe(true);
     expect(text).toContain('ip6 daddr fd00:8::1 icmpv6 type echo-request return');
     expect(text).toContain('ip6 daddr { fc00::/7 } counter name "refused_private"');
   });

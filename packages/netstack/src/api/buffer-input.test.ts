@@ -14,10 +14,24 @@ describe('Netstack.input with Buffer packets', () => {
     const echoes: string[] = [];
     ns.onIcmpEcho((req) => echoes.push(Buffer.from(req.data).toString()));
     const slab = Buffer.alloc(4096);
-    const udp = buildUdp({ src: '10.0.0.2', dst: '10.0.0.1', sport: 999, dport: 53, payload: Buffer.from('query') });
+    const udp = buildUdp({
+      src: '10.0.0.2',
+      dst: '10.0.0.1',
+      sport: 999,
+      dport: 53,
+      payload: Buffer.from('query'),
+    });
     slab.set(udp, 0);
     ns.input(slab.subarray(0, udp.length));
-    const icmp = buildIcmp({ src: '10.0.0.2', dst: '198.51.100.7', type: 8, code: 0, word1: 1, word2: 2, body: Buffer.from('ping') });
+    const icmp = buildIcmp({
+      src: '10.0.0.2',
+      dst: '198.51.100.7',
+      type: 8,
+      code: 0,
+      word1: 1,
+      word2: 2,
+      body: Buffer.from('ping'),
+    });
     slab.set(icmp, 0);
     ns.input(slab.subarray(0, icmp.length));
     slab.fill(0xee);
