@@ -596,6 +596,8 @@ describe.skipIf(skip !== undefined)('corridor-node in the netns lab', { timeout:
       ok: false,
       received: 0,
     });
-    expect((await status()).rejects.expired).toBe(1);
+    // At least one refusal for that reason: the client retransmits its initiation while it waits, so
+    // on a loaded machine the node may see (and refuse) it twice.
+    expect((await status()).rejects.expired).toBeGreaterThanOrEqual(1);
   });
 });
