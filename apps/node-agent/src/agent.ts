@@ -42,6 +42,12 @@ import { AGENT_VERSION } from './version.js';
 // buffer is ~2 ms of queue (it was 4 MiB: ~20 ms), and the TUN ring holds the kernel's default 500
 // packets (it was 4096: with TCP offloads each entry can be a 64 KiB super-packet).
 const UDP_RECEIVE_BUFFER_BYTES = 256 * 1024;
+// Userspace egress does the clients' TCP/IP in this process: more work per packet than a TUN write, so
+// bursts need more room before the socket drops them. Measured in the lab (bench:egress, loaded
+// machine): 256 KiB lost ~10 % of a bulk upload's segments to this buffer (184 Mbit/s), 2 MiB ~1 %
+// (~550 Mbit/s). It only fills while the process lags; unprivileged, SO_RCVBUF is capped by
+// net.core.rmem_max (the README says to raise it).
+const UDP_RECEIVE_BUFFER_BYTES_USERSPACE = 2 * 1024 * 1024;
 const TUN_TX_QUEUE_LEN = 500;
 
 export class AgentError extends Error {
@@ -282,7 +288,8 @@ export class Agent {
               address: c.udpListen.host,
               port: c.udpListen.port,
               gro: true,
-              receiveBufferBytes: UDP_RECEIVE_BUFFER_BYTES,
+              receiveBufferBytes:
+                c.egress === 'userspace' ? UDP_RECEIVE_BUFFER_BYTES_USERSPACE : UDP_RECEIVE_BUFFER_BYTES,
             }),
           );
         } catch (err) {

@@ -92,7 +92,7 @@ export interface UserspaceEgressStats {
   echoUnanswered: number;
   pingPermitted: boolean;
   drops: Record<UserspaceDropReason, number>;
-  stack: { connections: number; bufferBytes: number; drops: number };
+  stack: { connections: number; bufferBytes: number; drops: Record<string, number> };
 }
 
 /** A flow the node relays for one client (closed when the client's session ends). */
@@ -587,8 +587,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
 
   egressStats(): UserspaceEgressStats {
     const st = this.ns.stats();
-    let drops = 0;
-    for (const v of Object.values(st.drops)) drops += v;
+    const drops: Record<string, number> = {};
+    for (const [k, v] of Object.entries(st.drops)) if (v > 0) drops[k] = v;
     return {
       ...this.counters,
       tcpDialFailed: { ...this.dialFailed },
