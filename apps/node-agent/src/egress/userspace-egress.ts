@@ -22,7 +22,7 @@
  *      unreachable — never a reply the destination did not give). Echo to the gateway address is
  *      answered by the stack itself: the node IS that address.
  * Internet → client: the stack's sink copies each outgoing packet into an out slab handed to the
- *   Engine's send path (onPackets) as one batch per tick (or when the slab fills).
+ *   Engine's send path (onPackets) as one batch per event-loop iteration (or when the slab fills).
  *
  * `closeClient(addresses)` (called when a session ends: revocation, quota, expiry, shutdown) aborts the
  * client's connections (RST into the stack, upstream sockets destroyed), flows and pending dials.
@@ -139,6 +139,7 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
   private handler: PacketHandler | null = null;
   private readonly out = new OutBatch();
   private flushQueued = false;
+  private readonly flushFn = () => this.flush();
   private closedFlag = false;
   private readonly log: Logger;
   private readonly gw4: Buffer;
@@ -357,8 +358,10 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
     this.tunStats.rxPackets++;
     this.tunStats.rxBytes += p.length;
     if (!this.flushQueued) {
+      // At the end of this event-loop iteration (check phase): packets from every socket callback of
+      // the iteration leave together, one sendmmsg per batch instead of one per callback.
       this.flushQueued = true;
-      queueMicrotask(() => this.flush());
+      setImmediate(this.flushFn);
     }
   }
 

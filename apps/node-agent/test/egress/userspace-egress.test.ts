@@ -255,7 +255,7 @@ describe('userspace egress', () => {
     expect(() => r.egress.writeSlab(slab, lengths, 400)).not.toThrow();
     expect(r.egress.drops.malformed).toBeGreaterThan(0);
     return new Promise<void>((res) =>
-      queueMicrotask(() => {
+      setImmediate(() => {
         expect(r.out.some((o) => o.equals(p))).toBe(true);
         res();
       }),
