@@ -260,7 +260,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
   writeSlab(slab: Uint8Array, lengths: Uint32Array, count = lengths.length): number {
     let off = 0;
     let n = 0;
-    for (let i = 0; i < count; i++) {
+    const total = Math.min(count, lengths.length);
+    for (let i = 0; i < total; i++) {
       const len = lengths[i]!;
       if (off + len > slab.length) break;
       if (this.inputOne(slab, off, len)) n++;
@@ -435,6 +436,7 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       () => sock.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
       CONNECT_TIMEOUT_MS,
     );
+    sock.once('close', () => clearTimeout(timer));
     sock.once('connect', () => {
       clearTimeout(timer);
       if (!req.pending || this.closedFlag) {

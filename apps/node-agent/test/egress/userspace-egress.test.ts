@@ -104,6 +104,19 @@ describe('userspace egress', () => {
     expect(r.egress.egressStats().tcpAccepted).toBe(1);
   }, 60_000);
 
+  it('relays TCP over IPv6', async () => {
+    const srv = net.createServer((s) => s.end('v6 ok'));
+    await new Promise<void>((r) => srv.listen(0, '::1', r));
+    cleanups.push(() => srv.close());
+    const r = rig(['127.0.0.0/8', '::1/128']);
+    const s = r.client.connect({ host: '::1', port: (srv.address() as net.AddressInfo).port });
+    const got: Buffer[] = [];
+    s.on('data', (d: Buffer) => got.push(Buffer.from(d)));
+    await new Promise<void>((res) => s.on('end', () => res()));
+    expect(Buffer.concat(got).toString()).toBe('v6 ok');
+    s.destroy();
+  });
+
   it('completes the handshake only after the real dial: a closed port is a RST (ECONNREFUSED)', async () => {
     const srv = await server(() => {});
     const port = srv.port;
