@@ -89,8 +89,8 @@ async function iperf(client: LabHost, server: string, args: string[]): Promise<n
       error?: string;
     };
     // The server may still be closing the previous test (its control connection's close travels
-    // through the tunnel): wait and retry.
-    if (doc.error && /busy/.test(doc.error) && attempt < 20) {
+    // through the tunnel) or restarting: wait and retry.
+    if (doc.error && /busy|refused/.test(doc.error) && attempt < 20) {
       await new Promise((res) => setTimeout(res, 500));
       continue;
     }
@@ -167,7 +167,10 @@ async function main(): Promise<void> {
       await h.run(['sysctl', '-qw', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1']);
     }
     await lab.host('node-us').run(['sysctl', '-qw', `net.ipv4.ping_group_range=${NOBODY_UID} ${NOBODY_UID}`]);
-    const iperfd = web.spawn(['iperf3', '-s', '-p', '5201', '--forceflush'], { name: 'iperf3' });
+    // iperf3 servers sometimes exit when a test's sockets are reset under them: restart in a loop.
+    const iperfd = web.spawn(['sh', '-c', 'while :; do iperf3 -s -p 5201 --forceflush; sleep 0.2; done'], {
+      name: 'iperf3',
+    });
     await iperfd.waitFor(/Server listening/, { timeoutMs: 10_000 });
     const connd = web.spawn(
       [process.execPath, '--import', TSX, path.join(HERE, 'conn-server.ts'), web.v4, '7000'],
