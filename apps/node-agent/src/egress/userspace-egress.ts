@@ -92,7 +92,14 @@ export interface UserspaceEgressStats {
   echoUnanswered: number;
   pingPermitted: boolean;
   drops: Record<UserspaceDropReason, number>;
-  stack: { connections: number; bufferBytes: number; drops: Record<string, number> };
+  stack: {
+    connections: number;
+    bufferBytes: number;
+    drops: Record<string, number>;
+    segmentsOut: number;
+    retransmits: number;
+    rtoTimeouts: number;
+  };
 }
 
 /** A flow the node relays for one client (closed when the client's session ends). */
@@ -201,8 +208,8 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       tcp: {
         synBacklog: 8192,
         acceptBacklog: 8192,
-        recvBufferSize: 4 * 1024 * 1024,
-        sendBufferSize: 4 * 1024 * 1024,
+        recvBufferSize: 2 * 1024 * 1024,
+        sendBufferSize: 1024 * 1024,
       },
       limits: { maxBufferBytes: 512 * 1024 * 1024 },
     });
@@ -599,7 +606,14 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       tcpDialFailed: { ...this.dialFailed },
       pingPermitted: this.pingPermitted,
       drops: { ...this.drops },
-      stack: { connections: st.connections, bufferBytes: st.bufferBytes, drops },
+      stack: {
+        connections: st.connections,
+        bufferBytes: st.bufferBytes,
+        drops,
+        segmentsOut: st.tcp.segmentsOut,
+        retransmits: st.tcp.retransmits,
+        rtoTimeouts: st.tcp.rtoTimeouts,
+      },
     };
   }
 
