@@ -2,8 +2,9 @@
  * The node agent process: wires configuration, the data directory, the controller, the kernel (TUN,
  * forwarding, nftables), the transports and the packet engine, and shuts all of it down in reverse.
  *
- * Start order: data dir + node key → enrollment (first run) → cached trust → crash leftovers removed →
- * TUN → forwarding + nftables → UDP/TCP listeners → engine + timer loop → control loops → status
+ * Start order: data dir + node key → enrollment (first run) → cached trust → egress: kernel (crash
+ * leftovers removed → TUN → forwarding + nftables with the egress policy) or userspace (the node's own
+ * TCP/IP stack, egress/userspace-egress.ts: no TUN, no NAT, no sysctl, no privilege) → UDP/TCP listeners → engine + timer loop → control loops → status
  * socket + metrics. Any failure on the way tears down what was set up and throws an AgentError naming
  * the problem and the fix.
  * Stop (SIGTERM/SIGINT or `stop()`): engine closes (every session ends with reason nodeShutdown) →
@@ -28,6 +29,13 @@ import { Netfilter, interfaceExists } from './kernel/netfilter.js';
 import type { Logger } from './log.js';
 import { serveMetrics, type MetricSample } from './metrics.js';
 import { Engine } from './tunnel/engine.js';
+import {
+  EGRESS_REFUSAL_REASONS,
+  EgressPolicy,
+  nodeNetworks,
+  type EgressRefusalReason,
+} from './egress/policy.js';
+import { UserspaceEgress } from './egress/userspace-egress.js';
 import { AGENT_VERSION } from './version.js';
 
 // Queue budgets of the data path. TCP through the tunnel fills whatever queue sits in front of the
@@ -36,6 +44,12 @@ import { AGENT_VERSION } from './version.js';
 // buffer is ~2 ms of queue (it was 4 MiB: ~20 ms), and the TUN ring holds the kernel's default 500
 // packets (it was 4096: with TCP offloads each entry can be a 64 KiB super-packet).
 const UDP_RECEIVE_BUFFER_BYTES = 256 * 1024;
+// Userspace egress does the clients' TCP/IP in this process: more work per packet than a TUN write, so
+// bursts need more room before the socket drops them. Measured in the lab (bench:egress, loaded
+// machine): 256 KiB lost ~10 % of a bulk upload's segments to this buffer (184 Mbit/s), 2 MiB ~1 %
+// (~550 Mbit/s). It only fills while the process lags; unprivileged, SO_RCVBUF is capped by
+// net.core.rmem_max (the README says to raise it).
+const UDP_RECEIVE_BUFFER_BYTES_USERSPACE = 2 * 1024 * 1024;
 const TUN_TX_QUEUE_LEN = 500;
 
 export class AgentError extends Error {
@@ -136,6 +150,11 @@ export class Agent {
   private egress: string | null = null;
   /** Releases the data directory's lock (agent.lock). */
   private unlock: (() => void) | null = null;
+  /** The egress policy (both modes) and, in userspace mode, the egress stack. */
+  policy: EgressPolicy | null = null;
+  userspace: UserspaceEgress | null = null;
+  private kernelRefused: Record<EgressRefusalReason, number> | null = null;
+  private policyTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly config: AgentConfig,
@@ -196,46 +215,95 @@ export class Agent {
     this.client.credential = { nodeId: cred!.nodeId, secret: cred!.credential };
 
     try {
-      // Kernel: leftovers of a crashed run first, then our TUN, forwarding and table.
-      this.netfilter = new Netfilter(store);
-      const left = await this.netfilter.recover();
-      if (left)
-        this.log.warn('removed the kernel setup a previous run left behind', {
-          table: left.table,
-          sysctls: left.sysctls.length,
+      const policy = new EgressPolicy(
+        { deny: c.egressDeny, allow: c.egressAllow },
+        {
+          subnet4: c.clientSubnet,
+          subnet6: c.clientSubnet6,
+          nodeNetworks: nodeNetworks(c.egress === 'kernel' ? c.tunName : null),
+        },
+      );
+      this.policy = policy;
+      if (!c.egressDeny.includes('default') && !c.egressDeny.includes('metadata'))
+        this.log.warn('egress-deny leaves out the default groups: clients may reach metadata services', {
+          egressDeny: c.egressDeny,
         });
-      // A mistyped egress interface would leave NAT silently dead (nft matches names as strings).
-      if (c.egressInterface !== null && !(await interfaceExists(c.egressInterface))) {
-        throw new AgentError(
-          'CORRIDOR_ERR_CONFIG',
-          `--egress-interface / CORRIDOR_EGRESS_INTERFACE: no interface "${c.egressInterface}" in this network namespace`,
-          'name the interface towards the internet (`ip link` lists them), or leave it out to use the default route',
-        );
+      let tun: TunDevice;
+      if (c.egress === 'userspace') {
+        // No kernel setup at all in this mode: no TUN, no forwarding sysctl, no nftables.
+        const left = store.readJson<{ table: string | null }>('kernel-state.json');
+        if (left?.table)
+          this.log.warn('a kernel-mode run left its nftables table behind; userspace mode cannot remove it', {
+            table: left.table,
+            hint: 'run once with --egress kernel as root, or `nft delete table inet ' + left.table + '`',
+          });
+        const us = new UserspaceEgress({
+          subnet4: c.clientSubnet,
+          subnet6: c.clientSubnet6,
+          mtu: c.mtu,
+          policy,
+          log: this.log,
+        });
+        this.userspace = us;
+        tun = us;
+        await us.ready();
+        if (!us.pingPermitted)
+          this.log.warn('ICMP echo through the node is off: clients get ICMP host unreachable', {
+            reason: us.pingProblem,
+            hint: "net.ipv4.ping_group_range must include the agent's group (e.g. sysctl -w net.ipv4.ping_group_range='0 2147483647' on the host or in the container)",
+          });
+      } else {
+        // Kernel: leftovers of a crashed run first, then our TUN, forwarding and table.
+        this.netfilter = new Netfilter(store);
+        const left = await this.netfilter.recover();
+        if (left)
+          this.log.warn('removed the kernel setup a previous run left behind', {
+            table: left.table,
+            sysctls: left.sysctls.length,
+          });
+        // A mistyped egress interface would leave NAT silently dead (nft matches names as strings).
+        if (c.egressInterface !== null && !(await interfaceExists(c.egressInterface))) {
+          throw new AgentError(
+            'CORRIDOR_ERR_CONFIG',
+            `--egress-interface / CORRIDOR_EGRESS_INTERFACE: no interface "${c.egressInterface}" in this network namespace`,
+            'name the interface towards the internet (`ip link` lists them), or leave it out to use the default route',
+          );
+        }
+        const ktun = this.openTun();
+        this.tun = ktun;
+        tun = ktun;
+        const applied = await this.netfilter.apply({
+          tunName: c.tunName,
+          subnet4: c.clientSubnet,
+          subnet6: c.clientSubnet6,
+          egressInterface: c.egressInterface,
+          nat: c.nat,
+          isolation: c.isolation,
+          dnsServers: c.dnsServers,
+          policy,
+        });
+        this.egress = applied.egress;
+        for (const w of applied.warnings) this.log.warn(w);
+        if (c.nat && applied.egress === null)
+          this.log.warn('no egress interface (no default route and none configured): NAT is off');
+        await ktun.configure({
+          mtu: c.mtu,
+          txQueueLen: TUN_TX_QUEUE_LEN,
+          addresses: [
+            `${c.clientSubnet.gateway}/${c.clientSubnet.prefix}`,
+            ...(c.clientSubnet6 ? [`${c.clientSubnet6.gateway}/${c.clientSubnet6.prefix}`] : []),
+          ],
+          up: true,
+        });
+        const nf = this.netfilter;
+        const refresh = () =>
+          void nf.policyCounters().then((r) => {
+            if (r !== null) this.kernelRefused = r;
+          });
+        refresh();
+        this.policyTimer = setInterval(refresh, 2000);
       }
-      const tun = this.openTun();
-      this.tun = tun;
-      const applied = await this.netfilter.apply({
-        tunName: c.tunName,
-        subnet4: c.clientSubnet,
-        subnet6: c.clientSubnet6,
-        egressInterface: c.egressInterface,
-        nat: c.nat,
-        isolation: c.isolation,
-        dnsServers: c.dnsServers,
-      });
-      this.egress = applied.egress;
-      for (const w of applied.warnings) this.log.warn(w);
-      if (c.nat && applied.egress === null)
-        this.log.warn('no egress interface (no default route and none configured): NAT is off');
-      await (tun as LinuxTun).configure({
-        mtu: c.mtu,
-        txQueueLen: TUN_TX_QUEUE_LEN,
-        addresses: [
-          `${c.clientSubnet.gateway}/${c.clientSubnet.prefix}`,
-          ...(c.clientSubnet6 ? [`${c.clientSubnet6.gateway}/${c.clientSubnet6.prefix}`] : []),
-        ],
-        up: true,
-      });
+      this.log.info('egress policy', { mode: c.egress, ...policy.describe() });
 
       // Transports.
       if (c.udpListen) {
@@ -245,7 +313,8 @@ export class Agent {
               address: c.udpListen.host,
               port: c.udpListen.port,
               gro: true,
-              receiveBufferBytes: UDP_RECEIVE_BUFFER_BYTES,
+              receiveBufferBytes:
+                c.egress === 'userspace' ? UDP_RECEIVE_BUFFER_BYTES_USERSPACE : UDP_RECEIVE_BUFFER_BYTES,
             }),
           );
         } catch (err) {
@@ -313,7 +382,14 @@ export class Agent {
           txBytes: s.txBytes,
         };
         if (kind === 'start') this.log.info('session started', { ...fields, endpoint: s.endpoint?.key });
-        else this.log.info('session ended', { ...fields, reason });
+        else {
+          this.log.info('session ended', { ...fields, reason });
+          // Userspace egress: the session's connections and flows end with it (revocation, quota, ...).
+          if (s.ended && this.userspace) {
+            const v6 = s.hasV6 ? engine.pool.ipv6Bytes(s.index) : null;
+            this.userspace.closeClient([fields.address, ...(v6 ? [formatIpv6(v6 as Buffer)] : [])]);
+          }
+        }
       };
       this.engine = engine;
       this.timer = setInterval(() => engine.tick(), 250);
@@ -351,11 +427,19 @@ export class Agent {
       https: this.front
         ? `${c.front!.host}:${this.front.localPort} (tls${c.front!.wssPath ? `, wss ${c.front!.wssPath}` : ''}, fallback ${c.front!.fallback ? `${c.front!.fallback.host}:${c.front!.fallback.port}` : '404 page'})`
         : 'off',
-      tun: c.tunName,
+      tun: c.egress === 'kernel' ? c.tunName : null,
       egress: this.egress,
+      egressMode: c.egress,
       onlineAuth: c.onlineAuth,
       isolation: c.isolation,
     });
+  }
+
+  /** Refusals of the egress policy by reason: nftables counters (kernel) or the policy's (userspace). */
+  egressRefused(): Record<EgressRefusalReason, number> {
+    if (this.userspace || this.config.egress === 'userspace')
+      return { ...(this.policy?.refused ?? zeroRefused()) };
+    return { ...(this.kernelRefused ?? zeroRefused()) };
   }
 
   private openTun(): LinuxTun {
@@ -365,7 +449,7 @@ export class Agent {
       throw new AgentError(
         'CORRIDOR_ERR_TUN',
         `cannot create TUN ${this.config.tunName}: ${(err as Error).message}`,
-        'the node agent needs root (CAP_NET_ADMIN) and /dev/net/tun',
+        'egress=kernel needs root (CAP_NET_ADMIN) and /dev/net/tun; without them run with --egress userspace',
       );
     }
   }
@@ -378,6 +462,7 @@ export class Agent {
 
   private async doStop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.policyTimer) clearInterval(this.policyTimer);
     const ended = this.engine?.sessions.size ?? 0;
     this.engine?.close();
     await this.sync?.stop();
@@ -396,6 +481,7 @@ export class Agent {
       this.log.error('kernel teardown failed', { error: err as Error });
     }
     await this.tun?.close();
+    await this.userspace?.close();
     await new Promise<void>((r) => (this.statusServer ? this.statusServer.close(() => r()) : r()));
     await new Promise<void>((r) => (this.metricsServer ? this.metricsServer.close(() => r()) : r()));
     this.client?.close();
@@ -411,8 +497,12 @@ export class Agent {
       version: AGENT_VERSION,
       publicKey: this.keys ? formatPublicKey('x25519pub', this.keys.publicKey) : null,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      tun: c.tunName,
+      tun: c.egress === 'kernel' ? c.tunName : null,
       egress: this.egress,
+      egressMode: c.egress,
+      egressPolicy: this.policy ? this.policy.describe() : null,
+      egressRefused: this.egressRefused(),
+      userspaceEgress: this.userspace ? this.userspace.egressStats() : null,
       listen: {
         ...Object.fromEntries(this.binds.map((b) => [b.transport, `${b.localAddress}:${b.localPort}`])),
         ...(this.front
@@ -513,6 +603,15 @@ export class Agent {
         values: Object.entries(e.endedTotal).map(([reason, value]) => ({ labels: { reason }, value })),
       },
       {
+        name: 'corridor_node_egress_refused_total',
+        help: 'Packets to destinations the egress policy refuses, by reason.',
+        type: 'counter',
+        values: Object.entries(this.egressRefused()).map(([reason, value]) => ({
+          labels: { reason },
+          value,
+        })),
+      },
+      {
         name: 'corridor_node_controller_reachable',
         help: '1 when the last controller call succeeded.',
         type: 'gauge',
@@ -546,6 +645,32 @@ export class Agent {
         values: bytes,
       },
     );
+    if (this.userspace) {
+      const u = this.userspace.egressStats();
+      out.push(
+        {
+          name: 'corridor_node_userspace_connections',
+          help: 'Relayed connections/flows open in userspace egress.',
+          type: 'gauge',
+          values: [
+            { labels: { proto: 'tcp' }, value: u.tcpOpen },
+            { labels: { proto: 'udp' }, value: u.udpOpen },
+          ],
+        },
+        {
+          name: 'corridor_node_userspace_dial_failures_total',
+          help: 'Outbound TCP dials that failed, by error code.',
+          type: 'counter',
+          values: Object.entries(u.tcpDialFailed).map(([code, value]) => ({ labels: { code }, value })),
+        },
+        {
+          name: 'corridor_node_userspace_drops_total',
+          help: 'Packets/flows the userspace egress dropped, by reason.',
+          type: 'counter',
+          values: Object.entries(u.drops).map(([reason, value]) => ({ labels: { reason }, value })),
+        },
+      );
+    }
     if (this.tun) {
       const t = this.tun.stats();
       out.push({
@@ -560,4 +685,8 @@ export class Agent {
     }
     return out;
   }
+}
+
+function zeroRefused(): Record<EgressRefusalReason, number> {
+  return Object.fromEntries(EGRESS_REFUSAL_REASONS.map((r) => [r, 0])) as Record<EgressRefusalReason, number>;
 }

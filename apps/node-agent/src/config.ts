@@ -10,9 +10,12 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { NODE_ID_PATTERN, type PaddingMode } from '@corridor/protocol';
+import { policyListProblems } from './egress/policy.js';
 import { parseFrontConfig, type FrontConfig, type FrontOptionKey } from './transports/front-config.js';
 
 export type OnlineAuthMode = 'off' | 'check' | 'require';
+/** Where client packets leave the tunnel: the kernel (TUN + NAT, root) or the node's own stack (rootless). */
+export type EgressMode = 'kernel' | 'userspace';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface ListenAddress {
@@ -54,6 +57,12 @@ export interface AgentConfig {
   readonly clientSubnet: Ipv4Subnet;
   readonly clientSubnet6: Ipv6Subnet | null;
   readonly egressInterface: string | null;
+  /** kernel: TUN, forwarding and nftables NAT (CAP_NET_ADMIN); userspace: netstack + real sockets, no privilege. */
+  readonly egress: EgressMode;
+  /** Egress policy deny tokens: 'default', group names (egress/policy.ts DENY_GROUPS), CIDRs; or 'none'. */
+  readonly egressDeny: readonly string[];
+  /** CIDRs clients may reach even when a deny entry covers them. */
+  readonly egressAllow: readonly string[];
   /** Set up masquerading (NAT44 + NAT66) towards the egress interface. */
   readonly nat: boolean;
   readonly dnsServers: readonly string[];
@@ -151,6 +160,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'egressInterface',
     kind: 'string',
     help: "interface towards the internet (NAT); default: the default route's",
+  },
+  {
+    key: 'egress',
+    kind: 'string',
+    help: 'kernel (TUN + NAT, needs root) | userspace (own TCP/IP stack, no privilege)',
+    default: 'kernel',
+  },
+  {
+    key: 'egressDeny',
+    kind: 'list',
+    help: "destinations refused: 'default', groups (metadata, loopback, link-local, node, private, shared, multicast, reserved), CIDRs, or 'none'",
+    default: 'default',
+  },
+  {
+    key: 'egressAllow',
+    kind: 'list',
+    help: 'CIDRs allowed even when denied (e.g. 10.1.2.0/24)',
+    default: '',
   },
   { key: 'nat', kind: 'bool', help: 'masquerade client traffic to the egress interface', default: 'true' },
   { key: 'dnsServers', kind: 'list', help: 'DNS servers pushed to clients (comma-separated)', default: '' },
@@ -416,6 +443,31 @@ export function loadConfig(
     if (isIP(d) === 0) problems.push(`${label('dnsServers')}: not an IP address: '${d}'`);
   if (dnsList.length > 4) problems.push(`${label('dnsServers')}: at most 4 servers`);
 
+  const list = (key: string): string[] => {
+    const r = get(key)?.value;
+    return Array.isArray(r)
+      ? r.map(String)
+      : (str(key) ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+  };
+  const egressMode = str('egress') ?? 'kernel';
+  if (egressMode !== 'kernel' && egressMode !== 'userspace')
+    problems.push(`${label('egress')}: expected kernel | userspace, got '${egressMode}'`);
+  if (egressMode === 'userspace') {
+    // Kernel-only options set explicitly are a misunderstanding worth stopping for.
+    for (const k of ['tunName', 'egressInterface', 'nat'])
+      if (get(k) !== undefined)
+        problems.push(
+          `${label(k)}: applies to egress=kernel only (userspace egress has no TUN or NAT; it opens sockets through the node's own routing)`,
+        );
+  }
+  const egressDeny = list('egressDeny');
+  const egressAllow = list('egressAllow');
+  for (const p of policyListProblems(egressDeny, egressAllow))
+    problems.push(`${p.startsWith('egress allow') ? label('egressAllow') : label('egressDeny')}: ${p}`);
+
   const onlineAuth = str('onlineAuth') ?? 'off';
   if (!['off', 'check', 'require'].includes(onlineAuth))
     problems.push(`${label('onlineAuth')}: expected off | check | require, got '${onlineAuth}'`);
@@ -444,6 +496,9 @@ export function loadConfig(
     clientSubnet: clientSubnet ?? { network: '10.8.0.0', prefix: 24, gateway: '10.8.0.1' },
     clientSubnet6,
     egressInterface: egress,
+    egress: egressMode as EgressMode,
+    egressDeny,
+    egressAllow,
     nat: bool('nat'),
     dnsServers: dnsList,
     isolation: bool('isolation'),

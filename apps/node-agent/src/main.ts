@@ -18,7 +18,8 @@ import { AGENT_VERSION } from './version.js';
 const USAGE = `Usage: corridor-node <run|enroll|status> [options]
 
 Commands:
-  run            run the node agent (TUN, NAT, UDP/TCP tunnel endpoint, control loops)
+  run            run the node agent (UDP/TCP tunnel endpoint, control loops; egress through the
+                 kernel's TUN + NAT, or --egress userspace without any privilege)
   enroll         enroll this node with its one-time token and exit
   status         show the running agent's sessions and state (--json for machine output)
 
@@ -31,6 +32,7 @@ Examples:
   corridor-node run --controller-url https://ctl.example:8443 --controller-fingerprint AB:CD:… \\
     --node-id fra-1 --enrollment-token <token> --egress-interface eth0
   CORRIDOR_CONFIG=/etc/corridor/node.json corridor-node run
+  corridor-node run --egress userspace --tcp-listen 0.0.0.0:8443 --data-dir ~/.corridor-node …   # as any user
   corridor-node status --json
 `;
 
@@ -137,7 +139,15 @@ function formatStatus(s: Record<string, unknown>): string {
     `  listen    ${Object.entries((s.listen as Record<string, string>) ?? {})
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')}`,
-    `  tun       ${String(s.tun)} → egress ${String(s.egress)}; isolation ${s.isolation ? 'on' : 'off'}; online auth ${String(s.onlineAuth)}`,
+    s.egressMode === 'userspace'
+      ? `  egress    userspace (no TUN); isolation ${s.isolation ? 'on' : 'off'}; online auth ${String(s.onlineAuth)}`
+      : `  tun       ${String(s.tun)} → egress ${String(s.egress)}; isolation ${s.isolation ? 'on' : 'off'}; online auth ${String(s.onlineAuth)}`,
+    `  refused   ${
+      Object.entries((s.egressRefused as Record<string, number>) ?? {})
+        .filter(([, n]) => n > 0)
+        .map(([r, n]) => `${r} ${n}`)
+        .join(', ') || 'none'
+    }`,
     `  controller ${ctl ? `${String(ctl.url)} ${ctl.reachable ? 'reachable' : 'UNREACHABLE'}` : 'n/a'}`,
     `  sessions  ${sessions.length}`,
     ...sessions.map(

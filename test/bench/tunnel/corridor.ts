@@ -190,6 +190,10 @@ export class CorridorService {
           'off',
           '--heartbeat-seconds',
           '5',
+          // iperf3 listens on the node itself (its tunnel gateway), which the egress policy refuses
+          // to clients by default.
+          '--egress-allow',
+          '10.8.0.1/32',
           ...(process.env.CORRIDOR_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
         ],
         'corridor-node',

@@ -2,9 +2,11 @@
  * The node's kernel side besides the TUN: IP forwarding and an nftables table of its own
  * (`inet corridor_<tun>`) holding masquerade (NAT44 + NAT66) towards the egress interface, TCP MSS
  * clamping for tunnel traffic, client isolation, a stateful guard that lets into the TUN from other
- * interfaces only replies to the clients' own flows, and an input guard: from the TUN the node itself
- * (any of its addresses: the gateway, its public address, co-located services) answers only ICMP and
- * DNS on the pushed DNS servers' addresses. Nothing outside that table is touched.
+ * interfaces only replies to the clients' own flows, an input guard (from the TUN the node itself —
+ * any of its addresses: the gateway, its public address, co-located services — answers only ICMP, DNS
+ * on the pushed DNS servers' addresses and what the egress allow list names) and the egress policy (a
+ * prerouting chain for packets from the TUN, one named counter per refusal reason, read back by
+ * `policyCounters()`). Nothing outside that table is touched.
  *
  * Sysctls: net.ipv4.ip_forward, net.ipv6.conf.all.forwarding (with IPv6 in the tunnel) and, when that
  * is 1, the egress interface's accept_ra 1 -> 2 (forwarding would otherwise stop router advertisements).
@@ -20,6 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Ipv4Subnet, Ipv6Subnet } from '../config.js';
 import type { StateStore } from '../control/state-store.js';
+import { EGRESS_REFUSAL_REASONS, type EgressPolicy, type EgressRefusalReason } from '../egress/policy.js';
 
 const NFT = process.env.CORRIDOR_NFT_COMMAND ?? 'nft';
 const IP = process.env.CORRIDOR_IP_COMMAND ?? 'ip';
@@ -33,6 +36,8 @@ export interface NetfilterPlan {
   readonly isolation: boolean;
   /** DNS servers pushed to clients: the only services of the node itself clients may reach (port 53). */
   readonly dnsServers?: readonly string[];
+  /** The egress policy, enforced in a prerouting chain for packets from the TUN (null: none). */
+  readonly policy?: EgressPolicy | null;
 }
 
 interface SysctlChange {
@@ -129,8 +134,14 @@ export function renderRuleset(plan: NetfilterPlan, egress: string | null, exists
     lines.push(
       `    iifname ${tun} ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`,
     );
+  // What the operator's egress allow list names (e.g. a service on the node's gateway) is reachable too.
+  const allow4 = (plan.policy?.allow ?? []).filter((c) => c.family === 4).map((c) => c.text);
+  const allow6 = (plan.policy?.allow ?? []).filter((c) => c.family === 6).map((c) => c.text);
+  if (allow4.length > 0) lines.push(`    iifname ${tun} ip daddr { ${allow4.join(', ')} } accept`);
+  if (allow6.length > 0) lines.push(`    iifname ${tun} ip6 daddr { ${allow6.join(', ')} } accept`);
   lines.push(`    iifname ${tun} counter drop comment "clients cannot reach the node itself"`);
   lines.push('  }');
+  if (plan.policy) lines.push(...renderPolicyRules(plan, tun));
   if (plan.nat && egress !== null) {
     lines.push('  chain postrouting {', '    type nat hook postrouting priority srcnat; policy accept;');
     lines.push(
@@ -155,6 +166,55 @@ export async function interfaceExists(name: string): Promise<boolean> {
     // Without `ip` nothing can be checked: do not call a possibly fine interface missing.
     return err instanceof KernelError && err.hint.startsWith('install ');
   }
+}
+
+/** Named counter of a refusal reason in our table. */
+export const policyCounterName = (reason: EgressRefusalReason) => `refused_${reason}`;
+
+/**
+ * The egress policy as nftables rules (the order of policy.ts): allow → gateway (echo only) → client
+ * subnets (isolation decides) → deny entries by reason, each refusal counted in its named counter and
+ * answered with ICMP administratively prohibited. In prerouting, so destinations on the node itself
+ * (and martians such as 127.0.0.1 the kernel would drop uncounted later) are seen too.
+ */
+export function renderPolicyRules(plan: NetfilterPlan, tun: string): string[] {
+  const p = plan.policy!;
+  const reject = 'reject with icmpx type admin-prohibited';
+  const lines: string[] = [];
+  for (const r of EGRESS_REFUSAL_REASONS) lines.push(`  counter ${policyCounterName(r)} { }`);
+  lines.push('  chain egress_policy {');
+  const allow4 = p.allow.filter((c) => c.family === 4).map((c) => c.text);
+  const allow6 = p.allow.filter((c) => c.family === 6).map((c) => c.text);
+  if (allow4.length) lines.push(`    ip daddr { ${allow4.join(', ')} } return`);
+  if (allow6.length) lines.push(`    ip6 daddr { ${allow6.join(', ')} } return`);
+  // DNS on the pushed servers (the input guard lets it reach the node when a server is one of its addresses).
+  const dns4 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 4);
+  const dns6 = (plan.dnsServers ?? []).filter((a) => isIP(a) === 6);
+  if (dns4.length)
+    lines.push(`    ip daddr { ${dns4.join(', ')} } meta l4proto { tcp, udp } th dport 53 return`);
+  if (dns6.length)
+    lines.push(`    ip6 daddr { ${dns6.join(', ')} } meta l4proto { tcp, udp } th dport 53 return`);
+  const gw = policyCounterName('nodeAddress');
+  lines.push(`    ip daddr ${plan.subnet4.gateway} icmp type echo-request return`);
+  lines.push(`    ip daddr ${plan.subnet4.gateway} counter name "${gw}" ${reject}`);
+  if (plan.subnet6) {
+    lines.push(`    ip6 daddr ${plan.subnet6.gateway} icmpv6 type echo-request return`);
+    lines.push(`    ip6 daddr ${plan.subnet6.gateway} counter name "${gw}" ${reject}`);
+    lines.push(`    ip6 daddr ${plan.subnet6.network}/${plan.subnet6.prefix} return`);
+  }
+  lines.push(`    ip daddr ${plan.subnet4.network}/${plan.subnet4.prefix} return`);
+  for (const reason of EGRESS_REFUSAL_REASONS) {
+    const d4 = p.deny.filter((d) => d.reason === reason && d.cidr.family === 4).map((d) => d.cidr.text);
+    const d6 = p.deny.filter((d) => d.reason === reason && d.cidr.family === 6).map((d) => d.cidr.text);
+    const c = policyCounterName(reason);
+    if (d4.length) lines.push(`    ip daddr { ${d4.join(', ')} } counter name "${c}" ${reject}`);
+    if (d6.length) lines.push(`    ip6 daddr { ${d6.join(', ')} } counter name "${c}" ${reject}`);
+  }
+  lines.push('  }');
+  lines.push('  chain prerouting {', '    type filter hook prerouting priority filter; policy accept;');
+  lines.push(`    iifname ${tun} jump egress_policy`);
+  lines.push('  }');
+  return lines;
 }
 
 /** The interface of the default route in this namespace, or null. */
@@ -243,6 +303,28 @@ export class Netfilter {
     if (!this.state.sysctls.some((s) => s.path === path)) this.state.sysctls.push({ path, previous });
     this.save();
     writeFileSync(path, value);
+  }
+
+  /** Refusals by reason from our table's named counters (packets); null when unreadable. */
+  async policyCounters(): Promise<Record<EgressRefusalReason, number> | null> {
+    if (this.state.table === null) return null;
+    try {
+      const out = await run(NFT, ['-j', 'list', 'counters', 'table', 'inet', this.state.table]);
+      const doc = JSON.parse(out) as { nftables?: { counter?: { name?: string; packets?: number } }[] };
+      const res = Object.fromEntries(EGRESS_REFUSAL_REASONS.map((r) => [r, 0])) as Record<
+        EgressRefusalReason,
+        number
+      >;
+      for (const item of doc.nftables ?? []) {
+        const c = item.counter;
+        if (!c?.name?.startsWith('refused_')) continue;
+        const reason = c.name.slice('refused_'.length) as EgressRefusalReason;
+        if (reason in res) res[reason] = c.packets ?? 0;
+      }
+      return res;
+    } catch {
+      return null;
+    }
   }
 
   /** Removes exactly what apply() made. Safe to call twice. */

@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { EgressPolicy } from '../../src/egress/policy.js';
 import { renderRuleset, tableName } from '../../src/kernel/netfilter.js';
 import { StateStore } from '../../src/control/state-store.js';
 
@@ -85,5 +86,68 @@ describe('crash recovery from kernel-state.json', () => {
       vi.unstubAllEnvs();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('renders the egress policy in prerouting: allow, gateway echo, client subnets, then deny by reason with counters', () => {
+    const policy = new EgressPolicy(
+      { deny: ['default', '203.0.113.0/24'], allow: ['10.99.0.0/16'] },
+      { subnet4: plan.subnet4, subnet6: plan.subnet6, nodeNetworks: ['198.19.16.2/32', '198.19.16.0/24'] },
+    );
+    const text = renderRuleset({ ...plan, policy }, 'eth0', false);
+    const lines = text.split('\n').map((l) => l.trim());
+    const at = (s: string) => {
+      const i = lines.findIndex((l) => l.startsWith(s));
+      expect(i, s).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    expect(text).toContain('counter refused_metadata { }');
+    expect(text).toContain('iifname "corridor0" jump egress_policy');
+    const reject = 'reject with icmpx type admin-prohibited';
+    const allow = at('ip daddr { 10.99.0.0/16 } return');
+    const echo = at('ip daddr 10.8.0.1 icmp type echo-request return');
+    const gw = at(`ip daddr 10.8.0.1 counter name "refused_nodeAddress" ${reject}`);
+    const clients = at('ip daddr 10.8.0.0/24 return');
+    const node = at(`ip daddr { 198.19.16.2/32 } counter name "refused_nodeAddress"`);
+    const meta = at('ip daddr { 169.254.169.254/32, 169.254.170.2/32 } counter name "refused_metadata"');
+    const ll = at('ip daddr { 169.254.0.0/16 } counter name "refused_linkLocal"');
+    const priv = at('ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } counter name "refused_private"');
+    const op = at('ip daddr { 203.0.113.0/24 } counter name "refused_operator"');
+    expect(
+      allow < echo &&
+        echo < gw &&
+        gw < clients &&
+        clients < node &&
+        node < meta &&
+        meta < ll &&
+        ll < priv &&
+        priv < op,
+    ).toBe(true);
+    expect(text).toContain('ip6 daddr fd00:8::1 icmpv6 type echo-request return');
+    expect(text).toContain('ip6 daddr { fc00::/7 } counter name "refused_private"');
+  });
+});
+
+describe('input guard and egress policy together', () => {
+  it('lets DNS on a pushed server and the allow list through both the policy and the input guard', () => {
+    const policy = new EgressPolicy(
+      { deny: ['default'], allow: ['10.8.0.1/32'] },
+      { subnet4: plan.subnet4, subnet6: plan.subnet6, nodeNetworks: [] },
+    );
+    const text = renderRuleset({ ...plan, policy, dnsServers: ['10.8.0.1'] }, 'eth0', false);
+    const lines = text.split('\n').map((l) => l.trim());
+    const dnsReturn = lines.indexOf('ip daddr { 10.8.0.1 } meta l4proto { tcp, udp } th dport 53 return');
+    const gwReject = lines.findIndex((l) =>
+      l.startsWith('ip daddr 10.8.0.1 counter name "refused_nodeAddress"'),
+    );
+    expect(dnsReturn).toBeGreaterThanOrEqual(0);
+    expect(dnsReturn).toBeLessThan(gwReject);
+    const allowAccept = lines.indexOf('iifname "corridor0" ip daddr { 10.8.0.1/32 } accept');
+    const drop = lines.indexOf(
+      'iifname "corridor0" counter drop comment "clients cannot reach the node itself"',
+    );
+    expect(allowAccept).toBeGreaterThanOrEqual(0);
+    expect(allowAccept).toBeLessThan(drop);
+    // Without an allow list the input guard accepts nothing more than ICMP, replies and DNS.
+    expect(renderRuleset({ ...plan, dnsServers: ['10.8.0.1'] }, 'eth0', false)).not.toMatch(/\/32 \} accept/);
   });
 });
