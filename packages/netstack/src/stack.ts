@@ -130,6 +130,12 @@ export interface StackOptions {
   addresses?: readonly string[];
   /** Link MTU (bytes of IP packet), 576..65535; default 1500. */
   mtu?: number;
+  /**
+   * Take packets from and (through accept-any listeners) to the loopback/unspecified addresses Linux
+   * treats as martians (127/8, 0/8, ::1, ::, IPv4-mapped). Default false, and never set in production:
+   * it exists so tests can relay to and from servers on the test machine's loopback.
+   */
+  acceptMartians?: boolean;
   /** Monotonic clock in ms; default performance.now. */
   clock?: () => number;
   /** Fills a buffer with random bytes (secrets, ports); default crypto.getRandomValues. */
@@ -254,6 +260,8 @@ export class Stack implements TcpHost {
   private readonly udpStats = { datagramsIn: 0, datagramsOut: 0, flowsCreated: 0, flowsExpired: 0 };
   private readonly icmpStats = { echoRequests: 0, echoReplies: 0, errorsIn: 0, errorsOut: 0 };
 
+  private readonly acceptMartians: boolean;
+
   constructor(options: StackOptions) {
     if (typeof options?.sink !== 'function') {
       throw new NetstackError('CORRIDOR_ERR_NETSTACK_INVALID_OPTION', 'sink must be a function');
@@ -270,6 +278,7 @@ export class Stack implements TcpHost {
       );
     }
     this.mtu = mtu;
+    this.acceptMartians = options.acceptMartians === true;
     this.tcp = { ...DEFAULT_TCP_CONFIG, ...options.tcp };
     this.udpConfig = { ...DEFAULT_UDP_CONFIG, ...options.udp };
     this.limits = { maxConnections: 65536, maxBufferBytes: 256 * 1024 * 1024, ...options.limits };
@@ -501,7 +510,7 @@ export class Stack implements TcpHost {
       this.drop(r);
       return;
     }
-    if (info.srcIsMartian() || this.isLocalSrc(info)) {
+    if ((info.srcIsMartian() && !this.acceptMartians) || this.isLocalSrc(info)) {
       this.drop('ipBadSource');
       return;
     }
@@ -561,7 +570,7 @@ export class Stack implements TcpHost {
    * errors about those flows (addressed to the spoofed source we used).
    */
   private wantsForeign(info: IpInfo): boolean {
-    if (info.dstIsMulticastOrBroadcast() || info.dstIsMartian()) return false;
+    if (info.dstIsMulticastOrBroadcast() || (info.dstIsMartian() && !this.acceptMartians)) return false;
     // An IPv6 fragment's next header may be an extension header: the transport is known only after
     // reassembly (which checks again).
     if (info.isFragment && info.family === 6 && !isTransport(info.protocol)) return true;

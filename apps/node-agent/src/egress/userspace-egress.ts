@@ -76,6 +76,11 @@ export interface UserspaceEgressOptions {
   /** Connections + UDP flows one client may hold at once (file descriptors are the node's). */
   readonly maxFlowsPerClient?: number;
   /** UDP flows expire after this long without a datagram either way. Default 30 s. */
+  /**
+   * Tests only: relay to servers on this machine's loopback (127/8, ::1), which the stack otherwise
+   * never takes as destinations. The egress policy's loopback deny applies regardless.
+   */
+  readonly testLoopbackDestinations?: boolean;
   readonly udpIdleMs?: number;
   /** false: no ICMP helper, echo is answered host-unreachable (tests). Default: the helper decides. */
   readonly ping?: boolean;
@@ -202,6 +207,7 @@ export class UserspaceEgress extends EventEmitter<TunDeviceEvents> implements Tu
       addresses: [opts.subnet4.gateway, ...(opts.subnet6 ? [opts.subnet6.gateway] : [])],
       mtu: opts.mtu,
       sink: (p) => this.emitOut(p),
+      acceptMartians: opts.testLoopbackDestinations === true,
       udp: { flowIdleMs: opts.udpIdleMs ?? 30_000, maxFlows: 65_536 },
       // Windows sized for tunnel RTTs (buffers grow on demand and are released when empty, so idle
       // connections cost nothing); all connections together stay within maxBufferBytes.

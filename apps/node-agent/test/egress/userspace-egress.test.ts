@@ -31,7 +31,15 @@ function rig(
   opts: { ping?: boolean; maxFlowsPerClient?: number; udpIdleMs?: number } = {},
 ): Rig {
   const policy = new EgressPolicy({ deny: ['default'], allow }, { subnet4, subnet6, nodeNetworks: [] });
-  const egress = new UserspaceEgress({ subnet4, subnet6, mtu: 1420, policy, ping: false, ...opts });
+  const egress = new UserspaceEgress({
+    subnet4,
+    subnet6,
+    mtu: 1420,
+    policy,
+    ping: false,
+    testLoopbackDestinations: true,
+    ...opts,
+  });
   const out: Buffer[] = [];
   let client: Netstack | null = null;
   egress.onPackets((batch) => {
@@ -44,6 +52,7 @@ function rig(
     batch.slab.fill(0xee, 0, Math.min(batch.slab.length, 4096));
   });
   client = new Netstack({
+    acceptMartians: true, // the far ends are on this machine's loopback
     addresses: ['10.8.0.2', 'fd00:8::2'],
     mtu: 1420,
     sink: (p) => {
